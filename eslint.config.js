@@ -1,0 +1,38 @@
+// SPDX-License-Identifier: AGPL-3.0-only
+import js from '@eslint/js';
+import tseslint from 'typescript-eslint';
+
+export default tseslint.config(
+  { ignores: ['**/dist/**', '**/node_modules/**', '.cache/**', 'protocol/src/gen/**', 'data/**'] },
+  js.configs.recommended,
+  ...tseslint.configs.recommended,
+  {
+    files: ['**/*.ts'],
+    rules: {
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+      // Packages meet only at their entry (CONVENTIONS 2): no deep imports into another package.
+      'no-restricted-imports': ['error', { patterns: [{ group: ['@parley/*/*'], message: 'import a package through its entry only' }] }],
+    },
+  },
+  {
+    // crypto/ alone imports libsignal (DESIGN 2).
+    files: ['keyserver/**/*.ts', 'relay/**/*.ts', 'test/**/*.ts', 'protocol/**/*.ts'],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: [
+        { group: ['@signalapp/*'], message: 'only @parley/crypto imports libsignal' },
+        { group: ['@parley/*/*'], message: 'import a package through its entry only' },
+      ] }],
+    },
+  },
+  {
+    // protocol/ is plain TypeScript so the desktop renderer can use it (CONVENTIONS 3).
+    files: ['protocol/src/**/*.ts'],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: [
+        { group: ['node:*'], message: 'protocol/ must not import Node modules' },
+        { group: ['@signalapp/*'], message: 'only @parley/crypto imports libsignal' },
+        { group: ['@parley/*/*'], message: 'import a package through its entry only' },
+      ] }],
+    },
+  },
+);

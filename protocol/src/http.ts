@@ -1,0 +1,134 @@
+// SPDX-License-Identifier: AGPL-3.0-only
+/**
+ * The REST API's JSON shapes (key server and device management). Every byte field is unpadded
+ * base64url. Errors answer `{ code, message, ...details }` with the HTTP status of the code.
+ * docs/protocol.md lists the routes.
+ */
+
+/** REST paths, relative to the relay's base URL. */
+export const HTTP_ROUTES = {
+  register: '/v1/accounts',
+  whoami: '/v1/accounts/me',
+  linkTokens: '/v1/devices/link-tokens',
+  devices: '/v1/devices',
+  keys: '/v1/keys',
+  keyCounts: '/v1/keys/count',
+  /** `/v1/keys/{aci}/{deviceId|*}` */
+  bundle: '/v1/keys/:aci/:device',
+  /** `/v1/directory/{username}` */
+  directory: '/v1/directory/:username',
+  websocket: '/v1/websocket',
+  health: '/healthz',
+  ready: '/readyz',
+} as const;
+
+/** A one-time EC prekey. */
+export interface PreKeyJson {
+  keyId: number;
+  /** 33-byte Curve25519 public key. */
+  publicKey: string;
+}
+
+/** A signed EC prekey or a (one-time or last-resort) Kyber prekey, signed by the identity key. */
+export interface SignedPreKeyJson {
+  keyId: number;
+  publicKey: string;
+  signature: string;
+}
+
+/** Keys a device uploads; every field optional on PUT /v1/keys. */
+export interface KeyUploadJson {
+  signedPreKey?: SignedPreKeyJson;
+  lastResortKyberPreKey?: SignedPreKeyJson;
+  preKeys?: PreKeyJson[];
+  kyberPreKeys?: SignedPreKeyJson[];
+}
+
+/** Keys every new device must bring. */
+export interface DeviceKeysJson extends KeyUploadJson {
+  signedPreKey: SignedPreKeyJson;
+  lastResortKyberPreKey: SignedPreKeyJson;
+}
+
+/** POST /v1/accounts — create an account and its device 1. */
+export interface RegisterAccountRequest extends DeviceKeysJson {
+  username: string;
+  /** 33-byte identity public key. */
+  identityKey: string;
+  registrationId: number;
+  /** 32 random bytes; the relay stores only a hash. Used with HTTP Basic auth afterwards. */
+  authSecret: string;
+}
+
+/** Answer to registration and to linking. */
+export interface RegisterAccountResponse {
+  aci: string;
+  deviceId: number;
+  username: string;
+}
+
+/** POST /v1/devices/link-tokens — a single-use token for linking one new device. */
+export interface LinkTokenResponse {
+  token: string;
+  /** Milliseconds since the epoch. */
+  expiresAt: number;
+}
+
+/** POST /v1/devices — a new device joins an account with a link token. */
+export interface LinkDeviceRequest extends DeviceKeysJson {
+  token: string;
+  registrationId: number;
+  authSecret: string;
+}
+
+/** One entry of GET /v1/devices. */
+export interface DeviceInfoJson {
+  deviceId: number;
+  registrationId: number;
+  /** Milliseconds since the epoch. */
+  createdAt: number;
+}
+
+/** GET /v1/devices */
+export interface DeviceListResponse {
+  devices: DeviceInfoJson[];
+}
+
+/** GET /v1/keys/count */
+export interface KeyCountsResponse {
+  preKeys: number;
+  kyberPreKeys: number;
+}
+
+/** One device's bundle in GET /v1/keys/{aci}/{device}. */
+export interface DeviceBundleJson {
+  deviceId: number;
+  registrationId: number;
+  signedPreKey: SignedPreKeyJson;
+  /** A one-time Kyber prekey, or the last-resort one when none is left. */
+  kyberPreKey: SignedPreKeyJson;
+  /** Absent when the device has no one-time EC prekey left. */
+  preKey?: PreKeyJson;
+}
+
+/** GET /v1/keys/{aci}/{device} */
+export interface BundleResponse {
+  aci: string;
+  identityKey: string;
+  devices: DeviceBundleJson[];
+}
+
+/** GET /v1/directory/{username} and GET /v1/accounts/me */
+export interface AccountInfoResponse {
+  aci: string;
+  username: string;
+  /** Only on /v1/accounts/me. */
+  deviceId?: number;
+}
+
+/** Every REST error body. */
+export interface ErrorResponse {
+  code: string;
+  message: string;
+  retryAfterMs?: number;
+}

@@ -1,0 +1,44 @@
+// SPDX-License-Identifier: AGPL-3.0-only
+/**
+ * @parley/protocol — the wire: protobuf frames, the frame codec, limits, error codes, ids,
+ * addresses, REST shapes and credentials. Plain TypeScript: runs in Node and in a renderer.
+ */
+export * from './address.js';
+export * from './auth.js';
+export * from './bytes.js';
+export * from './codec.js';
+export * from './errors.js';
+export * from './http.js';
+export * from './ids.js';
+export * from './limits.js';
+export * from './send.js';
+export {
+  AckSchema,
+  DeliverSchema,
+  DeviceMessageSchema,
+  DeviceSeqSchema,
+  EnvelopeSchema,
+  EnvelopeType,
+  ErrorSchema,
+  FrameSchema,
+  PingSchema,
+  PongSchema,
+  QueueDrainedSchema,
+  SendResultSchema,
+  SendSchema,
+} from './gen/parley/v1/wire_pb.js';
+export type {
+  Ack,
+  Deliver,
+  DeviceMessage,
+  DeviceSeq,
+  Envelope,
+  Error as ErrorFrame,
+  Frame,
+  Ping,
+  Pong,
+  QueueDrained,
+  SendResult,
+  Send,
+} from './gen/parley/v1/wire_pb.js';
+export { create, toBinary, fromBinary } from '@bufbuild/protobuf';

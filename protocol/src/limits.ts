@@ -1,0 +1,46 @@
+// SPDX-License-Identifier: AGPL-3.0-only
+/**
+ * Protocol limits as named defaults. Relays may lower the operator-tunable ones in their
+ * config; clients must stay within these. Units are in the names.
+ */
+export const LIMITS = {
+  /** Largest WebSocket message a relay accepts (a Send with every device's ciphertext). */
+  maxFrameBytes: 1024 * 1024,
+  /** Largest ciphertext of one device message. */
+  maxEnvelopeBytes: 256 * 1024,
+  /** Most device messages in one Send (an account has at most this many devices). */
+  maxDevicesPerSend: 64,
+  /** Default device cap per account; operators may set it from 1 to maxDevicesPerSend. */
+  defaultMaxDevicesPerAccount: 16,
+  /** Largest number of unacknowledged envelopes in flight on one connection. */
+  defaultWindowEnvelopes: 1024,
+  /** Most envelopes the relay packs into one Deliver frame. */
+  maxEnvelopesPerDeliver: 256,
+  /** Most sequence numbers in one Ack's selective list. */
+  maxAckSeqs: 4096,
+  /** Default queue cap per device (envelopes); past it senders get QUEUE_FULL. */
+  defaultMaxQueueDepth: 100_000,
+  /** Default retention of queued envelopes and of message-id dedup entries, milliseconds. */
+  defaultRetentionMs: 30 * 24 * 3600 * 1000,
+  /** Message ids are exactly this many bytes. */
+  messageIdBytes: 16,
+  /** ACIs are exactly this many bytes (a UUID). */
+  aciBytes: 16,
+  /** Device ids are 1..maxDeviceId. */
+  maxDeviceId: 127,
+  /** libsignal registration ids are 1..maxRegistrationId (14 bits). */
+  maxRegistrationId: 0x3fff,
+  /** Sender timestamps may be at most this far in the future of the relay clock, milliseconds. */
+  maxClockSkewMs: 24 * 3600 * 1000,
+  /** Most one-time EC or Kyber prekeys in one upload. */
+  maxPreKeysPerUpload: 100,
+  /** Most one-time prekeys of each kind stored per device. */
+  maxStoredPreKeys: 1000,
+  /** Largest JSON body on REST endpoints, bytes. */
+  maxHttpBodyBytes: 512 * 1024,
+  /** Username length bounds. */
+  minUsernameLength: 3,
+  maxUsernameLength: 32,
+  /** Domain length bound (DNS name, optionally with :port). */
+  maxDomainLength: 253,
+} as const;
