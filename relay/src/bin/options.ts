@@ -1,0 +1,93 @@
+// SPDX-License-Identifier: AGPL-3.0-only
+/**
+ * Command-line flags and environment variables of `parley-relay`, one table: each setting has
+ * a flag, an env var and a parser. Flags win over the environment, which wins over defaults.
+ */
+import { parseArgs } from 'node:util';
+import { ConfigError, DEFAULT_RELAY_CONFIG, resolveRelayConfig, type RelayConfig } from '../config.js';
+
+interface OptionSpec {
+  readonly key: keyof RelayConfig;
+  readonly flag: string;
+  readonly env: string;
+  readonly kind: 'string' | 'int';
+  readonly help: string;
+  /** Converts the given unit to the config's unit (e.g. days to ms). */
+  readonly scale?: number;
+  readonly unit?: string;
+}
+
+/** Every option, in the order --help lists them. */
+export const RELAY_OPTIONS: readonly OptionSpec[] = [
+  { key: 'host', flag: 'host', env: 'PARLEY_HOST', kind: 'string', help: 'address to listen on' },
+  { key: 'port', flag: 'port', env: 'PARLEY_PORT', kind: 'int', help: 'TCP port (0 = any free port)' },
+  { key: 'dataDir', flag: 'data', env: 'PARLEY_DATA', kind: 'string', help: 'directory of the embedded databases' },
+  { key: 'domain', flag: 'domain', env: 'PARLEY_DOMAIN', kind: 'string', help: 'domain this relay serves (user@domain)' },
+  { key: 'maxDevicesPerAccount', flag: 'max-devices', env: 'PARLEY_MAX_DEVICES', kind: 'int', help: 'devices per account' },
+  { key: 'maxQueueDepth', flag: 'max-queue', env: 'PARLEY_MAX_QUEUE', kind: 'int', help: 'queued envelopes per device before QUEUE_FULL' },
+  { key: 'retentionMs', flag: 'retention-days', env: 'PARLEY_RETENTION_DAYS', kind: 'int', scale: 86_400_000, unit: 'days', help: 'how long undelivered envelopes and dedup entries live' },
+  { key: 'windowEnvelopes', flag: 'window', env: 'PARLEY_WINDOW', kind: 'int', help: 'unacknowledged envelopes in flight per connection' },
+  { key: 'maxFrameBytes', flag: 'max-frame-bytes', env: 'PARLEY_MAX_FRAME_BYTES', kind: 'int', help: 'largest WebSocket message' },
+  { key: 'maxEnvelopeBytes', flag: 'max-envelope-bytes', env: 'PARLEY_MAX_ENVELOPE_BYTES', kind: 'int', help: 'largest ciphertext per device' },
+  { key: 'keepaliveIntervalMs', flag: 'keepalive-ms', env: 'PARLEY_KEEPALIVE_MS', kind: 'int', help: 'ping interval; silent sockets are dropped after two' },
+  { key: 'sqliteSynchronous', flag: 'sqlite-sync', env: 'PARLEY_SQLITE_SYNC', kind: 'string', help: "'full' (fsync each commit) or 'normal' (survives a crash of the process, not of the machine)" },
+  { key: 'logLevel', flag: 'log-level', env: 'PARLEY_LOG_LEVEL', kind: 'string', help: 'fatal, error, warn, info, debug, trace or silent' },
+];
+
+/** What the command line asked for. */
+export type RelayCommand = { kind: 'help' } | { kind: 'version' } | { kind: 'run'; config: RelayConfig };
+
+/** Parses argv and env into a validated config. @throws ConfigError with a message for the user. */
+export function parseRelayCommand(argv: readonly string[], env: Readonly<Record<string, string | undefined>>): RelayCommand {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: [...argv],
+      options: {
+        help: { type: 'boolean', short: 'h' },
+        version: { type: 'boolean' },
+        ...Object.fromEntries(RELAY_OPTIONS.map((o) => [o.flag, { type: 'string' as const }])),
+      },
+      strict: true,
+      allowPositionals: false,
+    });
+  } catch (err) {
+    throw new ConfigError(`${(err as Error).message}. Run parley-relay --help for the options.`);
+  }
+  if (parsed.values.help) return { kind: 'help' };
+  if (parsed.values.version) return { kind: 'version' };
+  const partial: Record<string, unknown> = {};
+  for (const o of RELAY_OPTIONS) {
+    const raw = (parsed.values as Record<string, unknown>)[o.flag] ?? env[o.env];
+    if (raw === undefined || raw === '') continue;
+    if (o.kind === 'int') {
+      const text = String(raw);
+      if (!/^[0-9]+$/.test(text)) throw new ConfigError(`--${o.flag} (${o.env}) must be a whole number (got ${JSON.stringify(text)})`);
+      partial[o.key] = Number(text) * (o.scale ?? 1);
+    } else {
+      partial[o.key] = String(raw);
+    }
+  }
+  return { kind: 'run', config: resolveRelayConfig(partial as Partial<RelayConfig>) };
+}
+
+/** The --help text. */
+export function relayHelp(): string {
+  const rows = RELAY_OPTIONS.map((o) => {
+    const def = DEFAULT_RELAY_CONFIG[o.key];
+    const shown = o.scale ? `${Number(def) / o.scale} ${o.unit}` : String(def);
+    return `  --${o.flag.padEnd(20)} ${o.env.padEnd(26)} ${o.help} (default ${shown})`;
+  });
+  return [
+    'Usage: parley-relay [options]',
+    '',
+    'Starts a Parley relay with its key server on embedded storage (SQLite files in --data).',
+    '',
+    'Options (flag, environment variable, meaning):',
+    ...rows,
+    '  -h, --help                                     show this help',
+    '      --version                                  print the version',
+    '',
+    'SIGTERM or SIGINT shuts down gracefully: clients are told to reconnect, commits are flushed.',
+  ].join('\n');
+}

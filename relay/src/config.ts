@@ -1,0 +1,109 @@
+// SPDX-License-Identifier: AGPL-3.0-only
+/**
+ * The relay's configuration: one schema, every default in one place, validated at startup and
+ * frozen (CONVENTIONS 9). Only the binary's entry reads argv and the environment.
+ */
+import { LIMITS, parseDomain } from '@parley/protocol';
+
+/** Every setting of a relay process. Units are in the names. */
+export interface RelayConfig {
+  /** Address to listen on. Default 127.0.0.1. */
+  readonly host: string;
+  /** TCP port; 0 picks a free one. Default 7070. */
+  readonly port: number;
+  /** Directory for the embedded databases. Default ./data. */
+  readonly dataDir: string;
+  /** The domain this relay serves (addresses are user@domain). Default localhost. */
+  readonly domain: string;
+  /** Largest WebSocket message accepted, bytes. Default LIMITS.maxFrameBytes (1 MiB). */
+  readonly maxFrameBytes: number;
+  /** Largest ciphertext for one device, bytes. Default LIMITS.maxEnvelopeBytes (256 KiB). */
+  readonly maxEnvelopeBytes: number;
+  /** Unacknowledged envelopes in flight per connection. Default 1024. */
+  readonly windowEnvelopes: number;
+  /** Queue cap per device, envelopes; past it senders get QUEUE_FULL. Default 100,000. */
+  readonly maxQueueDepth: number;
+  /** How long queued envelopes and message-id dedup entries live, ms. Default 30 days. */
+  readonly retentionMs: number;
+  /** Device cap per account. Default 16. */
+  readonly maxDevicesPerAccount: number;
+  /** Interval of WebSocket pings; a connection silent for two intervals is dropped, ms. Default 30,000. */
+  readonly keepaliveIntervalMs: number;
+  /** Most sends committed in one transaction. Default 2,048. */
+  readonly commitBatchMax: number;
+  /** Most sends waiting for a commit before new ones are refused (RATE_LIMITED). Default 50,000. */
+  readonly commitQueueMax: number;
+  /** SQLite durability: 'full' fsyncs every commit; 'normal' survives a process crash, not power loss. Default full. */
+  readonly sqliteSynchronous: 'full' | 'normal';
+  /** Interval of the expiry sweep, ms. Default 60,000. */
+  readonly expirySweepIntervalMs: number;
+  /** Log level (pino). Default info. */
+  readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  /** How long a graceful shutdown waits for commits and sockets, ms. Default 10,000. */
+  readonly shutdownGraceMs: number;
+}
+
+/** The defaults, in one place. */
+export const DEFAULT_RELAY_CONFIG: RelayConfig = Object.freeze({
+  host: '127.0.0.1',
+  port: 7070,
+  dataDir: './data',
+  domain: 'localhost',
+  maxFrameBytes: LIMITS.maxFrameBytes,
+  maxEnvelopeBytes: LIMITS.maxEnvelopeBytes,
+  windowEnvelopes: LIMITS.defaultWindowEnvelopes,
+  maxQueueDepth: LIMITS.defaultMaxQueueDepth,
+  retentionMs: LIMITS.defaultRetentionMs,
+  maxDevicesPerAccount: LIMITS.defaultMaxDevicesPerAccount,
+  keepaliveIntervalMs: 30_000,
+  commitBatchMax: 2048,
+  commitQueueMax: 50_000,
+  sqliteSynchronous: 'full',
+  expirySweepIntervalMs: 60_000,
+  logLevel: 'info',
+  shutdownGraceMs: 10_000,
+});
+
+/** A configuration value that is out of range; the message names the setting. */
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+  readonly code = 'INVALID_CONFIG';
+}
+
+function intIn(name: string, v: unknown, min: number, max: number): number {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
+    throw new ConfigError(`${name} must be an integer from ${min} to ${max} (got ${String(v)})`);
+  }
+  return v;
+}
+
+/** Merges `partial` over the defaults, checks every value, and freezes the result. */
+export function resolveRelayConfig(partial: Partial<RelayConfig> = {}): RelayConfig {
+  const known = new Set(Object.keys(DEFAULT_RELAY_CONFIG));
+  for (const key of Object.keys(partial)) {
+    if (!known.has(key)) throw new ConfigError(`unknown setting ${key}`);
+  }
+  const c = { ...DEFAULT_RELAY_CONFIG, ...Object.fromEntries(Object.entries(partial).filter(([, v]) => v !== undefined)) } as RelayConfig;
+  if (typeof c.host !== 'string' || c.host.length === 0) throw new ConfigError('host must be a non-empty address');
+  intIn('port', c.port, 0, 65535);
+  if (typeof c.dataDir !== 'string' || c.dataDir.length === 0) throw new ConfigError('dataDir must be a path');
+  try {
+    parseDomain(c.domain);
+  } catch {
+    throw new ConfigError(`domain must be a host name, optionally with :port (got ${JSON.stringify(c.domain)})`);
+  }
+  intIn('maxFrameBytes', c.maxFrameBytes, 1024, 64 * 1024 * 1024);
+  intIn('maxEnvelopeBytes', c.maxEnvelopeBytes, 256, c.maxFrameBytes);
+  intIn('windowEnvelopes', c.windowEnvelopes, 1, 65_536);
+  intIn('maxQueueDepth', c.maxQueueDepth, 1, 100_000_000);
+  intIn('retentionMs', c.retentionMs, 1000, 365 * 24 * 3600 * 1000);
+  intIn('maxDevicesPerAccount', c.maxDevicesPerAccount, 1, LIMITS.maxDevicesPerSend);
+  intIn('keepaliveIntervalMs', c.keepaliveIntervalMs, 100, 3_600_000);
+  intIn('commitBatchMax', c.commitBatchMax, 1, 100_000);
+  intIn('commitQueueMax', c.commitQueueMax, c.commitBatchMax, 10_000_000);
+  if (c.sqliteSynchronous !== 'full' && c.sqliteSynchronous !== 'normal') throw new ConfigError('sqliteSynchronous must be full or normal');
+  intIn('expirySweepIntervalMs', c.expirySweepIntervalMs, 100, 86_400_000);
+  if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(c.logLevel)) throw new ConfigError('logLevel is not a pino level');
+  intIn('shutdownGraceMs', c.shutdownGraceMs, 0, 600_000);
+  return Object.freeze({ ...c, domain: parseDomain(c.domain) });
+}

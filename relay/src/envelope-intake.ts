@@ -1,0 +1,184 @@
+// SPDX-License-Identifier: AGPL-3.0-only
+/**
+ * Envelope intake: a Send frame becomes committed envelopes, then the sender's SendResult, then
+ * live delivery — in that order (persist, then acknowledge and publish). Refusals are typed
+ * errors and write nothing.
+ */
+import { createHash } from 'node:crypto';
+import {
+  ParleyError,
+  validateSend,
+  type Aci,
+  type DeviceId,
+  type RegistrationId,
+  type Send,
+  type Seq,
+  type ValidatedSend,
+} from '@parley/protocol';
+import type { Clock } from './clock.js';
+import type { RelayConfig } from './config.js';
+import type { ConnectionRegistry } from './connection-registry.js';
+import { queueKey, type DeviceConnection } from './device-connection.js';
+import type { EnqueueRequest, EnqueueResult, StoredEnvelope } from './ports/envelope-store.js';
+
+/** A device as the directory knows it. */
+export interface DirectoryDevice {
+  readonly deviceId: DeviceId;
+  readonly registrationId: RegistrationId;
+}
+
+/** The directory lookups intake needs (the key server's AccountDirectory satisfies it). */
+export interface DeviceDirectory {
+  getDevices(aci: Aci): Promise<ReadonlyArray<DirectoryDevice> | undefined>;
+}
+
+/** What intake depends on. */
+export interface IntakeDeps {
+  readonly config: RelayConfig;
+  readonly clock: Clock;
+  readonly directory: DeviceDirectory;
+  readonly registry: ConnectionRegistry;
+  /** Commits one send through the group-commit batcher. */
+  readonly commit: (request: EnqueueRequest) => Promise<EnqueueResult>;
+  /** Counts envelopes for metrics; optional. */
+  readonly onCommitted?: (envelopes: number) => void;
+}
+
+/**
+ * Checks the device set of a send against the directory.
+ * @param exclude the sending device when it sends to its own account (it never gets a copy).
+ * @throws ParleyError MISMATCHED_DEVICES or STALE_DEVICES.
+ */
+export function checkDeviceSet(send: ValidatedSend, devices: ReadonlyArray<DirectoryDevice>, exclude?: DeviceId): void {
+  const expected = new Map<number, number>();
+  for (const d of devices) if (d.deviceId !== exclude) expected.set(d.deviceId, d.registrationId);
+  const named = new Set(send.messages.map((m) => m.deviceId as number));
+  const missing = [...expected.keys()].filter((id) => !named.has(id)).sort((a, b) => a - b);
+  const extra = send.messages.filter((m) => !expected.has(m.deviceId)).map((m) => m.deviceId as number);
+  if (missing.length > 0 || extra.length > 0) {
+    throw new ParleyError('MISMATCHED_DEVICES', 'the send does not name exactly the destination\u2019s devices', {
+      missingDevices: missing,
+      extraDevices: extra,
+    });
+  }
+  const stale = send.messages.filter((m) => expected.get(m.deviceId) !== m.registrationId).map((m) => m.deviceId as number);
+  if (stale.length > 0) {
+    throw new ParleyError('STALE_DEVICES', 'some devices were re-registered', { staleDevices: stale });
+  }
+}
+
+/** Hash of a ciphertext, compared when a message id comes again (ID_REUSED). */
+export function contentHash(content: Uint8Array): Uint8Array {
+  return createHash('sha256').update(content).digest().subarray(0, 16);
+}
+
+/** See the module comment. */
+export class EnvelopeIntake {
+  private readonly deps: IntakeDeps;
+
+  constructor(deps: IntakeDeps) {
+    this.deps = deps;
+  }
+
+  /** Handles one Send from `conn`; always answers it (SendResult or Error). */
+  handle(conn: DeviceConnection, send: Send): void {
+    conn.unansweredSends++;
+    this.process(conn, send)
+      .catch((err: unknown) => conn.sendError(send.requestId, err))
+      .finally(() => conn.unansweredSends--);
+  }
+
+  private async process(conn: DeviceConnection, raw: Send): Promise<void> {
+    const { config, clock, directory } = this.deps;
+    const now = clock.now();
+    const send = validateSend(raw, now, {
+      maxDevices: config.maxDevicesPerAccount,
+      maxEnvelopeBytes: config.maxEnvelopeBytes,
+      maxClockSkewMs: 24 * 3600 * 1000,
+    });
+    if (send.destinationDomain !== '' && send.destinationDomain !== config.domain) {
+      throw new ParleyError('NOT_FOUND', 'this relay does not federate yet: the destination domain is unknown');
+    }
+    const devices = await directory.getDevices(send.destination);
+    if (!devices) throw new ParleyError('NOT_FOUND', 'no such account');
+    const self = send.destination === conn.queue.aci;
+    checkDeviceSet(send, devices, self ? conn.queue.deviceId : undefined);
+    const source = { aci: conn.queue.aci, deviceId: conn.queue.deviceId, domain: config.domain };
+
+    if (send.online) {
+      this.deliverOnline(conn, send, source, now);
+      return;
+    }
+    const request: EnqueueRequest = {
+      destination: send.destination,
+      messageId: send.messageId,
+      source,
+      timestamp: send.timestamp,
+      serverTimestamp: now,
+      urgent: send.urgent,
+      expiresAt: now + config.retentionMs,
+      maxQueueDepth: config.maxQueueDepth,
+      envelopes: send.messages.map((m) => ({ deviceId: m.deviceId, type: m.type, content: m.content, contentHash: contentHash(m.content) })),
+    };
+    const result = await this.deps.commit(request);
+    if (result.status === 'id-reused') {
+      throw new ParleyError('ID_REUSED', 'this message id was used before with a different body');
+    }
+    if (result.status === 'queue-full') {
+      throw new ParleyError('QUEUE_FULL', 'a destination device queue is full', { fullDevices: [...result.deviceIds] });
+    }
+    conn.sendFrame({
+      kind: {
+        case: 'sendResult',
+        value: {
+          requestId: send.requestId,
+          duplicate: result.seqs.every((s) => s.duplicate),
+          devices: result.seqs.map((s) => ({ deviceId: s.deviceId, seq: BigInt(s.seq) })),
+        },
+      },
+    });
+    let fresh = 0;
+    for (const s of result.seqs) {
+      if (s.duplicate) continue;
+      fresh++;
+      const target = this.deps.registry.get(queueKey(send.destination, s.deviceId));
+      if (!target) continue;
+      const m = request.envelopes.find((e) => e.deviceId === s.deviceId)!;
+      target.offerLive([this.stored(request, send, m.type, m.content, s.seq)]);
+    }
+    this.deps.onCommitted?.(fresh);
+  }
+
+  private deliverOnline(conn: DeviceConnection, send: ValidatedSend, source: StoredEnvelope['source'], now: number): void {
+    const delivered: Array<{ deviceId: number; seq: bigint }> = [];
+    for (const m of send.messages) {
+      const target = this.deps.registry.get(queueKey(send.destination, m.deviceId));
+      if (!target) continue;
+      target.deliverOnline({
+        seq: 0 as Seq,
+        type: m.type,
+        messageId: send.messageIdBytes,
+        source,
+        timestamp: send.timestamp,
+        serverTimestamp: now,
+        urgent: false,
+        content: m.content,
+      });
+      delivered.push({ deviceId: m.deviceId, seq: 0n });
+    }
+    conn.sendFrame({ kind: { case: 'sendResult', value: { requestId: send.requestId, duplicate: false, devices: delivered } } });
+  }
+
+  private stored(request: EnqueueRequest, send: ValidatedSend, type: number, content: Uint8Array, seq: Seq): StoredEnvelope {
+    return {
+      seq,
+      type,
+      messageId: send.messageIdBytes,
+      source: request.source,
+      timestamp: request.timestamp,
+      serverTimestamp: request.serverTimestamp,
+      urgent: request.urgent,
+      content,
+    };
+  }
+}
