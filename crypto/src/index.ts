@@ -1,3 +1,61 @@
 // SPDX-License-Identifier: AGPL-3.0-only
-/** @parley/crypto — the one package that touches libsignal. */
-export * from './key-verification.js';
+/**
+ * @parley/crypto — the one package that touches libsignal. Everything it exports is plain data
+ * (bytes, numbers, strings) or its own types; no libsignal type crosses this entry.
+ */
+export { isValidEcPublicKey, isValidKyberPublicKey, owned, verifyPreKeySignature } from './key-verification.js';
+export { CRYPTO_ERROR_CODES, CryptoError, type CryptoErrorCode, type CryptoErrorOptions } from './errors.js';
+export { type DeviceAddress, checkAddress, formatAddress, parseAddress } from './address.js';
+export { type LocalIdentity, generateIdentity, generateRegistrationId, identityFromKeyPair } from './identity.js';
+export {
+  PREKEY_ID_MAX,
+  type GeneratedKyberPreKey,
+  type GeneratedPreKey,
+  type GeneratedSignedPreKey,
+  type PreKeyUpload,
+  type SignedPreKeyUpload,
+  generateKyberPreKey,
+  generateKyberPreKeys,
+  generatePreKeys,
+  generateSignedPreKey,
+  isValidPreKeyId,
+  nextPreKeyId,
+} from './prekeys.js';
+export type {
+  IdentityStore,
+  KyberPreKeyStore,
+  PreKeyStore,
+  ProtocolStores,
+  SenderKeyStore,
+  SessionStore,
+  SignedPreKeyStore,
+  TrustDirection,
+} from './stores.js';
+export {
+  MemoryIdentityStore,
+  MemoryKyberPreKeyStore,
+  MemoryPreKeyStore,
+  MemorySenderKeyStore,
+  MemorySessionStore,
+  MemorySignedPreKeyStore,
+  createMemoryStores,
+} from './memory-stores.js';
+export {
+  type CiphertextType,
+  type Clock,
+  type EncryptedMessage,
+  type PreKeyBundleInput,
+  type PublicPreKeyInput,
+  type SessionCipherOptions,
+  type SignedPublicPreKeyInput,
+  SessionCipher,
+} from './session.js';
+export {
+  SAFETY_NUMBER_ITERATIONS,
+  SAFETY_NUMBER_VERSION,
+  type SafetyNumber,
+  type SafetyNumberParty,
+  compareScannedSafetyNumber,
+  safetyNumber,
+} from './safety-number.js';
+export { randomBytes, randomMessageId } from './random.js';
