@@ -6,7 +6,7 @@
 import { IdentityKeyPair } from '@signalapp/libsignal-client';
 import { LIMITS } from '@parley/protocol';
 import { CryptoError } from './errors.js';
-import { owned } from './key-verification.js';
+import { deserializeIdentityKeyPair } from './libsignal-keys.js';
 import { randomIntInclusive } from './random.js';
 
 /** What a device holds about its own identity. Secret: `identityKeyPair` holds the private key. */
@@ -44,13 +44,4 @@ export function identityFromKeyPair(identityKeyPair: Uint8Array, registrationId:
   }
   const pair = deserializeIdentityKeyPair(identityKeyPair);
   return { identityKeyPair: pair.serialize(), identityKey: pair.publicKey.serialize(), registrationId };
-}
-
-/** @internal Parses a serialized key pair, throwing CryptoError('INVALID_KEY') when it is not one. */
-export function deserializeIdentityKeyPair(bytes: Uint8Array): IdentityKeyPair {
-  try {
-    return IdentityKeyPair.deserialize(owned(bytes));
-  } catch {
-    throw new CryptoError('INVALID_KEY', 'not a serialized identity key pair');
-  }
 }

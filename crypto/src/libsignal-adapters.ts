@@ -32,7 +32,7 @@ import {
   type Uuid,
 } from '@signalapp/libsignal-client';
 import { CryptoError, type CryptoErrorCode } from './errors.js';
-import { deserializeIdentityKeyPair } from './identity.js';
+import { deserializeIdentityKeyPair } from './libsignal-keys.js';
 import { owned } from './key-verification.js';
 import type { ProtocolStores } from './stores.js';
 

@@ -15,7 +15,7 @@
 import { KEMKeyPair, KyberPreKeyRecord, PreKeyRecord, PrivateKey, SignedPreKeyRecord } from '@signalapp/libsignal-client';
 import { LIMITS } from '@parley/protocol';
 import { CryptoError } from './errors.js';
-import { deserializeIdentityKeyPair } from './identity.js';
+import { deserializeIdentityKeyPair } from './libsignal-keys.js';
 
 /** Largest prekey id handed out; ids run 1..PREKEY_ID_MAX and then wrap to 1. */
 export const PREKEY_ID_MAX = 0xffffff;
