@@ -5,7 +5,7 @@
  */
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { ERROR_CODES, HTTP_ROUTES, isParleyError, ParleyError, type Aci, type DeviceId } from '@parley/protocol';
@@ -52,7 +52,8 @@ export function createRelay(config: RelayConfig, ports: RelayPorts): Relay {
   const registry = new ConnectionRegistry();
   let shuttingDown = false;
 
-  const app = Fastify({ loggerInstance: log.child({ component: 'http' }), bodyLimit: 512 * 1024, disableRequestLogging: true });
+  // fastify types its logger against its own pino major; the instance is a pino logger all the same.
+  const app: FastifyInstance = Fastify({ loggerInstance: log.child({ component: 'http' }) as unknown as FastifyBaseLogger, bodyLimit: 512 * 1024, logController: new LogController({ disableRequestLogging: true }) });
   app.setErrorHandler(
     ports.errorHandler ??
       ((err, _req, reply) => {
