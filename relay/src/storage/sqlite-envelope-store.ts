@@ -297,6 +297,14 @@ export class SqliteEnvelopeStore implements EnvelopeStore {
     }
   }
 
+  /** The database settings in force, read back from SQLite (for diagnostics and tests). */
+  settings(): { journalMode: string; synchronous: 'full' | 'normal' | 'other' } {
+    this.assertOpen();
+    const journalMode = String(this.db.pragma('journal_mode', { simple: true }));
+    const level = this.db.pragma('synchronous', { simple: true });
+    return { journalMode, synchronous: level === 2 ? 'full' : level === 1 ? 'normal' : 'other' };
+  }
+
   private assertOpen(): void {
     if (this.closed) throw new EnvelopeStoreError('STORE_CLOSED', 'the envelope store is closed');
   }
