@@ -1,0 +1,58 @@
+// SPDX-License-Identifier: AGPL-3.0-only
+/**
+ * @parley/keyserver — accounts, devices, usernames, link tokens and prekeys behind the KeyStore
+ * port; the REST routes; the AccountDirectory the relay authenticates devices and checks device
+ * sets with; and the in-process rate limiter the relay reuses.
+ */
+export {
+  AccountDirectory,
+  type AccountDirectoryOptions,
+  type AuthenticatedDevice,
+  type DeviceChange,
+  type DirectoryDevice,
+} from './account-directory.js';
+export { type Clock, systemClock } from './clock.js';
+export {
+  DEFAULT_KEY_SERVER_CONFIG,
+  KeyServerConfigError,
+  resolveKeyServerConfig,
+  type KeyServerConfig,
+  type KeyServerConfigInput,
+  type KeyServerRateLimitName,
+  type KeyServerRateLimits,
+} from './config.js';
+export { keyServerErrorHandler, toParleyError } from './error-handler.js';
+export { createKeyServer, type KeyServer, type KeyServerOptions } from './key-server.js';
+export { KeyService, type KeyServiceDeps } from './key-service.js';
+export { type KeyServerLog, silentLog } from './log.js';
+export type {
+  ClaimedDeviceKeys,
+  ClaimSelection,
+  KeyCounts,
+  KeyStore,
+  KeyUpload,
+  LinkDeviceInput,
+  LinkedDevice,
+  LiveLinkToken,
+  NewAccount,
+  NewDevice,
+  NewDeviceKeys,
+  NewLinkToken,
+  RemoveDeviceResult,
+  StoredAccount,
+  StoredDevice,
+  StoredPreKey,
+  StoredSignedPreKey,
+} from './ports/key-store.js';
+export {
+  createRateLimiter,
+  DEFAULT_RATE_LIMITER_MAX_KEYS,
+  type RateLimitDecision,
+  type RateLimiter,
+  type RateLimiterOptions,
+  type RateLimitRule,
+} from './rate-limiter.js';
+export { enforceRateLimit } from './routes.js';
+export { applyMigrations, KEY_STORE_MIGRATIONS, MigrationError, type Migration } from './sqlite/migrate.js';
+export { openSqliteKeyStore, SqliteKeyStore, type SqliteKeyStoreOptions } from './sqlite/sqlite-key-store.js';
+export { compileStrictSchema, strictValidatorCompiler, type StrictSchema, type StrictValidator } from './strict-schema.js';
