@@ -37,6 +37,8 @@ export interface RelayConfig {
   readonly sqliteSynchronous: 'full' | 'normal';
   /** Interval of the expiry sweep, ms. Default 60,000. */
   readonly expirySweepIntervalMs: number;
+  /** Account registrations allowed per client address per hour. Default 50. */
+  readonly registrationsPerHour: number;
   /** Log level (pino). Default info. */
   readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   /** How long a graceful shutdown waits for commits and sockets, ms. Default 10,000. */
@@ -60,6 +62,7 @@ export const DEFAULT_RELAY_CONFIG: RelayConfig = Object.freeze({
   commitQueueMax: 50_000,
   sqliteSynchronous: 'full',
   expirySweepIntervalMs: 60_000,
+  registrationsPerHour: 50,
   logLevel: 'info',
   shutdownGraceMs: 10_000,
 });
@@ -103,6 +106,7 @@ export function resolveRelayConfig(partial: Partial<RelayConfig> = {}): RelayCon
   intIn('commitQueueMax', c.commitQueueMax, c.commitBatchMax, 10_000_000);
   if (c.sqliteSynchronous !== 'full' && c.sqliteSynchronous !== 'normal') throw new ConfigError('sqliteSynchronous must be full or normal');
   intIn('expirySweepIntervalMs', c.expirySweepIntervalMs, 100, 86_400_000);
+  intIn('registrationsPerHour', c.registrationsPerHour, 1, 10_000_000);
   if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(c.logLevel)) throw new ConfigError('logLevel is not a pino level');
   intIn('shutdownGraceMs', c.shutdownGraceMs, 0, 600_000);
   return Object.freeze({ ...c, domain: parseDomain(c.domain) });

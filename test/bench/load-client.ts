@@ -168,7 +168,9 @@ async function run(job: LoadJob): Promise<Record<string, number>> {
   const latencies: number[] = [];
   let delivered = 0;
   let measuring = false;
-  recvSockets.forEach((ws) => attachReceiver(ws, job.mode === 'paced' ? latencies : undefined, () => measuring && delivered++));
+  // Latency samples count only while measuring (after the warm-up).
+  const sink = { push: (ms: number) => measuring && latencies.push(ms) } as unknown as number[];
+  recvSockets.forEach((ws) => attachReceiver(ws, job.mode === 'paced' ? sink : undefined, () => measuring && delivered++));
   const durationMs = job.durationMs ?? 5000;
   let stop = false;
   let refused = 0;
@@ -208,12 +210,15 @@ async function run(job: LoadJob): Promise<Record<string, number>> {
     const f = decodeFrame(new Uint8Array(data));
     if (f.kind.case === 'error') refused++;
   }));
-  measuring = true;
+  // The first second warms up (JIT, buffers, the relay's statement caches) and is not measured,
+  // as in the saturation run.
+  const warmUpMs = 1000;
+  setTimeout(() => (measuring = true), warmUpMs);
   const t0 = performance.now();
   let ticks = 0;
   await new Promise<void>((resolve) => {
     const tick = () => {
-      if (performance.now() - t0 >= durationMs) return resolve();
+      if (performance.now() - t0 >= durationMs + warmUpMs) return resolve();
       carry += perTick;
       while (carry >= 1) {
         carry -= 1;
@@ -231,7 +236,7 @@ async function run(job: LoadJob): Promise<Record<string, number>> {
   for (const s of [...sendSockets, ...recvSockets]) s.terminate();
   latencies.sort((a, b) => a - b);
   return {
-    sent_per_s: (cursor / durationMs) * 1000,
+    sent_per_s: (cursor / (durationMs + warmUpMs)) * 1000,
     delivered,
     p50_ms: percentile(latencies, 50),
     p99_ms: percentile(latencies, 99),

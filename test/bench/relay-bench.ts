@@ -43,7 +43,7 @@ async function registerMany(relay: RelayProcess, n: number, prefix: string): Pro
       const secret = randomBytes(32);
       const registrationId = 1 + (i % 16000);
       const res = await http<RegisterAccountResponse>(relay.url, 'POST', '/v1/accounts', {
-        username: `${prefix}${i}`,
+        username: `${prefix}bench${i}`,
         identityKey: toBase64Url(identity.identityKey),
         registrationId,
         authSecret: toBase64Url(secret),
@@ -78,7 +78,7 @@ async function runLoad(job: LoadJob, onFirstLine?: (line: string, finish: () => 
 }
 
 async function measure(pairs: number, seconds: number, sync: string) {
-  const relay = await startRelay({ args: ['--sqlite-sync', sync, '--log-level', 'error'] });
+  const relay = await startRelay({ args: ['--sqlite-sync', sync, '--log-level', 'error', '--registrations-per-hour', '1000000'] });
   try {
     process.stderr.write(`[C=${pairs}] registering ${pairs * 2} accounts…\n`);
     const senders = await registerMany(relay, pairs, 's');

@@ -43,7 +43,10 @@ export async function main(argv: readonly string[], env: Readonly<Record<string,
   const keyServer = createKeyServer({
     store: keyStore,
     clock: systemClock,
-    config: { maxDevicesPerAccount: config.maxDevicesPerAccount },
+    config: {
+      maxDevicesPerAccount: config.maxDevicesPerAccount,
+      rateLimits: { register: { capacity: config.registrationsPerHour, windowMs: 3_600_000 } },
+    },
     log: log.child({ component: 'keyserver' }),
   });
   const envelopes = openSqliteEnvelopeStore({ path: join(dataDir, 'relay.db'), synchronous: config.sqliteSynchronous, clock: systemClock });

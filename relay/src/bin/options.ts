@@ -31,6 +31,7 @@ export const RELAY_OPTIONS: readonly OptionSpec[] = [
   { key: 'maxEnvelopeBytes', flag: 'max-envelope-bytes', env: 'PARLEY_MAX_ENVELOPE_BYTES', kind: 'int', help: 'largest ciphertext per device' },
   { key: 'keepaliveIntervalMs', flag: 'keepalive-ms', env: 'PARLEY_KEEPALIVE_MS', kind: 'int', help: 'ping interval; silent sockets are dropped after two' },
   { key: 'sqliteSynchronous', flag: 'sqlite-sync', env: 'PARLEY_SQLITE_SYNC', kind: 'string', help: "'full' (fsync each commit) or 'normal' (survives a crash of the process, not of the machine)" },
+  { key: 'registrationsPerHour', flag: 'registrations-per-hour', env: 'PARLEY_REGISTRATIONS_PER_HOUR', kind: 'int', help: 'account registrations per client address per hour' },
   { key: 'logLevel', flag: 'log-level', env: 'PARLEY_LOG_LEVEL', kind: 'string', help: 'fatal, error, warn, info, debug, trace or silent' },
 ];
 
