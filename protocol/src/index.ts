@@ -42,3 +42,12 @@ export type {
   Send,
 } from './gen/parley/v1/wire_pb.js';
 export { create, toBinary, fromBinary } from '@bufbuild/protobuf';
+export {
+  ContentSchema,
+  DataMessageSchema,
+  HistoryChunkSchema,
+  ResendRequestSchema,
+  SentTranscriptSchema,
+  SyncMessageSchema,
+} from './gen/parley/v1/content_pb.js';
+export type { Content, DataMessage, HistoryChunk, ResendRequest, SentTranscript, SyncMessage } from './gen/parley/v1/content_pb.js';
