@@ -1,5 +1,7 @@
 // SPDX-License-Identifier: AGPL-3.0-only
-/** A key server on an in-memory SQLite store inside a fastify instance, with a clock tests move. */
+/** A key server on a SQLite store inside a fastify instance, with a clock tests move. */
+import { createHash } from 'node:crypto';
+import Database from 'better-sqlite3';
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { RegisterAccountResponse } from '@parley/protocol';
 import { createKeyServer, openSqliteKeyStore, type Clock, type KeyServer, type KeyServerConfigInput, type SqliteKeyStore } from '../src/index.js';
@@ -44,7 +46,27 @@ export interface Harness {
   call<T = unknown>(method: string, url: string, body?: unknown, authorization?: string, remoteAddress?: string): Promise<Answer<T>>;
   register(username: string, options?: { oneTime?: number; registrationId?: number }): Promise<TestDevice>;
   link(existing: TestDevice, options?: { oneTime?: number; registrationId?: number }): Promise<TestDevice>;
+  /** Every row of every table (file-backed stores only), to prove a request changed nothing. */
+  snapshot(): Record<string, string>;
   close(): Promise<void>;
+}
+
+/** Digests of every table of the SQLite database at `path`. */
+export function snapshotDatabase(path: string): Record<string, string> {
+  const db = new Database(path, { readonly: true, fileMustExist: true });
+  try {
+    const out: Record<string, string> = {};
+    const tables = db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").all() as Array<{ name: string }>;
+    for (const { name } of tables) {
+      const rows = (db.prepare(`SELECT * FROM "${name}"`).raw().all() as unknown[][])
+        .map((r) => JSON.stringify(r, (_k, v: unknown) => (Buffer.isBuffer(v) ? v.toString('hex') : v)))
+        .sort();
+      out[name] = `${rows.length}:${createHash('sha256').update(rows.join('\n')).digest('hex')}`;
+    }
+    return out;
+  } finally {
+    db.close();
+  }
 }
 
 /** Builds a key server with `config` over a fresh store (`path`, default in memory). */
@@ -89,6 +111,7 @@ export async function startHarness(config: KeyServerConfigInput = {}, path = ':m
     call,
     register,
     link,
+    snapshot: () => snapshotDatabase(path),
     close: async () => {
       await app.close();
       await keyServer.close();
