@@ -18,6 +18,10 @@ export const HTTP_ROUTES = {
   /** `/v1/directory/{username}` */
   directory: '/v1/directory/:username',
   websocket: '/v1/websocket',
+  /** Unauthenticated WebSocket of a device being linked. */
+  provisioningSocket: '/v1/provisioning',
+  /** `PUT /v1/provisioning/{address}` — an existing device sends the linking device one message. */
+  provisioningMessage: '/v1/provisioning/:address',
   health: '/healthz',
   ready: '/readyz',
 } as const;
@@ -124,6 +128,12 @@ export interface AccountInfoResponse {
   username: string;
   /** Only on /v1/accounts/me. */
   deviceId?: number;
+}
+
+/** PUT /v1/provisioning/{address} */
+export interface ProvisioningMessageRequest {
+  /** The encrypted provisioning message, at most LIMITS.maxProvisioningMessageBytes. */
+  body: string;
 }
 
 /** Every REST error body. */

@@ -38,6 +38,10 @@ export const LIMITS = {
   maxStoredPreKeys: 1000,
   /** Largest JSON body on REST endpoints, bytes. */
   maxHttpBodyBytes: 512 * 1024,
+  /** Largest provisioning message (an encrypted identity key pair and a link token), bytes. */
+  maxProvisioningMessageBytes: 64 * 1024,
+  /** How long a provisioning socket stays open, milliseconds. */
+  provisioningSocketTtlMs: 10 * 60 * 1000,
   /** Username length bounds. */
   minUsernameLength: 3,
   maxUsernameLength: 32,

@@ -8,13 +8,25 @@ import type { Duplex } from 'node:stream';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { ERROR_CODES, HTTP_ROUTES, isParleyError, ParleyError, type Aci, type DeviceId } from '@parley/protocol';
+import { createRateLimiter, enforceRateLimit } from '@parley/keyserver';
+import {
+  ERROR_CODES,
+  fromBase64Url,
+  HTTP_ROUTES,
+  isParleyError,
+  LIMITS,
+  ParleyError,
+  type Aci,
+  type DeviceId,
+  type ProvisioningMessageRequest,
+} from '@parley/protocol';
 import type { Clock } from './clock.js';
 import { CommitBatcher } from './commit-batcher.js';
 import type { RelayConfig } from './config.js';
 import { ConnectionRegistry } from './connection-registry.js';
 import { DeviceConnection, queueKey, type ConnectionContext } from './device-connection.js';
 import { EnvelopeIntake, type DeviceDirectory } from './envelope-intake.js';
+import { ProvisioningHub } from './provisioning.js';
 import type { AckRequest, EnqueueRequest, EnqueueResult, EnvelopeStore } from './ports/envelope-store.js';
 
 /** The account directory as the relay uses it (the key server's AccountDirectory). */
@@ -68,6 +80,31 @@ export function createRelay(config: RelayConfig, ports: RelayPorts): Relay {
   });
   ports.mountRoutes?.(app);
 
+  const provisioning = new ProvisioningHub({ clock, ttlMs: LIMITS.provisioningSocketTtlMs, maxSockets: 10_000 });
+  // Unauthenticated: both the socket and the messages to it are rate limited per client address.
+  const provisioningLimiter = createRateLimiter({ capacity: 20, windowMs: 60_000, clock });
+  app.put<{ Params: { address: string }; Body: ProvisioningMessageRequest }>(
+    HTTP_ROUTES.provisioningMessage,
+    {
+      schema: {
+        params: { type: 'object', properties: { address: { type: 'string', minLength: 1, maxLength: 64 } }, required: ['address'] },
+        body: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['body'],
+          properties: { body: { type: 'string', minLength: 1, maxLength: Math.ceil((LIMITS.maxProvisioningMessageBytes * 4) / 3) + 4 } },
+        },
+      },
+    },
+    async (req, reply) => {
+      await directory.authenticate(req.headers.authorization, req.ip);
+      const body = fromBase64Url(req.body.body);
+      if (!body || body.length > LIMITS.maxProvisioningMessageBytes) throw new ParleyError('BAD_REQUEST', 'body must be base64url of at most 64 KiB');
+      provisioning.deliver(req.params.address, body);
+      return reply.status(204).send();
+    },
+  );
+
   const commits = new CommitBatcher<EnqueueRequest, EnqueueResult>({
     flush: (items) => envelopes.enqueue(items),
     maxBatch: config.commitBatchMax,
@@ -115,8 +152,22 @@ export function createRelay(config: RelayConfig, ports: RelayPorts): Relay {
   function onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     socket.on('error', () => socket.destroy());
     const path = (req.url ?? '').split('?')[0];
-    if (path !== HTTP_ROUTES.websocket) return refuseUpgrade(socket, new ParleyError('NOT_FOUND', 'no WebSocket at this path'));
     if (shuttingDown) return refuseUpgrade(socket, new ParleyError('SERVER_SHUTDOWN'));
+    if (path === HTTP_ROUTES.provisioningSocket) {
+      try {
+        enforceRateLimit(provisioningLimiter, `socket:${req.socket.remoteAddress ?? 'unknown'}`);
+        if (provisioning.full) throw new ParleyError('RATE_LIMITED', 'too many devices are being linked', { retryAfterMs: 10_000 });
+      } catch (err) {
+        return refuseUpgrade(socket, err);
+      }
+      wss.handleUpgrade(req, socket, head, (ws) => {
+        // The linking device only listens; anything it sends is ignored.
+        ws.on('error', () => ws.terminate());
+        provisioning.open(ws);
+      });
+      return;
+    }
+    if (path !== HTTP_ROUTES.websocket) return refuseUpgrade(socket, new ParleyError('NOT_FOUND', 'no WebSocket at this path'));
     directory.authenticate(req.headers.authorization, req.socket.remoteAddress ?? 'unknown').then(
       (who) => {
         if (shuttingDown || socket.destroyed) return refuseUpgrade(socket, new ParleyError('SERVER_SHUTDOWN'));
@@ -174,6 +225,7 @@ export function createRelay(config: RelayConfig, ports: RelayPorts): Relay {
       clearInterval(sweep);
       unsubscribe();
       for (const conn of [...registry.all()]) conn.closeWith('SERVER_SHUTDOWN', 'relay restarting; reconnect');
+      provisioning.closeAll();
       const closing = app.close();
       const grace = new Promise<void>((resolve) => setTimeout(resolve, config.shutdownGraceMs).unref());
       await Promise.race([Promise.all([commits.idle(), acks.idle()]), grace]);

@@ -19,7 +19,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file parley/v1/wire.proto.
  */
 export const file_parley_v1_wire: GenFile = /*@__PURE__*/
-  fileDesc("ChRwYXJsZXkvdjEvd2lyZS5wcm90bxIJcGFybGV5LnYxIrsCCgVGcmFtZRIfCgRzZW5kGAEgASgLMg8ucGFybGV5LnYxLlNlbmRIABIdCgNhY2sYAiABKAsyDi5wYXJsZXkudjEuQWNrSAASHwoEcGluZxgDIAEoCzIPLnBhcmxleS52MS5QaW5nSAASLAoLc2VuZF9yZXN1bHQYECABKAsyFS5wYXJsZXkudjEuU2VuZFJlc3VsdEgAEiUKB2RlbGl2ZXIYESABKAsyEi5wYXJsZXkudjEuRGVsaXZlckgAEjAKDXF1ZXVlX2RyYWluZWQYEiABKAsyFy5wYXJsZXkudjEuUXVldWVEcmFpbmVkSAASIQoFZXJyb3IYEyABKAsyEC5wYXJsZXkudjEuRXJyb3JIABIfCgRwb25nGBQgASgLMg8ucGFybGV5LnYxLlBvbmdIAEIGCgRraW5kIr4BCgRTZW5kEhIKCnJlcXVlc3RfaWQYASABKA0SEwoLZGVzdGluYXRpb24YAiABKAwSGgoSZGVzdGluYXRpb25fZG9tYWluGAMgASgJEhIKCm1lc3NhZ2VfaWQYBCABKAwSEQoJdGltZXN0YW1wGAUgASgEEg4KBnVyZ2VudBgGIAEoCBIOCgZvbmxpbmUYByABKAgSKgoIbWVzc2FnZXMYCCADKAsyGC5wYXJsZXkudjEuRGV2aWNlTWVzc2FnZSJzCg1EZXZpY2VNZXNzYWdlEhEKCWRldmljZV9pZBgBIAEoDRIXCg9yZWdpc3RyYXRpb25faWQYAiABKA0SJQoEdHlwZRgDIAEoDjIXLnBhcmxleS52MS5FbnZlbG9wZVR5cGUSDwoHY29udGVudBgEIAEoDCJaCgpTZW5kUmVzdWx0EhIKCnJlcXVlc3RfaWQYASABKA0SEQoJZHVwbGljYXRlGAIgASgIEiUKB2RldmljZXMYAyADKAsyFC5wYXJsZXkudjEuRGV2aWNlU2VxIisKCURldmljZVNlcRIRCglkZXZpY2VfaWQYASABKA0SCwoDc2VxGAIgASgEIjEKB0RlbGl2ZXISJgoJZW52ZWxvcGVzGAEgAygLMhMucGFybGV5LnYxLkVudmVsb3BlIu4BCghFbnZlbG9wZRILCgNzZXEYASABKAQSJQoEdHlwZRgCIAEoDjIXLnBhcmxleS52MS5FbnZlbG9wZVR5cGUSDgoGc291cmNlGAMgASgMEhUKDXNvdXJjZV9kZXZpY2UYBCABKA0SFQoNc291cmNlX2RvbWFpbhgFIAEoCRISCgptZXNzYWdlX2lkGAYgASgMEhEKCXRpbWVzdGFtcBgHIAEoBBIYChBzZXJ2ZXJfdGltZXN0YW1wGAggASgEEg4KBnVyZ2VudBgJIAEoCBIOCgZvbmxpbmUYCiABKAgSDwoHY29udGVudBgLIAEoDCIgCgxRdWV1ZURyYWluZWQSEAoIbGFzdF9zZXEYASABKAQiIgoDQWNrEg0KBXVwX3RvGAEgASgEEgwKBHNlcXMYAiADKAQiFQoEUGluZxINCgVub25jZRgBIAEoDSIVCgRQb25nEg0KBW5vbmNlGAEgASgNIq8BCgVFcnJvchISCgpyZXF1ZXN0X2lkGAEgASgNEgwKBGNvZGUYAiABKAkSDwoHbWVzc2FnZRgDIAEoCRIXCg9taXNzaW5nX2RldmljZXMYBCADKA0SFQoNZXh0cmFfZGV2aWNlcxgFIAMoDRIVCg1zdGFsZV9kZXZpY2VzGAYgAygNEhYKDnJldHJ5X2FmdGVyX21zGAcgASgNEhQKDGZ1bGxfZGV2aWNlcxgIIAMoDSrEAQoMRW52ZWxvcGVUeXBlEh0KGUVOVkVMT1BFX1RZUEVfVU5TUEVDSUZJRUQQABIcChhFTlZFTE9QRV9UWVBFX0NJUEhFUlRFWFQQARIYChRFTlZFTE9QRV9UWVBFX1BSRUtFWRACEhgKFEVOVkVMT1BFX1RZUEVfU0VBTEVEEAMSHgoaRU5WRUxPUEVfVFlQRV9TRUFMRURfTVVMVEkQBBIjCh9FTlZFTE9QRV9UWVBFX1BMQUlOVEVYVF9DT05URU5UEAViBnByb3RvMw");
+  fileDesc("ChRwYXJsZXkvdjEvd2lyZS5wcm90bxIJcGFybGV5LnYxIrsDCgVGcmFtZRIfCgRzZW5kGAEgASgLMg8ucGFybGV5LnYxLlNlbmRIABIdCgNhY2sYAiABKAsyDi5wYXJsZXkudjEuQWNrSAASHwoEcGluZxgDIAEoCzIPLnBhcmxleS52MS5QaW5nSAASLAoLc2VuZF9yZXN1bHQYECABKAsyFS5wYXJsZXkudjEuU2VuZFJlc3VsdEgAEiUKB2RlbGl2ZXIYESABKAsyEi5wYXJsZXkudjEuRGVsaXZlckgAEjAKDXF1ZXVlX2RyYWluZWQYEiABKAsyFy5wYXJsZXkudjEuUXVldWVEcmFpbmVkSAASIQoFZXJyb3IYEyABKAsyEC5wYXJsZXkudjEuRXJyb3JIABIfCgRwb25nGBQgASgLMg8ucGFybGV5LnYxLlBvbmdIABI+ChRwcm92aXNpb25pbmdfYWRkcmVzcxgVIAEoCzIeLnBhcmxleS52MS5Qcm92aXNpb25pbmdBZGRyZXNzSAASPgoUcHJvdmlzaW9uaW5nX21lc3NhZ2UYFiABKAsyHi5wYXJsZXkudjEuUHJvdmlzaW9uaW5nTWVzc2FnZUgAQgYKBGtpbmQiOgoTUHJvdmlzaW9uaW5nQWRkcmVzcxIPCgdhZGRyZXNzGAEgASgJEhIKCmV4cGlyZXNfYXQYAiABKAQiIwoTUHJvdmlzaW9uaW5nTWVzc2FnZRIMCgRib2R5GAEgASgMIr4BCgRTZW5kEhIKCnJlcXVlc3RfaWQYASABKA0SEwoLZGVzdGluYXRpb24YAiABKAwSGgoSZGVzdGluYXRpb25fZG9tYWluGAMgASgJEhIKCm1lc3NhZ2VfaWQYBCABKAwSEQoJdGltZXN0YW1wGAUgASgEEg4KBnVyZ2VudBgGIAEoCBIOCgZvbmxpbmUYByABKAgSKgoIbWVzc2FnZXMYCCADKAsyGC5wYXJsZXkudjEuRGV2aWNlTWVzc2FnZSJzCg1EZXZpY2VNZXNzYWdlEhEKCWRldmljZV9pZBgBIAEoDRIXCg9yZWdpc3RyYXRpb25faWQYAiABKA0SJQoEdHlwZRgDIAEoDjIXLnBhcmxleS52MS5FbnZlbG9wZVR5cGUSDwoHY29udGVudBgEIAEoDCJaCgpTZW5kUmVzdWx0EhIKCnJlcXVlc3RfaWQYASABKA0SEQoJZHVwbGljYXRlGAIgASgIEiUKB2RldmljZXMYAyADKAsyFC5wYXJsZXkudjEuRGV2aWNlU2VxIisKCURldmljZVNlcRIRCglkZXZpY2VfaWQYASABKA0SCwoDc2VxGAIgASgEIjEKB0RlbGl2ZXISJgoJZW52ZWxvcGVzGAEgAygLMhMucGFybGV5LnYxLkVudmVsb3BlIu4BCghFbnZlbG9wZRILCgNzZXEYASABKAQSJQoEdHlwZRgCIAEoDjIXLnBhcmxleS52MS5FbnZlbG9wZVR5cGUSDgoGc291cmNlGAMgASgMEhUKDXNvdXJjZV9kZXZpY2UYBCABKA0SFQoNc291cmNlX2RvbWFpbhgFIAEoCRISCgptZXNzYWdlX2lkGAYgASgMEhEKCXRpbWVzdGFtcBgHIAEoBBIYChBzZXJ2ZXJfdGltZXN0YW1wGAggASgEEg4KBnVyZ2VudBgJIAEoCBIOCgZvbmxpbmUYCiABKAgSDwoHY29udGVudBgLIAEoDCIgCgxRdWV1ZURyYWluZWQSEAoIbGFzdF9zZXEYASABKAQiIgoDQWNrEg0KBXVwX3RvGAEgASgEEgwKBHNlcXMYAiADKAQiFQoEUGluZxINCgVub25jZRgBIAEoDSIVCgRQb25nEg0KBW5vbmNlGAEgASgNIq8BCgVFcnJvchISCgpyZXF1ZXN0X2lkGAEgASgNEgwKBGNvZGUYAiABKAkSDwoHbWVzc2FnZRgDIAEoCRIXCg9taXNzaW5nX2RldmljZXMYBCADKA0SFQoNZXh0cmFfZGV2aWNlcxgFIAMoDRIVCg1zdGFsZV9kZXZpY2VzGAYgAygNEhYKDnJldHJ5X2FmdGVyX21zGAcgASgNEhQKDGZ1bGxfZGV2aWNlcxgIIAMoDSrEAQoMRW52ZWxvcGVUeXBlEh0KGUVOVkVMT1BFX1RZUEVfVU5TUEVDSUZJRUQQABIcChhFTlZFTE9QRV9UWVBFX0NJUEhFUlRFWFQQARIYChRFTlZFTE9QRV9UWVBFX1BSRUtFWRACEhgKFEVOVkVMT1BFX1RZUEVfU0VBTEVEEAMSHgoaRU5WRUxPUEVfVFlQRV9TRUFMRURfTVVMVEkQBBIjCh9FTlZFTE9QRV9UWVBFX1BMQUlOVEVYVF9DT05URU5UEAViBnByb3RvMw");
 
 /**
  * One WebSocket message. Exactly one kind is set.
@@ -82,6 +82,20 @@ export type Frame = Message<"parley.v1.Frame"> & {
      */
     value: Pong;
     case: "pong";
+  } | {
+    /**
+     * relay -> a device being linked, on the unauthenticated provisioning socket
+     *
+     * @generated from field: parley.v1.ProvisioningAddress provisioning_address = 21;
+     */
+    value: ProvisioningAddress;
+    case: "provisioningAddress";
+  } | {
+    /**
+     * @generated from field: parley.v1.ProvisioningMessage provisioning_message = 22;
+     */
+    value: ProvisioningMessage;
+    case: "provisioningMessage";
   } | { case: undefined; value?: undefined };
 };
 
@@ -91,6 +105,55 @@ export type Frame = Message<"parley.v1.Frame"> & {
  */
 export const FrameSchema: GenMessage<Frame> = /*@__PURE__*/
   messageDesc(file_parley_v1_wire, 0);
+
+/**
+ * The first frame on a provisioning socket (`/v1/provisioning`): where an existing device can
+ * send this socket one message (`PUT /v1/provisioning/{address}`).
+ *
+ * @generated from message parley.v1.ProvisioningAddress
+ */
+export type ProvisioningAddress = Message<"parley.v1.ProvisioningAddress"> & {
+  /**
+   * Random, unguessable, base64url; valid while the socket is open.
+   *
+   * @generated from field: string address = 1;
+   */
+  address: string;
+
+  /**
+   * When the relay closes the socket, milliseconds since the Unix epoch.
+   *
+   * @generated from field: uint64 expires_at = 2;
+   */
+  expiresAt: bigint;
+};
+
+/**
+ * Describes the message parley.v1.ProvisioningAddress.
+ * Use `create(ProvisioningAddressSchema)` to create a new message.
+ */
+export const ProvisioningAddressSchema: GenMessage<ProvisioningAddress> = /*@__PURE__*/
+  messageDesc(file_parley_v1_wire, 1);
+
+/**
+ * An opaque message for the device being linked, encrypted by the existing device to the
+ * public key in the link code. The relay cannot read it.
+ *
+ * @generated from message parley.v1.ProvisioningMessage
+ */
+export type ProvisioningMessage = Message<"parley.v1.ProvisioningMessage"> & {
+  /**
+   * @generated from field: bytes body = 1;
+   */
+  body: Uint8Array;
+};
+
+/**
+ * Describes the message parley.v1.ProvisioningMessage.
+ * Use `create(ProvisioningMessageSchema)` to create a new message.
+ */
+export const ProvisioningMessageSchema: GenMessage<ProvisioningMessage> = /*@__PURE__*/
+  messageDesc(file_parley_v1_wire, 2);
 
 /**
  * Send one message to every device of one destination account. The relay checks that
@@ -163,7 +226,7 @@ export type Send = Message<"parley.v1.Send"> & {
  * Use `create(SendSchema)` to create a new message.
  */
 export const SendSchema: GenMessage<Send> = /*@__PURE__*/
-  messageDesc(file_parley_v1_wire, 1);
+  messageDesc(file_parley_v1_wire, 3);
 
 /**
  * @generated from message parley.v1.DeviceMessage
@@ -197,7 +260,7 @@ export type DeviceMessage = Message<"parley.v1.DeviceMessage"> & {
  * Use `create(DeviceMessageSchema)` to create a new message.
  */
 export const DeviceMessageSchema: GenMessage<DeviceMessage> = /*@__PURE__*/
-  messageDesc(file_parley_v1_wire, 2);
+  messageDesc(file_parley_v1_wire, 4);
 
 /**
  * The answer to an accepted `Send`: every envelope is committed.
@@ -231,7 +294,7 @@ export type SendResult = Message<"parley.v1.SendResult"> & {
  * Use `create(SendResultSchema)` to create a new message.
  */
 export const SendResultSchema: GenMessage<SendResult> = /*@__PURE__*/
-  messageDesc(file_parley_v1_wire, 3);
+  messageDesc(file_parley_v1_wire, 5);
 
 /**
  * @generated from message parley.v1.DeviceSeq
@@ -255,7 +318,7 @@ export type DeviceSeq = Message<"parley.v1.DeviceSeq"> & {
  * Use `create(DeviceSeqSchema)` to create a new message.
  */
 export const DeviceSeqSchema: GenMessage<DeviceSeq> = /*@__PURE__*/
-  messageDesc(file_parley_v1_wire, 4);
+  messageDesc(file_parley_v1_wire, 6);
 
 /**
  * Envelopes for the connected device, in strictly increasing `seq` order across frames.
@@ -274,7 +337,7 @@ export type Deliver = Message<"parley.v1.Deliver"> & {
  * Use `create(DeliverSchema)` to create a new message.
  */
 export const DeliverSchema: GenMessage<Deliver> = /*@__PURE__*/
-  messageDesc(file_parley_v1_wire, 5);
+  messageDesc(file_parley_v1_wire, 7);
 
 /**
  * What a device receives. The relay never reads `content`.
@@ -349,7 +412,7 @@ export type Envelope = Message<"parley.v1.Envelope"> & {
  * Use `create(EnvelopeSchema)` to create a new message.
  */
 export const EnvelopeSchema: GenMessage<Envelope> = /*@__PURE__*/
-  messageDesc(file_parley_v1_wire, 6);
+  messageDesc(file_parley_v1_wire, 8);
 
 /**
  * Sent once per connection when everything that was queued at connect time has been
@@ -371,7 +434,7 @@ export type QueueDrained = Message<"parley.v1.QueueDrained"> & {
  * Use `create(QueueDrainedSchema)` to create a new message.
  */
 export const QueueDrainedSchema: GenMessage<QueueDrained> = /*@__PURE__*/
-  messageDesc(file_parley_v1_wire, 7);
+  messageDesc(file_parley_v1_wire, 9);
 
 /**
  * Acknowledge envelopes: the relay deletes them. `up_to` acknowledges every envelope with
@@ -397,7 +460,7 @@ export type Ack = Message<"parley.v1.Ack"> & {
  * Use `create(AckSchema)` to create a new message.
  */
 export const AckSchema: GenMessage<Ack> = /*@__PURE__*/
-  messageDesc(file_parley_v1_wire, 8);
+  messageDesc(file_parley_v1_wire, 10);
 
 /**
  * @generated from message parley.v1.Ping
@@ -414,7 +477,7 @@ export type Ping = Message<"parley.v1.Ping"> & {
  * Use `create(PingSchema)` to create a new message.
  */
 export const PingSchema: GenMessage<Ping> = /*@__PURE__*/
-  messageDesc(file_parley_v1_wire, 9);
+  messageDesc(file_parley_v1_wire, 11);
 
 /**
  * @generated from message parley.v1.Pong
@@ -431,7 +494,7 @@ export type Pong = Message<"parley.v1.Pong"> & {
  * Use `create(PongSchema)` to create a new message.
  */
 export const PongSchema: GenMessage<Pong> = /*@__PURE__*/
-  messageDesc(file_parley_v1_wire, 10);
+  messageDesc(file_parley_v1_wire, 12);
 
 /**
  * A refused request or frame. `request_id` names the refused `Send`; 0 for errors about a
@@ -498,7 +561,7 @@ export type Error = Message<"parley.v1.Error"> & {
  * Use `create(ErrorSchema)` to create a new message.
  */
 export const ErrorSchema: GenMessage<Error> = /*@__PURE__*/
-  messageDesc(file_parley_v1_wire, 11);
+  messageDesc(file_parley_v1_wire, 13);
 
 /**
  * How the content of an envelope is to be decrypted. Mirrors libsignal's CiphertextMessageType,
