@@ -73,6 +73,9 @@ export function createRelay(config: RelayConfig, ports: RelayPorts): Relay {
         void reply.status(e.status).send({ code: e.code, message: e.message });
       }),
   );
+  app.setNotFoundHandler((_req, reply) => {
+    void reply.status(404).send({ code: 'NOT_FOUND', message: 'no such route' });
+  });
   app.get(HTTP_ROUTES.health, async () => ({ status: 'ok' }));
   app.get(HTTP_ROUTES.ready, async (_req, reply) => {
     if (shuttingDown) return reply.status(503).send({ status: 'shutting-down' });

@@ -248,6 +248,7 @@ describe('bad input changes nothing and gets a typed error', () => {
     ['claim: an unknown account', 'GET', () => '/v1/keys/00000000-0000-4000-8000-000000000001/*', () => undefined, true, 404, 'NOT_FOUND'],
     ['claim: without credentials', 'GET', () => `/v1/keys/${bob.aci}/1`, () => undefined, false, 401, 'UNAUTHORIZED'],
     ['directory: an unknown username', 'GET', () => '/v1/directory/nobody', () => undefined, true, 404, 'NOT_FOUND'],
+    ['route: a path that does not exist', 'GET', () => '/v1/nothing-here', () => undefined, true, 404, 'NOT_FOUND'],
     ['devices: remove a device that does not exist', 'DELETE', () => '/v1/devices/7', () => undefined, true, 404, 'NOT_FOUND'],
     ['link: an unknown token', 'POST', () => '/v1/devices', () => ({ ...registration(), username: undefined, identityKey: undefined, token: toBase64Url(randomBytes(32)) }), false, 403, 'INVALID_LINK_TOKEN'],
   ];

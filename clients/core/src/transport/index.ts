@@ -1,0 +1,4 @@
+// SPDX-License-Identifier: AGPL-3.0-only
+export * from './relay-api.js';
+export * from './relay-connection.js';
+export * from './transport-error.js';

@@ -1,0 +1,141 @@
+// SPDX-License-Identifier: AGPL-3.0-only
+/**
+ * The relay's REST API (key server, devices, directory, provisioning), typed. Relay refusals
+ * become ParleyErrors with their wire code (and retry-after); network failures TransportErrors.
+ */
+import {
+  formatBasicAuth,
+  isErrorCode,
+  ParleyError,
+  type AccountInfoResponse,
+  type BundleResponse,
+  type DeviceListResponse,
+  type ErrorResponse,
+  type KeyCountsResponse,
+  type KeyUploadJson,
+  type LinkDeviceRequest,
+  type LinkTokenResponse,
+  type RegisterAccountRequest,
+  type RegisterAccountResponse,
+} from '@parley/protocol';
+import { TransportError } from './transport-error.js';
+
+/** Device credentials for authenticated calls. */
+export interface ApiCredentials {
+  readonly aci: string;
+  readonly deviceId: number;
+  readonly secret: Uint8Array;
+}
+
+/** Options of a RelayApi. */
+export interface RelayApiOptions {
+  /** Base URL, e.g. http://127.0.0.1:7070. */
+  readonly baseUrl: string;
+  /** Per-request deadline, ms. Default 15,000. */
+  readonly timeoutMs?: number;
+  /** The fetch to use (tests may pass another). Default the global fetch. */
+  readonly fetch?: typeof fetch;
+}
+
+/** See the module comment. */
+export class RelayApi {
+  readonly baseUrl: string;
+  private readonly timeoutMs: number;
+  private readonly fetchFn: typeof fetch;
+  private credentials: ApiCredentials | undefined;
+
+  constructor(opts: RelayApiOptions) {
+    this.baseUrl = opts.baseUrl.replace(/\/+$/, '');
+    this.timeoutMs = opts.timeoutMs ?? 15_000;
+    this.fetchFn = opts.fetch ?? fetch;
+  }
+
+  /** Sets the credentials used by authenticated calls. */
+  authenticate(credentials: ApiCredentials): void {
+    this.credentials = credentials;
+  }
+
+  /** The WebSocket URL of the device socket. */
+  get websocketUrl(): string {
+    return this.baseUrl.replace(/^http/, 'ws') + '/v1/websocket';
+  }
+
+  /** The WebSocket URL of the provisioning socket. */
+  get provisioningUrl(): string {
+    return this.baseUrl.replace(/^http/, 'ws') + '/v1/provisioning';
+  }
+
+  /** The Authorization header of the current credentials. */
+  get authorization(): string {
+    const c = this.requireCredentials();
+    return formatBasicAuth(c.aci, c.deviceId, c.secret);
+  }
+
+  register(body: RegisterAccountRequest): Promise<RegisterAccountResponse> {
+    return this.request('POST', '/v1/accounts', body, false);
+  }
+  whoami(): Promise<AccountInfoResponse> {
+    return this.request('GET', '/v1/accounts/me');
+  }
+  linkToken(): Promise<LinkTokenResponse> {
+    return this.request('POST', '/v1/devices/link-tokens', {});
+  }
+  linkDevice(body: LinkDeviceRequest): Promise<RegisterAccountResponse> {
+    return this.request('POST', '/v1/devices', body, false);
+  }
+  devices(): Promise<DeviceListResponse> {
+    return this.request('GET', '/v1/devices');
+  }
+  async removeDevice(deviceId: number): Promise<void> {
+    await this.request('DELETE', `/v1/devices/${deviceId}`);
+  }
+  async uploadKeys(body: KeyUploadJson): Promise<void> {
+    await this.request('PUT', '/v1/keys', body);
+  }
+  keyCounts(): Promise<KeyCountsResponse> {
+    return this.request('GET', '/v1/keys/count');
+  }
+  /** Claims bundles of one device, or of all devices when `deviceId` is '*'. */
+  claimBundles(aci: string, deviceId: number | '*' = '*'): Promise<BundleResponse> {
+    return this.request('GET', `/v1/keys/${encodeURIComponent(aci)}/${deviceId}`);
+  }
+  lookup(username: string): Promise<AccountInfoResponse> {
+    return this.request('GET', `/v1/directory/${encodeURIComponent(username)}`);
+  }
+  async sendProvisioning(address: string, body: string): Promise<void> {
+    await this.request('PUT', `/v1/provisioning/${encodeURIComponent(address)}`, { body });
+  }
+
+  private requireCredentials(): ApiCredentials {
+    if (!this.credentials) throw new ParleyError('UNAUTHORIZED', 'this profile has no account yet');
+    return this.credentials;
+  }
+
+  private async request<T>(method: string, path: string, body?: unknown, auth = true): Promise<T> {
+    const headers: Record<string, string> = {};
+    if (body !== undefined) headers['content-type'] = 'application/json';
+    if (auth) headers.authorization = this.authorization;
+    let res: Response;
+    try {
+      res = await this.fetchFn(this.baseUrl + path, {
+        method,
+        headers,
+        body: body === undefined ? undefined : JSON.stringify(body),
+        signal: AbortSignal.timeout(this.timeoutMs),
+      });
+    } catch (err) {
+      const timeout = (err as Error).name === 'TimeoutError';
+      throw new TransportError(timeout ? 'TIMEOUT' : 'UNREACHABLE', timeout ? `no answer from ${this.baseUrl} in time` : `cannot reach the relay at ${this.baseUrl}`);
+    }
+    const text = await res.text();
+    if (res.ok) return (text ? JSON.parse(text) : undefined) as T;
+    let parsed: Partial<ErrorResponse> = {};
+    try {
+      parsed = JSON.parse(text) as ErrorResponse;
+    } catch {
+      // not a Parley relay answer
+    }
+    const code = typeof parsed.code === 'string' && isErrorCode(parsed.code) ? parsed.code : res.status >= 500 ? 'INTERNAL' : 'BAD_REQUEST';
+    throw new ParleyError(code, parsed.message ?? `the relay answered ${res.status}`, parsed.retryAfterMs ? { retryAfterMs: parsed.retryAfterMs } : {});
+  }
+}

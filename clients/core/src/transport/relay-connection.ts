@@ -1,0 +1,304 @@
+// SPDX-License-Identifier: AGPL-3.0-only
+/**
+ * A device's authenticated WebSocket to its relay, kept open: reconnects with exponential
+ * backoff and full jitter, detects dead connections with app-level pings, resumes the queue
+ * after every reconnect (the relay redelivers what was not acked), processes envelopes strictly
+ * in order and acks each batch only after the handler has committed it.
+ */
+import WebSocket from 'ws';
+import {
+  decodeFrame,
+  encodeFrame,
+  ERROR_CODES,
+  isErrorCode,
+  ParleyError,
+  type Envelope,
+  type Frame,
+  type Send,
+  type SendResult,
+} from '@parley/protocol';
+import type { MessageInitShape } from '@bufbuild/protobuf';
+import type { SendSchema } from '@parley/protocol';
+import { TransportError } from './transport-error.js';
+
+/** A Send without its request id (the connection assigns it). */
+export type OutgoingSend = Omit<MessageInitShape<typeof SendSchema>, 'requestId' | '$typeName'>;
+
+/** Connection states, for progress display. */
+export type ConnectionState = 'connecting' | 'connected' | 'disconnected' | 'stopped';
+
+/** Options of a RelayConnection. */
+export interface RelayConnectionOptions {
+  /** The device WebSocket URL. */
+  readonly url: string;
+  /** The Authorization header (read at every connect). */
+  readonly authorization: () => string;
+  /** Handles delivered envelopes in order; the batch is acked once this resolves. */
+  readonly onEnvelopes: (envelopes: readonly Envelope[]) => Promise<void>;
+  /** Called when the queue that was waiting at connect time has been handled. */
+  readonly onDrained?: () => void;
+  readonly onState?: (state: ConnectionState, detail?: string) => void;
+  /** Called when the relay refuses this device for good (removed, bad credentials); no more reconnects. */
+  readonly onFatal?: (err: ParleyError) => void;
+  /** First reconnect delay, ms. Default 500. */
+  readonly initialBackoffMs?: number;
+  /** Longest reconnect delay, ms. Default 30,000. */
+  readonly maxBackoffMs?: number;
+  /** App-level ping interval, ms. Default 25,000. */
+  readonly pingIntervalMs?: number;
+  /** How long to wait for a pong before the connection counts as dead, ms. Default 10,000. */
+  readonly pongTimeoutMs?: number;
+  /** Deadline for a send's answer, ms. Default 30,000. */
+  readonly sendTimeoutMs?: number;
+  /** Random source in [0, 1) for jitter. Default Math.random. */
+  readonly random?: () => number;
+}
+
+interface Pending {
+  resolve: (r: SendResult) => void;
+  reject: (e: Error) => void;
+  timer: NodeJS.Timeout;
+}
+
+/** See the module comment. */
+export class RelayConnection {
+  private readonly opts: RelayConnectionOptions;
+  private ws: WebSocket | undefined;
+  private stopped = true;
+  private attempt = 0;
+  private reconnectTimer: NodeJS.Timeout | undefined;
+  private pingTimer: NodeJS.Timeout | undefined;
+  private pongDeadline: NodeJS.Timeout | undefined;
+  private nextRequestId = 1;
+  private readonly pending = new Map<number, Pending>();
+  /** Envelope batches waiting for the handler, processed one at a time. */
+  private work: Promise<void> = Promise.resolve();
+  private drainSeen = false;
+  private connectedWaiters: Array<() => void> = [];
+
+  constructor(opts: RelayConnectionOptions) {
+    this.opts = opts;
+  }
+
+  /** Whether a socket is open now. */
+  get connected(): boolean {
+    return this.ws?.readyState === WebSocket.OPEN;
+  }
+
+  /** Starts connecting (and reconnecting until stop). */
+  start(): void {
+    if (!this.stopped) return;
+    this.stopped = false;
+    this.connect();
+  }
+
+  /** Resolves once connected, or rejects with TIMEOUT after `timeoutMs`. */
+  waitConnected(timeoutMs = 15_000): Promise<void> {
+    if (this.connected) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const t = setTimeout(() => reject(new TransportError('TIMEOUT', 'could not connect to the relay in time')), timeoutMs);
+      this.connectedWaiters.push(() => {
+        clearTimeout(t);
+        resolve();
+      });
+    });
+  }
+
+  /** Stops: closes the socket, rejects unanswered sends, waits for the envelope handler. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.reconnectTimer);
+    this.clearPing();
+    const ws = this.ws;
+    this.ws = undefined;
+    if (ws && ws.readyState !== WebSocket.CLOSED) {
+      const closed = new Promise<void>((resolve) => ws.once('close', () => resolve()));
+      ws.close(1000, 'client stopping');
+      await Promise.race([closed, new Promise((r) => setTimeout(r, 1000))]);
+      ws.terminate();
+    }
+    this.failPending(new TransportError('DISCONNECTED', 'the connection was closed'));
+    await this.work;
+    this.opts.onState?.('stopped');
+  }
+
+  /**
+   * Sends one Send frame and resolves with the relay's SendResult.
+   * @throws ParleyError for a refusal (MISMATCHED_DEVICES …), TransportError when the connection
+   * dropped first (the send may have been committed: retry with the same message id).
+   */
+  send(send: OutgoingSend): Promise<SendResult> {
+    const ws = this.ws;
+    if (!ws || ws.readyState !== WebSocket.OPEN) return Promise.reject(new TransportError('DISCONNECTED', 'not connected to the relay'));
+    const requestId = this.nextRequestId++;
+    if (this.nextRequestId > 0xffffffff) this.nextRequestId = 1;
+    return new Promise<SendResult>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.pending.delete(requestId);
+        reject(new TransportError('TIMEOUT', 'the relay did not answer the send in time'));
+      }, this.opts.sendTimeoutMs ?? 30_000);
+      this.pending.set(requestId, { resolve, reject, timer });
+      ws.send(encodeFrame({ kind: { case: 'send', value: { ...(send as Send), requestId } } }));
+    });
+  }
+
+  private connect(): void {
+    if (this.stopped) return;
+    this.opts.onState?.('connecting');
+    this.drainSeen = false;
+    let ws: WebSocket;
+    try {
+      ws = new WebSocket(this.opts.url, { headers: { authorization: this.opts.authorization() }, perMessageDeflate: false });
+    } catch (err) {
+      this.opts.onState?.('disconnected', (err as Error).message);
+      this.scheduleReconnect();
+      return;
+    }
+    this.ws = ws;
+    ws.binaryType = 'nodebuffer';
+    ws.once('open', () => {
+      this.attempt = 0;
+      this.opts.onState?.('connected');
+      for (const w of this.connectedWaiters.splice(0)) w();
+      this.schedulePing();
+    });
+    ws.on('message', (data: Buffer) => this.onMessage(new Uint8Array(data.buffer, data.byteOffset, data.byteLength)));
+    ws.once('unexpected-response', (_req, res) => {
+      let body = '';
+      res.setEncoding('utf8').on('data', (d: string) => (body += d));
+      res.on('end', () => {
+        let code = 'INTERNAL';
+        try {
+          code = (JSON.parse(body) as { code: string }).code;
+        } catch {
+          // not JSON
+        }
+        if (code === 'UNAUTHORIZED' || code === 'DEVICE_REMOVED') {
+          this.stopped = true;
+          this.opts.onFatal?.(new ParleyError(code, 'the relay refused this device: it was removed or its credentials are wrong'));
+        }
+        ws.terminate();
+      });
+    });
+    ws.on('error', () => {
+      // 'close' follows; reconnect happens there.
+    });
+    ws.once('close', (code, reason) => {
+      if (this.ws === ws) this.ws = undefined;
+      this.clearPing();
+      this.failPending(new TransportError('DISCONNECTED', 'the connection dropped before the relay answered'));
+      if (code === ERROR_CODES.DEVICE_REMOVED.close) {
+        this.stopped = true;
+        this.opts.onFatal?.(new ParleyError('DEVICE_REMOVED'));
+      }
+      if (code === ERROR_CODES.CONNECTED_ELSEWHERE.close) {
+        // Another process of this device took over; do not fight it.
+        this.stopped = true;
+        this.opts.onFatal?.(new ParleyError('CONNECTED_ELSEWHERE', 'this device connected from another process'));
+      }
+      this.opts.onState?.('disconnected', reason.toString() || String(code));
+      this.scheduleReconnect();
+    });
+  }
+
+  private scheduleReconnect(): void {
+    if (this.stopped) return;
+    const initial = this.opts.initialBackoffMs ?? 500;
+    const max = this.opts.maxBackoffMs ?? 30_000;
+    const cap = Math.min(max, initial * 2 ** Math.min(this.attempt, 16));
+    this.attempt++;
+    // Full jitter: a fleet of clients that lost the same relay does not come back in lockstep.
+    const delay = Math.floor((this.opts.random ?? Math.random)() * cap);
+    this.reconnectTimer = setTimeout(() => this.connect(), delay);
+    this.reconnectTimer.unref?.();
+  }
+
+  private schedulePing(): void {
+    this.clearPing();
+    this.pingTimer = setTimeout(() => {
+      const ws = this.ws;
+      if (!ws || ws.readyState !== WebSocket.OPEN) return;
+      ws.send(encodeFrame({ kind: { case: 'ping', value: { nonce: 1 } } }));
+      this.pongDeadline = setTimeout(() => ws.terminate(), this.opts.pongTimeoutMs ?? 10_000);
+    }, this.opts.pingIntervalMs ?? 25_000);
+    this.pingTimer.unref?.();
+  }
+
+  private clearPing(): void {
+    clearTimeout(this.pingTimer);
+    clearTimeout(this.pongDeadline);
+  }
+
+  private onMessage(bytes: Uint8Array): void {
+    let frame: Frame;
+    try {
+      frame = decodeFrame(bytes);
+    } catch {
+      return; // a newer relay's frame kind: ignore
+    }
+    // Any frame proves the connection alive.
+    this.schedulePing();
+    switch (frame.kind.case) {
+      case 'sendResult': {
+        const p = this.pending.get(frame.kind.value.requestId);
+        if (!p) return;
+        this.pending.delete(frame.kind.value.requestId);
+        clearTimeout(p.timer);
+        p.resolve(frame.kind.value);
+        return;
+      }
+      case 'error': {
+        const e = frame.kind.value;
+        const err = new ParleyError(isErrorCode(e.code) ? e.code : 'INTERNAL', e.message, {
+          missingDevices: e.missingDevices,
+          extraDevices: e.extraDevices,
+          staleDevices: e.staleDevices,
+          fullDevices: e.fullDevices,
+          retryAfterMs: e.retryAfterMs || undefined,
+        });
+        const p = this.pending.get(e.requestId);
+        if (p && e.requestId !== 0) {
+          this.pending.delete(e.requestId);
+          clearTimeout(p.timer);
+          p.reject(err);
+        }
+        return;
+      }
+      case 'deliver': {
+        const envelopes = frame.kind.value.envelopes;
+        const ws = this.ws;
+        this.work = this.work.then(async () => {
+          try {
+            await this.opts.onEnvelopes(envelopes);
+          } catch {
+            // Not committed, so not acked: drop the connection and let the relay redeliver.
+            ws?.terminate();
+            return;
+          }
+          let last = 0;
+          for (const e of envelopes) if (e.seq > 0n) last = Number(e.seq);
+          if (last > 0 && ws && ws === this.ws && ws.readyState === WebSocket.OPEN) {
+            ws.send(encodeFrame({ kind: { case: 'ack', value: { upTo: BigInt(last), seqs: [] } } }));
+          }
+        });
+        return;
+      }
+      case 'queueDrained': {
+        if (this.drainSeen) return;
+        this.drainSeen = true;
+        this.work = this.work.then(() => this.opts.onDrained?.());
+        return;
+      }
+      default:
+        return;
+    }
+  }
+
+  private failPending(err: Error): void {
+    for (const [id, p] of this.pending) {
+      clearTimeout(p.timer);
+      p.reject(err);
+      this.pending.delete(id);
+    }
+  }
+}
