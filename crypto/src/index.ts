@@ -59,3 +59,4 @@ export {
   safetyNumber,
 } from './safety-number.js';
 export { randomBytes, randomMessageId } from './random.js';
+export * from './provisioning.js';
