@@ -52,6 +52,14 @@ export interface SqliteEnvelopeStoreOptions {
   /** SQLite page cache, KiB. Default 65,536 (64 MiB). */
   readonly cacheSizeKiB?: number;
   /**
+   * WAL size, in pages (4 KiB each), that triggers a checkpoint (copying the WAL back into the
+   * database file). Default 10,000 (about 40 MiB): hot pages — the dedup and queue indexes — are
+   * rewritten many times between checkpoints but copied once, which measured about a third more
+   * enqueues per second than SQLite's default of 1,000. The price is a larger WAL on disk and a
+   * longer, rarer pause when a checkpoint runs.
+   */
+  readonly walAutocheckpointPages?: number;
+  /**
    * Most queue counters kept in memory; past it the oldest are forgotten (and reloaded by
    * primary key when needed). Each costs roughly 200 bytes. Default 200,000.
    */
@@ -126,8 +134,12 @@ export function openSqliteEnvelopeStore(options: SqliteEnvelopeStoreOptions): Sq
   }
   const cacheSizeKiB = options.cacheSizeKiB ?? 65_536;
   const maxCachedQueues = options.maxCachedQueues ?? 200_000;
+  const walAutocheckpointPages = options.walAutocheckpointPages ?? 10_000;
   if (!Number.isSafeInteger(cacheSizeKiB) || cacheSizeKiB < 64) throw new EnvelopeStoreError('INVALID_REQUEST', 'cacheSizeKiB must be an integer >= 64');
   if (!Number.isSafeInteger(maxCachedQueues) || maxCachedQueues < 1) throw new EnvelopeStoreError('INVALID_REQUEST', 'maxCachedQueues must be a positive integer');
+  if (!Number.isSafeInteger(walAutocheckpointPages) || walAutocheckpointPages < 1) {
+    throw new EnvelopeStoreError('INVALID_REQUEST', 'walAutocheckpointPages must be a positive integer');
+  }
   const clock = options.clock ?? systemClock;
   const memory = options.path === ':memory:';
   const lock = memory ? undefined : acquireFileLock(options.path);
@@ -140,8 +152,9 @@ export function openSqliteEnvelopeStore(options: SqliteEnvelopeStoreOptions): Sq
     }
     db.pragma(`synchronous = ${synchronous === 'full' ? 'FULL' : 'NORMAL'}`);
     db.pragma(`cache_size = -${cacheSizeKiB}`);
-    // After a burst the WAL is truncated back to this at checkpoints instead of staying large.
-    db.pragma('journal_size_limit = 67108864');
+    db.pragma(`wal_autocheckpoint = ${walAutocheckpointPages}`);
+    // After a burst past the checkpoint size the WAL file is cut back to this instead of staying large.
+    db.pragma(`journal_size_limit = ${Math.max(64 * 1024 * 1024, walAutocheckpointPages * 4096 * 2)}`);
     applyMigrations(db, ENVELOPE_STORE_MIGRATIONS, clock.now());
     return new SqliteEnvelopeStore(db, lock, clock, maxCachedQueues);
   } catch (err) {
