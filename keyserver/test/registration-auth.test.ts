@@ -101,7 +101,10 @@ describe('registration and authentication', () => {
       ['registration id 0', () => registration('carol', { registrationId: 0 }).body, 400, 'BAD_REQUEST'],
       ['registration id 16384', () => registration('carol', { registrationId: 16384 }).body, 400, 'BAD_REQUEST'],
       ['a short auth secret', () => ({ ...registration('carol').body, authSecret: toBase64Url(new Uint8Array(16)) }), 400, 'BAD_REQUEST'],
-      ['padded base64 in a key', () => ({ ...registration('carol').body, identityKey: Buffer.from(newIdentity().identityKey).toString('base64') }), 400, 'BAD_REQUEST'],
+      // 33 bytes encode to 44 characters without padding, so pad explicitly: a key sent with the
+      // wrong alphabet or padding must be refused as malformed, not decoded into some other key.
+      ['padded base64 in a key', () => ({ ...registration('carol').body, identityKey: `${toBase64Url(newIdentity().identityKey)}=` }), 400, 'BAD_REQUEST'],
+      ['standard base64 alphabet in a key', () => ({ ...registration('carol').body, identityKey: toBase64Url(newIdentity().identityKey).replace(/.$/, '+') }), 400, 'BAD_REQUEST'],
       ['key id 0', () => ({ ...registration('carol').body, signedPreKey: { ...signedPreKey(other), keyId: 0 } }), 400, 'BAD_REQUEST'],
       ['a fractional key id', () => ({ ...registration('carol').body, signedPreKey: { ...signedPreKey(other), keyId: 1.5 } }), 400, 'BAD_REQUEST'],
       ['an identity key that is no key', () => ({ ...registration('carol').body, identityKey: toBase64Url(new Uint8Array(33).fill(9)) }), 422, 'INVALID_KEY'],

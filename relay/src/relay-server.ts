@@ -29,6 +29,9 @@ import { EnvelopeIntake, type DeviceDirectory } from './envelope-intake.js';
 import { ProvisioningHub } from './provisioning.js';
 import type { AckRequest, EnqueueRequest, EnqueueResult, EnvelopeStore } from './ports/envelope-store.js';
 
+/** Rows one expiry call deletes at most (about 50 ms of blocking on SQLite). */
+const EXPIRY_BATCH = 10_000;
+
 /** The account directory as the relay uses it (the key server's AccountDirectory). */
 export interface RelayDirectory extends DeviceDirectory {
   authenticate(authorization: string | undefined, clientKey: string): Promise<{ aci: Aci; deviceId: DeviceId }>;
@@ -205,9 +208,25 @@ export function createRelay(config: RelayConfig, ports: RelayPorts): Relay {
   }, config.keepaliveIntervalMs);
   keepalive.unref();
 
-  const sweep = setInterval(() => {
-    envelopes.expire(clock.now(), 10_000).catch((err: unknown) => log.error({ err }, 'expiry sweep failed'));
-  }, config.expirySweepIntervalMs);
+  // Each expire call is bounded (it blocks the event loop while it runs); a sweep repeats it,
+  // yielding in between, until a call comes back short, so deletion keeps up with intake.
+  let sweeping = false;
+  const sweepOnce = async () => {
+    if (sweeping || shuttingDown) return;
+    sweeping = true;
+    try {
+      for (;;) {
+        const n = await envelopes.expire(clock.now(), EXPIRY_BATCH);
+        if ((n.envelopes < EXPIRY_BATCH && n.dedup < EXPIRY_BATCH) || shuttingDown) break;
+        await new Promise((r) => setImmediate(r));
+      }
+    } catch (err) {
+      log.error({ err }, 'expiry sweep failed');
+    } finally {
+      sweeping = false;
+    }
+  };
+  const sweep = setInterval(() => void sweepOnce(), config.expirySweepIntervalMs);
   sweep.unref();
 
   app.server.on('upgrade', onUpgrade);
