@@ -17,6 +17,8 @@ export const HTTP_ROUTES = {
   bundle: '/v1/keys/:aci/:device',
   /** `/v1/directory/{username}` */
   directory: '/v1/directory/:username',
+  /** The relay's domain and version. */
+  info: '/v1/info',
   websocket: '/v1/websocket',
   /** Unauthenticated WebSocket of a device being linked. */
   provisioningSocket: '/v1/provisioning',
@@ -134,6 +136,13 @@ export interface AccountInfoResponse {
 export interface ProvisioningMessageRequest {
   /** The encrypted provisioning message, at most LIMITS.maxProvisioningMessageBytes. */
   body: string;
+}
+
+/** GET /v1/info */
+export interface RelayInfoResponse {
+  /** The domain this relay serves: addresses on it are `user@domain`. */
+  domain: string;
+  version: string;
 }
 
 /** Every REST error body. */

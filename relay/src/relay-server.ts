@@ -29,6 +29,9 @@ import { EnvelopeIntake, type DeviceDirectory } from './envelope-intake.js';
 import { ProvisioningHub } from './provisioning.js';
 import type { AckRequest, EnqueueRequest, EnqueueResult, EnvelopeStore } from './ports/envelope-store.js';
 
+/** The relay's version, reported on /v1/info. */
+export const RELAY_VERSION = '0.1.0';
+
 /** Rows one expiry call deletes at most (about 50 ms of blocking on SQLite). */
 const EXPIRY_BATCH = 10_000;
 
@@ -80,6 +83,7 @@ export function createRelay(config: RelayConfig, ports: RelayPorts): Relay {
     void reply.status(404).send({ code: 'NOT_FOUND', message: 'no such route' });
   });
   app.get(HTTP_ROUTES.health, async () => ({ status: 'ok' }));
+  app.get(HTTP_ROUTES.info, async () => ({ domain: config.domain, version: RELAY_VERSION }));
   app.get(HTTP_ROUTES.ready, async (_req, reply) => {
     if (shuttingDown) return reply.status(503).send({ status: 'shutting-down' });
     return { status: 'ready', connections: registry.size };

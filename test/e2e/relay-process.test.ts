@@ -38,8 +38,9 @@ describe('a running relay', () => {
     await relay.stop();
   });
 
-  it('answers /healthz and /readyz', async () => {
+  it('answers /healthz, /readyz and /v1/info', async () => {
     assert.deepEqual((await http(relay.url, 'GET', '/healthz')).body, { status: 'ok' });
+    assert.deepEqual((await http(relay.url, 'GET', '/v1/info')).body, { domain: 'localhost', version: '0.1.0' });
     assert.equal((await http(relay.url, 'GET', '/readyz')).status, 200);
   });
 

@@ -15,7 +15,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file parley/v1/content.proto.
  */
 export const file_parley_v1_content: GenFile = /*@__PURE__*/
-  fileDesc("ChdwYXJsZXkvdjEvY29udGVudC5wcm90bxIJcGFybGV5LnYxItIBCgdDb250ZW50EiYKBGRhdGEYASABKAsyFi5wYXJsZXkudjEuRGF0YU1lc3NhZ2VIABImCgRzeW5jGAIgASgLMhYucGFybGV5LnYxLlN5bmNNZXNzYWdlSAASKgoHaGlzdG9yeRgDIAEoCzIXLnBhcmxleS52MS5IaXN0b3J5Q2h1bmtIABIyCg5yZXNlbmRfcmVxdWVzdBgEIAEoCzIYLnBhcmxleS52MS5SZXNlbmRSZXF1ZXN0SAASDwoHcGFkZGluZxgPIAEoDEIGCgRib2R5IlMKC0RhdGFNZXNzYWdlEhIKCm1lc3NhZ2VfaWQYASABKAwSDwoHbGFtcG9ydBgCIAEoBBIRCgl0aW1lc3RhbXAYAyABKAQSDAoEdGV4dBgEIAEoCSJACgtTeW5jTWVzc2FnZRIpCgRzZW50GAEgASgLMhkucGFybGV5LnYxLlNlbnRUcmFuc2NyaXB0SABCBgoEa2luZCJrCg5TZW50VHJhbnNjcmlwdBITCgtkZXN0aW5hdGlvbhgBIAEoDBIbChNkZXN0aW5hdGlvbl9hZGRyZXNzGAIgASgJEicKB21lc3NhZ2UYAyABKAsyFi5wYXJsZXkudjEuRGF0YU1lc3NhZ2UiTwoMSGlzdG9yeUNodW5rEhMKC3RyYW5zZmVyX2lkGAEgASgMEg0KBWluZGV4GAIgASgNEg0KBXRvdGFsGAMgASgNEgwKBGRhdGEYBCABKAwiPwoNUmVzZW5kUmVxdWVzdBIbChNlbnZlbG9wZV9tZXNzYWdlX2lkGAEgASgMEhEKCXRpbWVzdGFtcBgCIAEoBGIGcHJvdG8z");
+  fileDesc("ChdwYXJsZXkvdjEvY29udGVudC5wcm90bxIJcGFybGV5LnYxItIBCgdDb250ZW50EiYKBGRhdGEYASABKAsyFi5wYXJsZXkudjEuRGF0YU1lc3NhZ2VIABImCgRzeW5jGAIgASgLMhYucGFybGV5LnYxLlN5bmNNZXNzYWdlSAASKgoHaGlzdG9yeRgDIAEoCzIXLnBhcmxleS52MS5IaXN0b3J5Q2h1bmtIABIyCg5yZXNlbmRfcmVxdWVzdBgEIAEoCzIYLnBhcmxleS52MS5SZXNlbmRSZXF1ZXN0SAASDwoHcGFkZGluZxgPIAEoDEIGCgRib2R5ImsKC0RhdGFNZXNzYWdlEhIKCm1lc3NhZ2VfaWQYASABKAwSDwoHbGFtcG9ydBgCIAEoBBIRCgl0aW1lc3RhbXAYAyABKAQSDAoEdGV4dBgEIAEoCRIWCg5zZW5kZXJfYWRkcmVzcxgFIAEoCSJACgtTeW5jTWVzc2FnZRIpCgRzZW50GAEgASgLMhkucGFybGV5LnYxLlNlbnRUcmFuc2NyaXB0SABCBgoEa2luZCJrCg5TZW50VHJhbnNjcmlwdBITCgtkZXN0aW5hdGlvbhgBIAEoDBIbChNkZXN0aW5hdGlvbl9hZGRyZXNzGAIgASgJEicKB21lc3NhZ2UYAyABKAsyFi5wYXJsZXkudjEuRGF0YU1lc3NhZ2UiZgoMSGlzdG9yeUNodW5rEhMKC3RyYW5zZmVyX2lkGAEgASgMEg0KBWluZGV4GAIgASgNEg0KBXRvdGFsGAMgASgNEgwKBGRhdGEYBCABKAwSFQoNdGFyZ2V0X2RldmljZRgFIAEoDSI/Cg1SZXNlbmRSZXF1ZXN0EhsKE2VudmVsb3BlX21lc3NhZ2VfaWQYASABKAwSEQoJdGltZXN0YW1wGAIgASgEYgZwcm90bzM");
 
 /**
  * The decrypted content of one envelope. Exactly one body is set.
@@ -99,6 +99,14 @@ export type DataMessage = Message<"parley.v1.DataMessage"> & {
    * @generated from field: string text = 4;
    */
   text: string;
+
+  /**
+   * The sender's address `user@domain`, so a recipient can name a new contact. The recipient
+   * checks it against the directory before believing it.
+   *
+   * @generated from field: string sender_address = 5;
+   */
+  senderAddress: string;
 };
 
 /**
@@ -195,6 +203,13 @@ export type HistoryChunk = Message<"parley.v1.HistoryChunk"> & {
    * @generated from field: bytes data = 4;
    */
   data: Uint8Array;
+
+  /**
+   * The device the transfer is for; the account's other devices ignore it.
+   *
+   * @generated from field: uint32 target_device = 5;
+   */
+  targetDevice: number;
 };
 
 /**
