@@ -1,1 +1,18 @@
-export {};
+// SPDX-License-Identifier: AGPL-3.0-only
+/**
+ * @parley/client — the client engine shared by the CLI and the desktop app.
+ */
+export * from './errors.js';
+export * from './store/account-store.js';
+export * from './store/client-store.js';
+export * from './store/database.js';
+export * from './store/message-search.js';
+export * from './store/message-store.js';
+export * from './store/migrations.js';
+export * from './store/outbox.js';
+export * from './store/profile-key.js';
+export * from './store/protocol-store.js';
+export * from './store/seen-envelopes.js';
+export * from './store/settings-store.js';
+export * from './store/staged-protocol-stores.js';
+export * from './store/store-types.js';

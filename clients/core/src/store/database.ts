@@ -1,0 +1,246 @@
+// SPDX-License-Identifier: AGPL-3.0-only
+/**
+ * The profile's SQLCipher database: opened with its key, checked right away (a wrong key shows
+ * at the first read, as "not a database"), locked against a second opener, brought to the
+ * schema this code knows by migrations, and used through synchronous statements and
+ * transactions.
+ *
+ * Settings and why:
+ * - `locking_mode=EXCLUSIVE`: the first write takes the file lock and keeps it until close, so a
+ *   second process (or a second open in this one) on the same profile fails at open with
+ *   PROFILE_IN_USE instead of racing it: two writers of one ratchet state would reuse message
+ *   keys. The OS drops the lock when the process dies, so a crash leaves no stale lock. It also
+ *   keeps the WAL index in memory (no `-shm` file).
+ * - `journal_mode=WAL`, `synchronous=FULL`: a transaction is durable when it returns, also on
+ *   power loss; the receive pipeline acks envelopes after its commit (DESIGN §14).
+ * - `foreign_keys=ON`; `temp_store=MEMORY` so sorts and temporary indexes never reach the disk
+ *   outside the encrypted file.
+ */
+import Database, { type Statement } from '@signalapp/sqlcipher';
+import { ClientError } from '../errors.js';
+import type { DatabaseKey } from './profile-key.js';
+
+/** A time source, milliseconds since the epoch (injected so tests can move time). */
+export interface Clock {
+  now(): number;
+}
+
+/** The system clock. */
+export const SYSTEM_CLOCK: Clock = Object.freeze({ now: () => Date.now() });
+
+/** One schema migration; see {@link applyMigrations}. */
+export interface StoreMigration {
+  /** 1, 2, 3, … without gaps: the `NNNN` of its name. */
+  readonly version: number;
+  /** `NNNN-description`; recorded in `schema_migrations` and compared at every open. */
+  readonly name: string;
+  /** SQL run as one script inside the migration's transaction. */
+  readonly sql: string;
+}
+
+/** Options of {@link ClientDatabase.open}. */
+export interface OpenDatabaseOptions {
+  /** The migrations that define the schema, oldest first. */
+  readonly migrations: readonly StoreMigration[];
+  /** Recorded as each migration's application time; default the system clock. */
+  readonly clock?: Clock;
+}
+
+/** A value SQLite stores: text, integer or real, blob, or NULL. */
+export type SqlValue = string | number | Uint8Array<ArrayBuffer> | null;
+/** Parameters of a statement: positional or named (`$name`). */
+export type SqlParams = readonly SqlValue[] | Readonly<Record<string, SqlValue>>;
+/** A result row. */
+export type SqlRow = Record<string, unknown>;
+
+function sqliteCode(err: unknown): string | undefined {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' ? code : undefined;
+}
+
+function isBusy(err: unknown): boolean {
+  const code = sqliteCode(err) ?? '';
+  return code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED');
+}
+
+/** True when `err` is SQLite's unique/primary-key constraint failure. */
+export function isUniqueViolation(err: unknown): boolean {
+  const code = sqliteCode(err);
+  return code === 'SQLITE_CONSTRAINT_UNIQUE' || code === 'SQLITE_CONSTRAINT_PRIMARYKEY';
+}
+
+/** True when `err` is SQLite's foreign-key constraint failure. */
+export function isForeignKeyViolation(err: unknown): boolean {
+  return sqliteCode(err) === 'SQLITE_CONSTRAINT_FOREIGNKEY';
+}
+
+/** An open, keyed, migrated SQLCipher database. Not safe to share between processes (it is locked). */
+export class ClientDatabase {
+  readonly #db: Database;
+  #depth = 0;
+  #closed = false;
+  /** The schema version after migrations: the highest applied migration. */
+  readonly schemaVersion: number;
+
+  private constructor(db: Database, schemaVersion: number) {
+    this.#db = db;
+    this.schemaVersion = schemaVersion;
+  }
+
+  /**
+   * Opens (creating when missing) the database at `path` with `key`, and applies the migrations
+   * it lacks.
+   * @throws ClientError WRONG_PASSPHRASE when `key` does not decrypt the file; PROFILE_IN_USE
+   *   when another connection holds it; DATABASE_TOO_NEW or SCHEMA_MISMATCH (see
+   *   {@link applyMigrations}).
+   */
+  static open(path: string, key: DatabaseKey, options: OpenDatabaseOptions): ClientDatabase {
+    const db = new Database(path, { cacheStatements: true });
+    try {
+      db.exec(key.keyPragma());
+      db.exec('PRAGMA busy_timeout = 0');
+      db.exec('PRAGMA locking_mode = EXCLUSIVE');
+      try {
+        db.prepare('SELECT count(*) FROM sqlite_master', { pluck: true }).get();
+      } catch (err) {
+        if (sqliteCode(err) === 'SQLITE_NOTADB') {
+          throw new ClientError('WRONG_PASSPHRASE', 'the passphrase or key does not open this database', { cause: err });
+        }
+        throw err;
+      }
+      db.exec('PRAGMA foreign_keys = ON');
+      db.exec('PRAGMA temp_store = MEMORY');
+      db.exec('PRAGMA synchronous = FULL');
+      if (db.pragma('journal_mode = WAL', { simple: true }) !== 'wal') throw new Error('the database refused WAL mode');
+      // Takes the exclusive lock now, even when there is nothing to migrate.
+      db.exec('BEGIN EXCLUSIVE; COMMIT');
+      db.initTokenizer();
+      const version = applyMigrations(db, options.migrations, (options.clock ?? SYSTEM_CLOCK).now());
+      return new ClientDatabase(db, version);
+    } catch (err) {
+      db.close();
+      if (isBusy(err)) throw new ClientError('PROFILE_IN_USE', 'the profile database is open elsewhere (another parley process?)', { cause: err });
+      throw err;
+    }
+  }
+
+  /** True inside {@link transaction}. */
+  get inTransaction(): boolean {
+    return this.#depth > 0;
+  }
+
+  /**
+   * Runs `fn` in a transaction and returns its result: committed when `fn` returns, rolled back
+   * when it throws. Nested calls become savepoints (an inner failure that the outer body
+   * catches rolls back the inner part only). `fn` must be synchronous: a body that returns a
+   * promise is rolled back and refused with ASYNC_TRANSACTION, because the work it would do
+   * after its first `await` would run outside the transaction.
+   */
+  transaction<T>(fn: () => T): T {
+    this.#checkOpen();
+    return this.#db.transaction(() => {
+      this.#depth++;
+      try {
+        const result = fn();
+        if (typeof (result as { then?: unknown } | null)?.then === 'function') {
+          throw new ClientError('ASYNC_TRANSACTION');
+        }
+        return result;
+      } finally {
+        this.#depth--;
+      }
+    })();
+  }
+
+  /** Runs `sql` (one statement) and returns the number of changed rows and the last row id. */
+  run(sql: string, params?: SqlParams): { changes: number; lastInsertRowid: number } {
+    return this.#statement(sql).run(params as never);
+  }
+
+  /** The first row of `sql`, or undefined. */
+  get<R = SqlRow>(sql: string, params?: SqlParams): R | undefined {
+    return this.#statement(sql).get(params as never) as R | undefined;
+  }
+
+  /** Every row of `sql`. */
+  all<R = SqlRow>(sql: string, params?: SqlParams): R[] {
+    return this.#statement(sql).all(params as never) as R[];
+  }
+
+  /** The first column of the first row of `sql`, or undefined. */
+  value(sql: string, params?: SqlParams): unknown {
+    this.#checkOpen();
+    return this.#db.prepare(sql, { pluck: true }).get(params as never);
+  }
+
+  /** Runs a script of one or more statements (schema changes; no parameters). */
+  exec(sql: string): void {
+    this.#checkOpen();
+    this.#db.exec(sql);
+  }
+
+  /** The words the FTS tokenizer makes of `text` (lowercased, diacritics folded, CJK split). */
+  tokenize(text: string): string[] {
+    this.#checkOpen();
+    return this.#db.signalTokenize(text);
+  }
+
+  /** True once {@link close} ran. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** Checkpoints the WAL into the database file and closes. Idempotent. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#db.close();
+  }
+
+  #statement(sql: string): Statement {
+    this.#checkOpen();
+    return this.#db.prepare(sql);
+  }
+
+  #checkOpen(): void {
+    if (this.#closed) throw new ClientError('INVALID_ARGUMENT', 'the store is closed');
+  }
+}
+
+/**
+ * Applies the migrations `db` lacks, each in its own transaction together with its row in
+ * `schema_migrations`, so a crash mid-migration leaves the previous version intact. Returns the
+ * schema version reached.
+ * @throws ClientError DATABASE_TOO_NEW when the database has migrations beyond `migrations`
+ *   (written by a newer version: guessing would corrupt it); SCHEMA_MISMATCH when a recorded
+ *   migration has another name than this code's migration of that number.
+ */
+export function applyMigrations(db: Database, migrations: readonly StoreMigration[], nowMs: number): number {
+  migrations.forEach((m, i) => {
+    if (m.version !== i + 1 || !new RegExp(`^${String(m.version).padStart(4, '0')}-[a-z0-9-]+$`).test(m.name)) {
+      throw new Error(`migration list is malformed at position ${i}`);
+    }
+  });
+  db.exec('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)');
+  const applied = db.prepare('SELECT version, name FROM schema_migrations ORDER BY version').all() as { version: number; name: string }[];
+  const newest = applied.at(-1)?.version ?? 0;
+  if (newest > migrations.length) {
+    throw new ClientError(
+      'DATABASE_TOO_NEW',
+      `the database is at schema version ${newest}, this version of Parley knows up to ${migrations.length}; update Parley`,
+    );
+  }
+  for (const [i, row] of applied.entries()) {
+    if (row.version !== i + 1 || migrations[i]!.name !== row.name) {
+      throw new ClientError('SCHEMA_MISMATCH', `the database records migration ${row.version} as ${row.name}, which this version does not know`);
+    }
+  }
+  const record = db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)');
+  for (const m of migrations.slice(applied.length)) {
+    db.transaction(() => {
+      db.exec(m.sql);
+      record.run([m.version, m.name, nowMs]);
+    })();
+  }
+  return migrations.length;
+}

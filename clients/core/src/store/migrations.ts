@@ -1,0 +1,7 @@
+// SPDX-License-Identifier: AGPL-3.0-only
+/** The client store's migrations, in order. Append only: never edit or reorder a shipped one. */
+import type { StoreMigration } from './database.js';
+import { migration0001InitialSchema } from './migrations/0001-initial-schema.js';
+
+/** Every migration of `parley.db`, oldest first. */
+export const STORE_MIGRATIONS: readonly StoreMigration[] = Object.freeze([migration0001InitialSchema]);
