@@ -33,6 +33,11 @@ export interface FrameSocket {
   close(code: number, reason: string): void;
   terminate(): void;
   ping(): void;
+  /**
+   * The TCP socket under a `ws` WebSocket (a private field of ws, read for corking only): frames
+   * sent to one device in one event-loop turn leave in one write instead of one each.
+   */
+  readonly _socket?: { cork(): void; uncork(): void } | null;
 }
 
 /** What every connection shares. */
@@ -76,6 +81,7 @@ export class DeviceConnection {
   /** Set when envelopes were committed while the pump was reading. */
   private dirty = false;
   private drainAnnounced = false;
+  private corked = false;
 
   constructor(ctx: ConnectionContext, socket: FrameSocket, aci: Aci, deviceId: DeviceId) {
     this.ctx = ctx;
@@ -154,6 +160,16 @@ export class DeviceConnection {
   /** Sends a frame. */
   sendFrame(frame: FrameInit): void {
     if (this.closed) return;
+    const tcp = this.socket._socket;
+    if (!this.corked && tcp) {
+      // A commit batch answers many sends of one device at once; one syscall carries them all.
+      tcp.cork();
+      this.corked = true;
+      process.nextTick(() => {
+        this.corked = false;
+        tcp.uncork();
+      });
+    }
     this.socket.send(encodeFrame(frame));
   }
 
