@@ -1,0 +1,149 @@
+// SPDX-License-Identifier: AGPL-3.0-only
+/** Message commands: send, receive, listen, conversations, history, search. */
+import { ParleyError, isErrorCode } from '@parley/protocol';
+import { CliError } from '../errors.js';
+import type { MessageView } from '../engine-contract.js';
+import { formatConversation, formatMessage, formatSearchHit } from '../format.js';
+import { conversationJson, messageJson, searchHitJson } from '../json-views.js';
+import { type Session, fullAddress, requireAccount } from '../session.js';
+
+/** Largest text `send -` reads from stdin, bytes: an envelope's limit, with room to spare. */
+export const MAX_STDIN_TEXT_BYTES = 256 * 1024;
+
+/** Reads all of `stdin` as UTF-8, without its trailing newlines. */
+export async function readStdinText(stdin: AsyncIterable<string | Uint8Array>, maxBytes = MAX_STDIN_TEXT_BYTES): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of stdin) {
+    const buf = typeof chunk === 'string' ? Buffer.from(chunk, 'utf8') : Buffer.from(chunk);
+    size += buf.length;
+    if (size > maxBytes) throw new CliError('USAGE', `the text on stdin is longer than ${maxBytes} bytes`);
+    chunks.push(buf);
+  }
+  return Buffer.concat(chunks).toString('utf8').replace(/[\r\n]+$/, '');
+}
+
+/** `parley send <address> <text>`; text `-` reads stdin. */
+export async function sendCommand(s: Session, address: string, textArg: string): Promise<void> {
+  const account = requireAccount(s);
+  s.context.address = fullAddress(address, account);
+  const text = textArg === '-' ? await readStdinText(s.rt.stdin) : textArg;
+  if (text.trim().length === 0) throw new CliError('USAGE', 'the text is empty');
+  const m = await s.client.send(address, text);
+  s.out.data(messageJson(m), formatMessage(m));
+  if (m.status === 'pending') {
+    s.out.note('not delivered yet: the message stays in the outbox and goes out with the next send, receive or listen');
+  }
+}
+
+/** Prints each message once, whether it came as an event or in a result list. */
+class MessagePrinter {
+  readonly #seen = new Set<string>();
+  readonly #s: Session;
+  count = 0;
+
+  constructor(s: Session) {
+    this.#s = s;
+  }
+
+  print(m: MessageView): void {
+    const key = `${m.conversation}/${m.id}`;
+    if (this.#seen.has(key)) return;
+    this.#seen.add(key);
+    this.count += 1;
+    this.#s.out.data(messageJson(m), formatMessage(m));
+  }
+}
+
+/** `parley receive [--wait SECONDS]`: handles what is queued, printing each message as it arrives. */
+export async function receiveCommand(s: Session, waitSeconds: number): Promise<void> {
+  requireAccount(s);
+  const printer = new MessagePrinter(s);
+  const offMessage = s.client.on('message', (m) => printer.print(m));
+  const offProgress = s.client.on('progress', (p) => s.out.progress(p));
+  try {
+    const messages = await s.client.receive({ idleSeconds: waitSeconds });
+    for (const m of messages) printer.print(m);
+  } finally {
+    offMessage();
+    offProgress();
+  }
+  s.out.note(printer.count === 0 ? 'no new messages' : `${printer.count} new message${printer.count === 1 ? '' : 's'}`);
+}
+
+/** `parley listen`: streams messages until SIGINT/SIGTERM (or the relay removes this device). */
+export async function listenCommand(s: Session): Promise<void> {
+  const account = requireAccount(s);
+  const stop = s.rt.stopSignal();
+  const own = new AbortController();
+  const onStop = (): void => own.abort();
+  if (stop.signal.aborted) own.abort();
+  else stop.signal.addEventListener('abort', onStop, { once: true });
+  let fatal: { code: string; message: string } | undefined;
+  const printer = new MessagePrinter(s);
+  const offs = [
+    s.client.on('message', (m) => printer.print(m)),
+    s.client.on('progress', (p) => s.out.progress(p)),
+    s.client.on('connection', (state, detail) => {
+      const human: Record<typeof state, string> = {
+        connecting: `connecting to ${account.server}…`,
+        connected: 'connected; waiting for messages (Ctrl-C stops)',
+        disconnected: `disconnected${detail ? ` (${detail})` : ''}; reconnecting…`,
+        stopped: 'stopped',
+      };
+      s.out.note(human[state], { connection: detail === undefined ? { state } : { state, detail } });
+    }),
+    s.client.on('fatal', (code, message) => {
+      fatal = { code, message };
+      own.abort();
+    }),
+  ];
+  try {
+    if (!own.signal.aborted) await s.client.listen(own.signal);
+  } finally {
+    for (const off of offs) off();
+    stop.signal.removeEventListener('abort', onStop);
+    stop.dispose();
+  }
+  if (fatal) {
+    throw isErrorCode(fatal.code)
+      ? new ParleyError(fatal.code, fatal.message)
+      : Object.assign(new Error(fatal.message), { code: fatal.code });
+  }
+}
+
+/** `parley conversations`. */
+export async function conversationsCommand(s: Session): Promise<void> {
+  requireAccount(s);
+  for (const c of s.client.conversations()) s.out.data(conversationJson(c), formatConversation(c));
+}
+
+/** Options of `parley history`. */
+export interface HistoryOptions {
+  /** Most messages to show; default: the engine's. */
+  readonly limit?: number;
+  /** Show the messages before this message id. */
+  readonly before?: string;
+}
+
+/**
+ * `parley history <address>`: the newest `limit` messages (before `before`), printed oldest
+ * first so that they read like a chat; to page back, pass the first line's id as `--before`.
+ */
+export async function historyCommand(s: Session, address: string, options: HistoryOptions): Promise<void> {
+  const account = requireAccount(s);
+  s.context.address = fullAddress(address, account);
+  const query: { limit?: number; before?: string } = {};
+  if (options.limit !== undefined) query.limit = options.limit;
+  if (options.before !== undefined) query.before = options.before;
+  const newestFirst = s.client.history(address, query);
+  for (const m of [...newestFirst].reverse()) s.out.data(messageJson(m), formatMessage(m));
+}
+
+/** `parley search <query>`: hits in the engine's order (best first). */
+export async function searchCommand(s: Session, query: string, options: { limit?: number }): Promise<void> {
+  requireAccount(s);
+  if (query.trim().length === 0) throw new CliError('USAGE', 'the search query is empty');
+  const hits = s.client.search(query, options.limit === undefined ? undefined : { limit: options.limit });
+  for (const h of hits) s.out.data(searchHitJson(h), formatSearchHit(h));
+}

@@ -1,0 +1,106 @@
+// SPDX-License-Identifier: AGPL-3.0-only
+/**
+ * Human-readable lines for the views. Everything that came from a peer (message text,
+ * snippets) passes through {@link sanitize}, so a message cannot move the cursor, recolour the
+ * terminal or forge lines of output.
+ */
+import type {
+  AccountInfo,
+  ContactView,
+  ConversationView,
+  DeviceView,
+  MessageView,
+  ProgressEvent,
+  SafetyNumberView,
+  SearchHit,
+} from './engine-contract.js';
+
+const pad2 = (n: number): string => String(n).padStart(2, '0');
+
+/** `2026-11-22 10:31` in local time. */
+export function formatTime(ms: number): string {
+  const d = new Date(ms);
+  if (Number.isNaN(d.getTime())) return '????-??-?? ??:??';
+  return `${d.getFullYear()}-${pad2(d.getMonth() + 1)}-${pad2(d.getDate())} ${pad2(d.getHours())}:${pad2(d.getMinutes())}`;
+}
+
+/**
+ * Removes terminal control characters (escape sequences, carriage returns, bells) and bidi
+ * overrides (which can make a text read differently from what it is), and indents
+ * continuation lines so that a multi-line text stays visibly one message.
+ */
+export function sanitize(text: string, indent = '  '): string {
+  // eslint-disable-next-line no-control-regex -- the point is to remove control characters
+  const clean = text.replace(/\r\n?/g, '\n').replace(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g, '');
+  return clean.replace(/\n/g, `\n${indent}`);
+}
+
+/** `[2026-11-22 10:31] alice@localhost: hello`, with a marker for unusual kinds and states. */
+export function formatMessage(m: MessageView): string {
+  const when = `[${formatTime(m.sentAt)}]`;
+  const text = sanitize(m.text);
+  switch (m.kind) {
+    case 'decryption-error':
+      return `${when} ${m.sender}: (a message from this sender could not be decrypted) ${text}`.trimEnd();
+    case 'identity-change':
+    case 'system':
+      return `${when} * ${text}`;
+    default: {
+      const state = m.status === 'pending' || m.status === 'failed' ? ` (${m.status})` : '';
+      return `${when} ${m.sender}: ${text}${state}`;
+    }
+  }
+}
+
+/** `bob@localhost  2 unread  [time] bob@localhost: hello` and a warning when the key changed. */
+export function formatConversation(c: ConversationView): string {
+  const parts = [c.address];
+  if (c.unread > 0) parts.push(`${c.unread} unread`);
+  if (c.identityChanged) parts.push('SAFETY NUMBER CHANGED');
+  if (c.lastMessage) parts.push(formatMessage(c.lastMessage));
+  return parts.join('  ');
+}
+
+/** `[time] bob@localhost: the [hit] in context`; one's own messages name the conversation. */
+export function formatSearchHit(h: SearchHit): string {
+  const m = h.message;
+  const where = m.direction === 'out' ? `  (to ${m.conversation})` : '';
+  return `[${formatTime(m.sentAt)}] ${m.sender}: ${sanitize(h.snippet)}${where}`;
+}
+
+/** `device 2  registration 1234  added 2026-11-22 10:31  (this device)`. */
+export function formatDevice(d: DeviceView): string {
+  return `device ${d.deviceId}  registration ${d.registrationId}  added ${formatTime(d.createdAt)}${d.current ? '  (this device)' : ''}`;
+}
+
+/** `bob@localhost  verified` and the like. */
+export function formatContact(c: ContactView): string {
+  const state = c.identityChanged ? 'SAFETY NUMBER CHANGED' : c.verified ? 'verified' : 'not verified';
+  return `${c.address}  ${state}`;
+}
+
+/** The safety number in three rows of four groups, as people read it aloud. */
+export function formatSafetyNumber(s: SafetyNumberView): string[] {
+  const groups = s.safetyNumber.replace(/\s+/g, '').match(/.{1,5}/g) ?? [];
+  const rows: string[] = [];
+  for (let i = 0; i < groups.length; i += 4) rows.push(`  ${groups.slice(i, i + 4).join(' ')}`);
+  const state = s.identityChanged ? 'CHANGED, not accepted' : s.verified ? 'verified' : 'not verified';
+  return [`safety number with ${s.address} (${state}):`, ...rows];
+}
+
+/** The lines of `whoami`. */
+export function formatAccount(a: AccountInfo): string[] {
+  return [`address  ${a.address}`, `device   ${a.deviceId}`, `server   ${a.server}`, `aci      ${a.aci}`];
+}
+
+const TASK_LABELS: Readonly<Record<ProgressEvent['task'], string>> = {
+  'history-send': 'sending history',
+  'history-receive': 'history',
+  export: 'export',
+  link: 'link',
+};
+
+/** `history 12/40 chunks`. */
+export function formatProgress(p: ProgressEvent): string {
+  return `${TASK_LABELS[p.task] ?? p.task} ${p.done}/${p.total} ${p.unit}`;
+}

@@ -1,0 +1,72 @@
+// SPDX-License-Identifier: AGPL-3.0-only
+/**
+ * The JSON shapes of `--json` output. Each picks the view type's fields by name, so the output
+ * keeps stable field names even if the engine's objects carry more than the contract says.
+ */
+import type {
+  AccountInfo,
+  ContactView,
+  ConversationView,
+  DeviceView,
+  MessageView,
+  ProgressEvent,
+  SafetyNumberView,
+  SearchHit,
+} from './engine-contract.js';
+
+/** `whoami`, `register` and the last line of `link`. */
+export function accountJson(a: AccountInfo): Record<string, unknown> {
+  return { aci: a.aci, username: a.username, address: a.address, deviceId: a.deviceId, server: a.server };
+}
+
+/** A message line of `send`, `receive`, `listen` and `history`. */
+export function messageJson(m: MessageView): Record<string, unknown> {
+  return {
+    id: m.id,
+    conversation: m.conversation,
+    direction: m.direction,
+    sender: m.sender,
+    senderDevice: m.senderDevice,
+    text: m.text,
+    kind: m.kind,
+    sentAt: m.sentAt,
+    receivedAt: m.receivedAt,
+    lamport: m.lamport,
+    status: m.status,
+  };
+}
+
+/** A line of `conversations`; `lastMessage` is left out when there is none. */
+export function conversationJson(c: ConversationView): Record<string, unknown> {
+  return {
+    address: c.address,
+    ...(c.lastMessage ? { lastMessage: messageJson(c.lastMessage) } : {}),
+    unread: c.unread,
+    identityChanged: c.identityChanged,
+  };
+}
+
+/** A line of `search`. */
+export function searchHitJson(h: SearchHit): Record<string, unknown> {
+  return { message: messageJson(h.message), snippet: h.snippet };
+}
+
+/** A line of `devices`. */
+export function deviceJson(d: DeviceView): Record<string, unknown> {
+  return { deviceId: d.deviceId, registrationId: d.registrationId, createdAt: d.createdAt, current: d.current };
+}
+
+/** A line of `contacts`. */
+export function contactJson(c: ContactView): Record<string, unknown> {
+  return { address: c.address, aci: c.aci, identityChanged: c.identityChanged, verified: c.verified };
+}
+
+/** The line of `verify`. */
+export function safetyNumberJson(s: SafetyNumberView): Record<string, unknown> {
+  return { address: s.address, safetyNumber: s.safetyNumber, identityChanged: s.identityChanged, verified: s.verified };
+}
+
+/** A progress line on stderr: `{"progress":{…}}`. */
+export function progressJson(p: ProgressEvent): Record<string, unknown> {
+  return { progress: { task: p.task, done: p.done, total: p.total, unit: p.unit } };
+}

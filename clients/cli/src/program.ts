@@ -1,0 +1,233 @@
+// SPDX-License-Identifier: AGPL-3.0-only
+/**
+ * The `parley` command tree (commander): every command, its arguments, options and help. The
+ * actions only parse and dispatch; the work lives in commands/.
+ */
+import { Command } from 'commander';
+import {
+  parseAddressArg,
+  parseDeviceId,
+  parseExportFormat,
+  parseMessageId,
+  parsePositiveInt,
+  parseSeconds,
+  parseServerUrl,
+  parseUsernameArg,
+} from './arguments.js';
+import {
+  devicesCommand,
+  devicesRemoveCommand,
+  linkApproveCommand,
+  linkCommand,
+  registerCommand,
+  whoamiCommand,
+} from './commands/account.js';
+import { contactsCommand, verifyCommand } from './commands/contacts.js';
+import { exportCommand } from './commands/export.js';
+import {
+  conversationsCommand,
+  historyCommand,
+  listenCommand,
+  receiveCommand,
+  searchCommand,
+  sendCommand,
+} from './commands/messages.js';
+import { CliError, EXIT_CODES_HELP } from './errors.js';
+import { type CliRuntime, type GlobalOptions, type Session, withClient } from './session.js';
+
+/** The environment variables, as shown in `--help`. */
+export const ENVIRONMENT_HELP = `Environment:
+  PARLEY_HOME        profile directory, when --profile is not given
+  PARLEY_PASSPHRASE  database passphrase, when --passphrase-file is not given
+  XDG_DATA_HOME      the default profile is $XDG_DATA_HOME/parley (else ~/.local/share/parley;
+                     on macOS ~/Library/Application Support/parley)`;
+
+/** Adds `--profile`, `--json` and `--passphrase-file` to `cmd`; every command takes them. */
+function withGlobalOptions(cmd: Command): Command {
+  return cmd
+    .option('--profile <dir>', 'profile directory (default: $PARLEY_HOME, else the per-user data directory)')
+    .option('--json', 'print one JSON object per line on stdout; errors as one JSON line on stderr')
+    .option('--passphrase-file <path>', 'read the database passphrase from this file (default: $PARLEY_PASSPHRASE)');
+}
+
+const examples = (...lines: string[]): string => `\nExamples:\n${lines.map((l) => `  $ ${l}`).join('\n')}`;
+
+/** `link approve` for the approve subcommand of link, `send` for send. */
+export function commandPath(cmd: Command): string {
+  const names: string[] = [];
+  for (let c: Command | null = cmd; c !== null && c.parent !== null; c = c.parent) names.unshift(c.name());
+  return names.join(' ');
+}
+
+type Work<A extends unknown[]> = (s: Session, options: Record<string, unknown>, ...args: A) => Promise<void>;
+
+/**
+ * A commander action that opens the profile and runs `work` with the command's positional
+ * arguments and its options merged with its ancestors' (so `parley --json send …` works too).
+ */
+function action<A extends unknown[]>(rt: CliRuntime, work: Work<A>): (...all: unknown[]) => Promise<void> {
+  return async (...all: unknown[]) => {
+    const cmd = all[all.length - 1] as Command;
+    const options = cmd.optsWithGlobals<Record<string, unknown>>();
+    const args = all.slice(0, -2) as A;
+    rt.context.command = commandPath(cmd);
+    const globals: GlobalOptions = {
+      profile: options.profile as string | undefined,
+      json: options.json === true,
+      passphraseFile: options.passphraseFile as string | undefined,
+    };
+    await withClient(rt, globals, (s) => work(s, options, ...args));
+  };
+}
+
+/** Builds the program. Settings of the root (output, exit override) are inherited by every command. */
+export function buildProgram(rt: CliRuntime, version: string, configure: (program: Command) => void): Command {
+  const program = new Command('parley');
+  program
+    .description('The command-line client of Parley, an end-to-end encrypted messenger.')
+    .version(version, '-V, --version', 'print the version')
+    .enablePositionalOptions()
+    .showSuggestionAfterError()
+    .addHelpText('afterAll', `\n${ENVIRONMENT_HELP}\n\n${EXIT_CODES_HELP}\n`);
+  configure(program);
+  withGlobalOptions(program);
+
+  withGlobalOptions(
+    program
+      .command('register')
+      .description('create an account on a relay; this profile becomes its device 1')
+      .argument('<username>', '3-32 of a-z, 0-9, _ and ., starting with a letter', parseUsernameArg)
+      .requiredOption('--server <url>', "the relay's base URL, e.g. http://localhost:8080", parseServerUrl),
+  )
+    .addHelpText('after', examples('parley register alice --server http://localhost:8080'))
+    .action(
+      action(rt, (s, o, username: string) => registerCommand(s, username, o.server as string)),
+    );
+
+  withGlobalOptions(program.command('whoami').description("show this profile's account and device"))
+    .addHelpText('after', examples('parley whoami', 'parley whoami --json'))
+    .action(action(rt, (s) => whoamiCommand(s)));
+
+  const link = withGlobalOptions(
+    program
+      .command('link')
+      .description('link this profile to an existing account: shows a code to approve on a device of that account')
+      .enablePositionalOptions()
+      .option('--server <url>', "the relay's base URL, e.g. http://localhost:8080", parseServerUrl)
+      .option('--timeout <seconds>', 'how long to wait for the approval (default: the engine’s)', parseSeconds),
+  )
+    .addHelpText(
+      'after',
+      examples('parley link --server http://localhost:8080   # on the new device', 'parley link approve parley-link:eyJ2Ijox…   # on a linked device'),
+    )
+    .action(
+      action(rt, (s, o) => {
+        if (typeof o.server !== 'string') {
+          throw new CliError('USAGE', 'link needs --server URL (to approve a new device, run parley link approve <code>)');
+        }
+        return linkCommand(s, { server: o.server, timeoutSeconds: o.timeout as number | undefined });
+      }),
+    );
+  withGlobalOptions(
+    link
+      .command('approve')
+      .description('approve a new device from the code it shows, and send it the history')
+      .argument('<code>', 'the link code, starting with parley-link:'),
+  )
+    .addHelpText('after', examples('parley link approve parley-link:eyJ2Ijox…'))
+    .action(action(rt, (s, _o, code: string) => linkApproveCommand(s, code)));
+
+  const devices = withGlobalOptions(
+    program.command('devices').description("list this account's devices").enablePositionalOptions(),
+  )
+    .addHelpText('after', examples('parley devices', 'parley devices remove 2'))
+    .action(action(rt, (s) => devicesCommand(s)));
+  withGlobalOptions(
+    devices
+      .command('remove')
+      .description('remove a device from this account; it can no longer connect')
+      .argument('<id>', 'the device id, as `parley devices` lists it', parseDeviceId),
+  )
+    .addHelpText('after', examples('parley devices remove 2'))
+    .action(action(rt, (s, _o, id: number) => devicesRemoveCommand(s, id)));
+
+  withGlobalOptions(
+    program
+      .command('send')
+      .description('send a text message')
+      .argument('<address>', 'user@domain, or user on your own relay', parseAddressArg)
+      .argument('<text>', 'the text (quote it); - reads it from stdin'),
+  )
+    .addHelpText('after', examples('parley send bob@example.org "see you at 8"', 'echo "hello" | parley send bob -'))
+    .action(action(rt, (s, _o, address: string, text: string) => sendCommand(s, address, text)));
+
+  withGlobalOptions(
+    program
+      .command('receive')
+      .description('fetch and print queued messages, then exit')
+      .option('--wait <seconds>', 'keep waiting until nothing new came for this long', parseSeconds, 0),
+  )
+    .addHelpText('after', examples('parley receive', 'parley receive --wait 30 --json'))
+    .action(action(rt, (s, o) => receiveCommand(s, o.wait as number)));
+
+  withGlobalOptions(program.command('listen').description('print messages as they arrive, until Ctrl-C (SIGINT) or SIGTERM'))
+    .addHelpText('after', examples('parley listen', 'parley listen --json | jq .text'))
+    .action(action(rt, (s) => listenCommand(s)));
+
+  withGlobalOptions(program.command('conversations').description('list conversations, newest first'))
+    .addHelpText('after', examples('parley conversations'))
+    .action(action(rt, (s) => conversationsCommand(s)));
+
+  withGlobalOptions(
+    program
+      .command('history')
+      .description('show the messages of a conversation (oldest first)')
+      .argument('<address>', 'user@domain, or user on your own relay', parseAddressArg)
+      .option('--limit <n>', 'show at most the newest n messages', parsePositiveInt)
+      .option('--before <id>', 'show the messages before this message id (to page back)', parseMessageId),
+  )
+    .addHelpText('after', examples('parley history bob@example.org --limit 20', 'parley history bob --before 0123456789abcdef0123456789abcdef'))
+    .action(
+      action(rt, (s, o, address: string) =>
+        historyCommand(s, address, { limit: o.limit as number | undefined, before: o.before as string | undefined }),
+      ),
+    );
+
+  withGlobalOptions(
+    program
+      .command('search')
+      .description('search the local history (full text, prefix with word*)')
+      .argument('<query>', 'words to find')
+      .option('--limit <n>', 'show at most n hits', parsePositiveInt),
+  )
+    .addHelpText('after', examples('parley search "dinner*"', 'parley search invoice --limit 5 --json'))
+    .action(action(rt, (s, o, query: string) => searchCommand(s, query, { limit: o.limit as number | undefined })));
+
+  withGlobalOptions(
+    program
+      .command('verify')
+      .description("show the safety number with a contact; --accept trusts the contact's current key")
+      .argument('<address>', 'user@domain, or user on your own relay', parseAddressArg)
+      .option('--accept', 'after comparing the numbers: accept the key and mark it verified'),
+  )
+    .addHelpText('after', examples('parley verify bob@example.org', 'parley verify bob@example.org --accept'))
+    .action(action(rt, (s, o, address: string) => verifyCommand(s, address, o.accept === true)));
+
+  withGlobalOptions(program.command('contacts').description('list contacts and whether they are verified'))
+    .addHelpText('after', examples('parley contacts'))
+    .action(action(rt, (s) => contactsCommand(s)));
+
+  withGlobalOptions(
+    program
+      .command('export')
+      .description('write an open archive of every conversation')
+      .option('--format <format>', 'jsonl (one message per line) or md (readable)', parseExportFormat, 'jsonl')
+      .option('--out <dir>', 'directory to write (default: ./parley-export-YYYY-MM-DD)'),
+  )
+    .addHelpText('after', examples('parley export', 'parley export --format md --out ~/parley-archive'))
+    .action(
+      action(rt, (s, o) => exportCommand(s, { format: o.format as 'jsonl' | 'md', out: o.out as string | undefined })),
+    );
+
+  return program;
+}

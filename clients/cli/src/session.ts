@@ -1,0 +1,102 @@
+// SPDX-License-Identifier: AGPL-3.0-only
+/**
+ * One command's use of the engine: resolve the profile and the passphrase, open the client,
+ * run the command, close the client whatever happens. Also what commands share: the account
+ * check, canonical addresses and the stop signal of long-running commands.
+ */
+import { CliError } from './errors.js';
+import type { AccountInfo, OpenClient, ParleyClientApi } from './engine-contract.js';
+import type { Output } from './output.js';
+import { type CliEnv, readPassphrase, resolveProfileDir } from './profile.js';
+
+/** The facts error hints may use; commands fill them in as they learn them. */
+export interface MutableErrorContext {
+  command?: string;
+  server?: string;
+  address?: string;
+  profileDir?: string;
+}
+
+/** An abort signal for a long-running command and how to stop listening for it. */
+export interface StopHandle {
+  readonly signal: AbortSignal;
+  dispose(): void;
+}
+
+/** What every command of one run shares; built once by main. */
+export interface CliRuntime {
+  readonly out: Output;
+  readonly env: CliEnv;
+  readonly stdin: AsyncIterable<string | Uint8Array>;
+  readonly openClient: OpenClient;
+  readonly platform: NodeJS.Platform;
+  readonly homeDir: string;
+  readonly cwd: string;
+  /** Milliseconds since the epoch (default export directory names). */
+  readonly now: () => number;
+  /** Fires when the user stops a long-running command (SIGINT/SIGTERM in the real binary). */
+  readonly stopSignal: () => StopHandle;
+  /** Filled in by commands, read by main to word the error hint. */
+  readonly context: MutableErrorContext;
+}
+
+/** The options every command takes. */
+export interface GlobalOptions {
+  profile?: string;
+  json?: boolean;
+  passphraseFile?: string;
+}
+
+/** A command's view of the run with an open client. */
+export interface Session {
+  readonly rt: CliRuntime;
+  readonly out: Output;
+  readonly client: ParleyClientApi;
+  readonly context: MutableErrorContext;
+}
+
+/**
+ * Opens the profile named by `options`, runs `fn`, and closes the client. When `fn` fails its
+ * error wins over a failure to close.
+ */
+export async function withClient(rt: CliRuntime, options: GlobalOptions, fn: (s: Session) => Promise<void>): Promise<void> {
+  const profileDir = resolveProfileDir({ profile: options.profile, env: rt.env, platform: rt.platform, homeDir: rt.homeDir, cwd: rt.cwd });
+  rt.context.profileDir = profileDir;
+  const passphrase = await readPassphrase({ passphraseFile: options.passphraseFile, env: rt.env, cwd: rt.cwd });
+  const client = await rt.openClient(passphrase === undefined ? { profileDir } : { profileDir, passphrase });
+  const account = client.account();
+  if (account) rt.context.server = account.server;
+  let failed = false;
+  try {
+    await fn({ rt, out: rt.out, client, context: rt.context });
+  } catch (err) {
+    failed = true;
+    throw err;
+  } finally {
+    try {
+      await client.close();
+    } catch (err) {
+      if (!failed) throw err;
+    }
+  }
+}
+
+/** The profile's account. @throws CliError NO_ACCOUNT before register/link. */
+export function requireAccount(s: Session): AccountInfo {
+  const account = s.client.account();
+  if (!account) throw new CliError('NO_ACCOUNT');
+  return account;
+}
+
+/** @throws CliError ACCOUNT_EXISTS when the profile already has an account. */
+export function requireNoAccount(s: Session): void {
+  const account = s.client.account();
+  if (account) throw new CliError('ACCOUNT_EXISTS', `this profile already belongs to ${account.address} (device ${account.deviceId})`);
+}
+
+/** `user` on one's own relay as `user@domain` (for messages and hints); full addresses as they are. */
+export function fullAddress(address: string, account: AccountInfo): string {
+  if (address.includes('@')) return address;
+  const at = account.address.lastIndexOf('@');
+  return at < 0 ? address : `${address}${account.address.slice(at)}`;
+}
