@@ -6,7 +6,8 @@
 import { join } from 'node:path';
 import type { Account } from './account-store.js';
 import { AccountStore } from './account-store.js';
-import { type Clock, ClientDatabase, SYSTEM_CLOCK } from './database.js';
+import type { Clock } from '@parley/crypto';
+import { ClientDatabase, SYSTEM_CLOCK } from './database.js';
 import { MessageStore } from './message-store.js';
 import { STORE_MIGRATIONS } from './migrations.js';
 import { Outbox } from './outbox.js';

@@ -16,16 +16,12 @@
  * - `foreign_keys=ON`; `temp_store=MEMORY` so sorts and temporary indexes never reach the disk
  *   outside the encrypted file.
  */
+import type { Clock } from '@parley/crypto';
 import Database, { type Statement } from '@signalapp/sqlcipher';
 import { ClientError } from '../errors.js';
 import type { DatabaseKey } from './profile-key.js';
 
-/** A time source, milliseconds since the epoch (injected so tests can move time). */
-export interface Clock {
-  now(): number;
-}
-
-/** The system clock. */
+/** The system clock (`Clock` is @parley/crypto's: milliseconds since the epoch). */
 export const SYSTEM_CLOCK: Clock = Object.freeze({ now: () => Date.now() });
 
 /** One schema migration; see {@link applyMigrations}. */

@@ -9,7 +9,8 @@
 import { randomBytes } from 'node:crypto';
 import type { Aci, DeviceId, MessageId } from '@parley/protocol';
 import { ClientError } from '../errors.js';
-import { type Clock, type ClientDatabase, isForeignKeyViolation } from './database.js';
+import type { Clock } from '@parley/crypto';
+import { type ClientDatabase, isForeignKeyViolation } from './database.js';
 import { type SearchOptions, type SearchResult, searchMessages } from './message-search.js';
 import { bytesOrUndefined } from './sql-values.js';
 import {

@@ -14,7 +14,8 @@
 import { randomBytes } from 'node:crypto';
 import type { Aci, MessageId } from '@parley/protocol';
 import { ClientError } from '../errors.js';
-import { type Clock, type ClientDatabase, isForeignKeyViolation } from './database.js';
+import type { Clock } from '@parley/crypto';
+import { type ClientDatabase, isForeignKeyViolation } from './database.js';
 import { blob, copyBytes } from './sql-values.js';
 import { type ConversationId, canonicalAddress, checkAci, checkInteger, checkMessageId } from './store-types.js';
 

@@ -8,10 +8,10 @@
  * The database state counts its writes per key (see {@link DatabaseProtocolState.changedSince}),
  * so a staged overlay can tell at commit whether what it read was changed meanwhile.
  */
-import { parseAddress } from '@parley/crypto';
+import { type Clock, parseAddress } from '@parley/crypto';
 import { ClientError } from '../errors.js';
 import type { AccountStore } from './account-store.js';
-import type { Clock, ClientDatabase } from './database.js';
+import type { ClientDatabase } from './database.js';
 import { blob, copyBytes } from './sql-values.js';
 
 /** What the device knows of a peer account's identity key. */

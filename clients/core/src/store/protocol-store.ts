@@ -10,6 +10,7 @@
  * ports require. Records are opaque bytes: this package never parses a libsignal record.
  */
 import type {
+  Clock,
   IdentityStore,
   KyberPreKeyStore,
   PreKeyStore,
@@ -22,7 +23,7 @@ import type {
 import { bytesEqual } from '@parley/protocol';
 import { ClientError } from '../errors.js';
 import type { AccountStore } from './account-store.js';
-import type { Clock, ClientDatabase } from './database.js';
+import type { ClientDatabase } from './database.js';
 import { DatabaseProtocolState, type ProtocolState, splitAddress } from './protocol-state.js';
 
 const copy = (bytes: Uint8Array): Uint8Array => new Uint8Array(bytes);

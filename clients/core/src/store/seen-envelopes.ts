@@ -5,7 +5,8 @@
  * envelope message id) for as long as the relay could redeliver them: its retention, 30 days.
  */
 import { type Aci, type DeviceId, LIMITS, type MessageId } from '@parley/protocol';
-import type { Clock, ClientDatabase } from './database.js';
+import type { Clock } from '@parley/crypto';
+import type { ClientDatabase } from './database.js';
 import { checkAci, checkInteger, checkMessageId } from './store-types.js';
 
 /** How long a seen envelope is remembered, milliseconds: the relay's default retention (30 days). */
