@@ -18,6 +18,7 @@ describe('database key file', () => {
     const keyPath = join(profileDir, KEY_FILE_NAME);
     assert.equal(statSync(keyPath).mode & 0o777, 0o600);
     assert.equal(statSync(profileDir).mode & 0o777, 0o700);
+    assert.equal(statSync(join(profileDir, DATABASE_FILE_NAME)).mode & 0o077, 0, 'the database file is private too');
     const key = readFileSync(keyPath);
     assert.equal(key.length, 32);
     store.settings.set('probe', 'kept');

@@ -3,6 +3,7 @@
  * The encrypted local store of one profile, opened in one call: the key (key file or
  * passphrase), the SQLCipher database with its migrations, and every store over it.
  */
+import { chmodSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Account } from './account-store.js';
 import { AccountStore } from './account-store.js';
@@ -64,8 +65,11 @@ export interface ClientStore {
 export function openClientStore(options: ClientStoreOptions): ClientStore {
   const clock = options.clock ?? SYSTEM_CLOCK;
   const key = resolveDatabaseKey(options);
-  const database = ClientDatabase.open(join(options.profileDir, DATABASE_FILE_NAME), key, { migrations: STORE_MIGRATIONS, clock });
+  const path = join(options.profileDir, DATABASE_FILE_NAME);
+  const database = ClientDatabase.open(path, key, { migrations: STORE_MIGRATIONS, clock });
   try {
+    // Encrypted, but nobody else's business either (its size and times tell how much one chats).
+    if (process.platform !== 'win32' && (statSync(path).mode & 0o077) !== 0) chmodSync(path, 0o600);
     const account = new AccountStore(database);
     const seenEnvelopes = new SeenEnvelopes(database, clock);
     seenEnvelopes.prune();
