@@ -89,7 +89,12 @@ function sendFrame(requestId: number, to: BenchDevice): Uint8Array {
 }
 
 /** A receiver that acks cumulatively every 64 envelopes or 5 ms, and records latency. */
-function attachReceiver(ws: WebSocket, latencies: number[] | undefined, onEnvelope: () => void): void {
+/** Receives (latency ms, send time) per envelope. */
+interface LatencySink {
+  push(ms: number, sentAt: number): void;
+}
+
+function attachReceiver(ws: WebSocket, latencies: LatencySink | undefined, onEnvelope: () => void): void {
   let lastSeq = 0;
   let unacked = 0;
   let timer: NodeJS.Timeout | undefined;
@@ -106,7 +111,10 @@ function attachReceiver(ws: WebSocket, latencies: number[] | undefined, onEnvelo
     for (const e of f.kind.value.envelopes) {
       lastSeq = Number(e.seq);
       unacked++;
-      if (latencies) latencies.push(now - new DataView(e.content.buffer, e.content.byteOffset, 8).getFloat64(0));
+      if (latencies) {
+        const sentAt = new DataView(e.content.buffer, e.content.byteOffset, 8).getFloat64(0);
+        latencies.push(now - sentAt, sentAt);
+      }
       onEnvelope();
     }
     if (unacked >= 64) flush();
@@ -172,8 +180,10 @@ async function run(job: LoadJob): Promise<Record<string, number>> {
   const latencies: number[] = [];
   let delivered = 0;
   let measuring = false;
-  // Latency samples count only while measuring (after the warm-up).
-  const sink = { push: (ms: number) => measuring && latencies.push(ms) } as unknown as number[];
+  // Latency samples count only for envelopes sent during the measurement: a backlog left in the
+  // queues by an earlier phase is delivered first and would otherwise count as slow.
+  let measureFrom = Infinity;
+  const sink = { push: (ms: number, sentAt: number) => sentAt >= measureFrom && latencies.push(ms) } as unknown as LatencySink;
   recvSockets.forEach((ws) => attachReceiver(ws, job.mode === 'paced' ? sink : undefined, () => measuring && delivered++));
   const durationMs = job.durationMs ?? 5000;
   let stop = false;
@@ -217,7 +227,10 @@ async function run(job: LoadJob): Promise<Record<string, number>> {
   // The first second warms up (JIT, buffers, the relay's statement caches) and is not measured,
   // as in the saturation run.
   const warmUpMs = 1000;
-  setTimeout(() => (measuring = true), warmUpMs);
+  setTimeout(() => {
+    measuring = true;
+    measureFrom = performance.timeOrigin + performance.now();
+  }, warmUpMs);
   const t0 = performance.now();
   let ticks = 0;
   await new Promise<void>((resolve) => {
