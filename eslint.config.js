@@ -21,10 +21,10 @@ export default tseslint.config(
   },
   {
     // crypto/ alone imports libsignal (DESIGN 2).
-    files: ['keyserver/**/*.ts', 'relay/**/*.ts', 'test/**/*.ts', 'protocol/**/*.ts'],
+    files: ['keyserver/**/*.ts', 'relay/**/*.ts', 'test/**/*.ts', 'protocol/**/*.ts', 'clients/**/*.ts'],
     rules: {
       'no-restricted-imports': ['error', { patterns: [
-        { group: ['@signalapp/*'], message: 'only @parley/crypto imports libsignal' },
+        { group: ['@signalapp/libsignal-client', '@signalapp/libsignal-client/*'], message: 'only @parley/crypto imports libsignal' },
         { group: ['@parley/*/*'], message: 'import a package through its entry only' },
       ] }],
     },
@@ -35,7 +35,7 @@ export default tseslint.config(
     rules: {
       'no-restricted-imports': ['error', { patterns: [
         { group: ['node:*'], message: 'protocol/ must not import Node modules' },
-        { group: ['@signalapp/*'], message: 'only @parley/crypto imports libsignal' },
+        { group: ['@signalapp/libsignal-client', '@signalapp/libsignal-client/*'], message: 'only @parley/crypto imports libsignal' },
         { group: ['@parley/*/*'], message: 'import a package through its entry only' },
       ] }],
     },

@@ -22,6 +22,9 @@ export const CLIENT_ERROR_CODES = {
   NO_ACCOUNT: 'The profile has no account yet: register or link a device first.',
   ASYNC_TRANSACTION: 'A transaction body returned a promise; transactions are synchronous and it was rolled back.',
   STAGE_FINISHED: 'A staged protocol store was used after commit() or discard().',
+  INVALID_LINK_CODE: 'The text is not a Parley link code (copy the whole line the new device shows).',
+  IDENTITY_CHANGED: 'The peer’s identity key changed; nothing is sent to it until the user compares safety numbers and accepts the new key.',
+  DEVICE_REMOVED: 'This device was removed from its account, or its credentials are no longer valid.',
   STAGE_CONFLICT: 'Protocol state a staged overlay read was changed underneath it; nothing was applied: decrypt again.',
 } as const;
 

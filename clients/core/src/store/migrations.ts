@@ -2,6 +2,7 @@
 /** The client store's migrations, in order. Append only: never edit or reorder a shipped one. */
 import type { StoreMigration } from './database.js';
 import { migration0001InitialSchema } from './migrations/0001-initial-schema.js';
+import { migration0002EngineTables } from './migrations/0002-engine-tables.js';
 
 /** Every migration of `parley.db`, oldest first. */
-export const STORE_MIGRATIONS: readonly StoreMigration[] = Object.freeze([migration0001InitialSchema]);
+export const STORE_MIGRATIONS: readonly StoreMigration[] = Object.freeze([migration0001InitialSchema, migration0002EngineTables]);

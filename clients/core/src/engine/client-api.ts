@@ -1,0 +1,94 @@
+// SPDX-License-Identifier: AGPL-3.0-only
+/**
+ * The client engine's public surface, shared by the CLI and the desktop app. Plain data only:
+ * no libsignal type, no database handle crosses it.
+ */
+
+/** The account this profile belongs to. */
+export interface AccountInfo {
+  readonly aci: string;
+  readonly username: string;
+  /** `username@domain`. */
+  readonly address: string;
+  readonly deviceId: number;
+  /** The relay's base URL. */
+  readonly server: string;
+}
+
+/** A message as a person sees it. */
+export interface MessageView {
+  /** 32 hex characters: the sender-chosen logical message id. */
+  readonly id: string;
+  readonly conversation: string;
+  readonly direction: 'in' | 'out';
+  /** Sender address (`user@domain`) and device. */
+  readonly sender: string;
+  readonly senderDevice: number;
+  readonly text: string;
+  readonly kind: 'text' | 'decryption-error' | 'identity-change' | 'system';
+  /** Sender clock, ms since the epoch. */
+  readonly sentAt: number;
+  /** When this device stored it, ms since the epoch. */
+  readonly receivedAt: number;
+  readonly lamport: number;
+  readonly status: 'pending' | 'sent' | 'delivered' | 'read' | 'failed' | 'received';
+}
+
+/** A conversation in the list. */
+export interface ConversationView {
+  /** The peer's address `user@domain`. */
+  readonly address: string;
+  readonly lastMessage?: MessageView;
+  readonly unread: number;
+  /** The peer's identity key changed and the user has not accepted it yet. */
+  readonly identityChanged: boolean;
+}
+
+/** A search hit. */
+export interface SearchHit {
+  readonly message: MessageView;
+  /** The matching text with the hits marked by `[` and `]`. */
+  readonly snippet: string;
+}
+
+/** A device of one's account. */
+export interface DeviceView {
+  readonly deviceId: number;
+  readonly registrationId: number;
+  readonly createdAt: number;
+  readonly current: boolean;
+}
+
+/** A contact. */
+export interface ContactView {
+  readonly address: string;
+  readonly aci: string;
+  readonly identityChanged: boolean;
+  readonly verified: boolean;
+}
+
+/** The result of `verify`. */
+export interface SafetyNumberView {
+  readonly address: string;
+  /** 60 digits in 12 groups of 5. */
+  readonly safetyNumber: string;
+  readonly identityChanged: boolean;
+  readonly verified: boolean;
+}
+
+/** Progress of long work (linking, history transfer, export). */
+export interface ProgressEvent {
+  readonly task: 'history-send' | 'history-receive' | 'export' | 'link';
+  readonly done: number;
+  readonly total: number;
+  readonly unit: 'chunks' | 'messages' | 'steps';
+}
+
+/** Events a running client emits. */
+export interface ClientEvents {
+  message: (m: MessageView) => void;
+  progress: (p: ProgressEvent) => void;
+  connection: (state: 'connecting' | 'connected' | 'disconnected' | 'stopped', detail?: string) => void;
+  /** The relay refused this device for good (removed from its account). */
+  fatal: (code: string, message: string) => void;
+}

@@ -1,0 +1,104 @@
+// SPDX-License-Identifier: AGPL-3.0-only
+/**
+ * The engine's view of its local store: exactly what the pipelines need, nothing of SQL. The
+ * SQLCipher store implements it (store-adapter.ts); keeping the engine on this narrow port keeps
+ * the pipelines readable and the store replaceable.
+ */
+import type { ProtocolStores } from '@parley/crypto';
+
+/** This device's account, as stored. `authSecret` and `identityKeyPair` are secrets. */
+export interface EngineAccount {
+  readonly aci: string;
+  readonly deviceId: number;
+  readonly username: string;
+  readonly domain: string;
+  readonly serverUrl: string;
+  readonly authSecret: Uint8Array;
+  readonly identityKeyPair: Uint8Array;
+  readonly identityKey: Uint8Array;
+  readonly registrationId: number;
+}
+
+/** A message row to store. */
+export interface EngineMessage {
+  /** 32 hex characters. */
+  readonly id: string;
+  /** The peer's address `user@domain`: the conversation. */
+  readonly conversation: string;
+  readonly senderAci: string;
+  readonly senderDevice: number;
+  readonly direction: 'in' | 'out';
+  readonly body: string;
+  readonly kind: 'text' | 'decryption-error' | 'identity-change' | 'system';
+  readonly sentAt: number;
+  readonly receivedAt: number;
+  readonly lamport: number;
+  readonly status: 'pending' | 'sent' | 'delivered' | 'read' | 'failed' | 'received';
+}
+
+/** One device's ciphertext, saved before the first attempt so retries resend the same bytes. */
+export interface DeviceCiphertext {
+  readonly deviceId: number;
+  readonly registrationId: number;
+  /** protocol EnvelopeType */
+  readonly type: number;
+  readonly content: Uint8Array;
+}
+
+/** A queued send. */
+export interface OutboxEntry {
+  readonly id: number;
+  /** The logical message this send carries (32 hex), if any. */
+  readonly messageId: string | undefined;
+  readonly destinationAci: string;
+  /** The encoded Content to encrypt. */
+  readonly content: Uint8Array;
+  /** Envelope message id and ciphertexts of the attempt in flight, once encrypted. */
+  readonly envelopeMessageId: Uint8Array | undefined;
+  readonly ciphertexts: readonly DeviceCiphertext[] | undefined;
+  readonly attempts: number;
+  readonly nextAttemptAt: number;
+}
+
+/** What the engine reads and writes. Methods are synchronous (SQLCipher is). */
+export interface EngineStore {
+  getAccount(): EngineAccount | undefined;
+  saveAccount(account: EngineAccount): void;
+  /** The libsignal stores over the database. */
+  readonly protocol: ProtocolStores;
+  /** An overlay whose writes stay in memory until `commit()` (inside a transaction) applies them. */
+  stageProtocol(): { readonly stores: ProtocolStores; commit(): void; discard(): void };
+  /** Runs `fn` in one transaction. */
+  transaction<T>(fn: () => T): T;
+
+  /** Records that `aci` is `address` (from a directory lookup or a received message). */
+  rememberContact(aci: string, address: string): void;
+  contactAciByAddress(address: string): string | undefined;
+  contactAddressByAci(aci: string): string | undefined;
+
+  /** Inserts a message; 'duplicate' when (sender, id) is already stored. */
+  insertMessage(message: EngineMessage): 'inserted' | 'duplicate';
+  /** Sets the status of an outgoing message of this account. */
+  setOutgoingStatus(id: string, status: EngineMessage['status']): void;
+  /** The highest lamport clock stored in a conversation (0 when empty). */
+  maxLamport(conversation: string): number;
+  /** A stored outgoing message by id (for resend requests). */
+  outgoingMessage(id: string): EngineMessage | undefined;
+
+  outboxAdd(entry: { messageId?: string; destinationAci: string; content: Uint8Array; nowMs: number }): number;
+  outboxDue(nowMs: number, limit: number): OutboxEntry[];
+  outboxSaveAttempt(id: number, envelopeMessageId: Uint8Array, ciphertexts: readonly DeviceCiphertext[]): void;
+  /** Forgets the saved attempt (the relay refused it, so nothing of it was committed). */
+  outboxClearAttempt(id: number): void;
+  outboxReschedule(id: number, nextAttemptAt: number): void;
+  outboxDone(id: number): void;
+  outboxFail(id: number): void;
+  /** Makes every outbox entry for `aci` due now (after the user accepted its new identity key). */
+  outboxWake(destinationAci: string, nowMs: number): void;
+
+  /** Records an envelope that carried no visible message; false when it was seen before. */
+  markEnvelopeSeen(sourceAci: string, sourceDevice: number, envelopeMessageId: string, nowMs: number): boolean;
+  /** Remembers which logical message an envelope carried, for resend requests. */
+  recordSentEnvelope(envelopeMessageId: string, messageId: string, destinationAci: string, nowMs: number): void;
+  sentEnvelope(envelopeMessageId: string): { messageId: string; destinationAci: string } | undefined;
+}

@@ -1,0 +1,13 @@
+// SPDX-License-Identifier: AGPL-3.0-only
+/** Opens a profile: its encrypted store, wrapped as the engine's ports, driven by a ParleyClient. */
+import { openClientStore } from '../store/client-store.js';
+import { ensureProfileDir, ParleyClient } from './parley-client.js';
+import type { OpenClientOptions, ParleyClientApi } from './parley-client-api.js';
+import { adaptClientStore } from './store-adapter.js';
+
+/** Opens the profile at `options.profileDir` (created when missing). */
+export async function openParleyClient(options: OpenClientOptions): Promise<ParleyClientApi> {
+  ensureProfileDir(options.profileDir);
+  const store = openClientStore({ profileDir: options.profileDir, ...(options.passphrase !== undefined ? { passphrase: options.passphrase } : {}) });
+  return new ParleyClient({ store: adaptClientStore(store) });
+}

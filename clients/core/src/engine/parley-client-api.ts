@@ -1,0 +1,71 @@
+// SPDX-License-Identifier: AGPL-3.0-only
+/**
+ * The contract of the engine object the CLI and the desktop app drive. Implemented by
+ * ParleyClient (parley-client.ts); declared apart so front ends can code against it.
+ */
+import type {
+  AccountInfo,
+  ClientEvents,
+  ContactView,
+  ConversationView,
+  DeviceView,
+  MessageView,
+  SafetyNumberView,
+  SearchHit,
+} from './client-api.js';
+
+/** Options for opening a profile. */
+export interface OpenClientOptions {
+  /** The profile directory (created with mode 0700 when missing). */
+  readonly profileDir: string;
+  /** Passphrase protecting the database; default: a random key in a 0600 key file. */
+  readonly passphrase?: string;
+}
+
+/** Export formats. */
+export type ExportFormat = 'jsonl' | 'md';
+
+/** What a client can do. Every method throws typed errors: ClientError, ParleyError, CryptoError, TransportError. */
+export interface ParleyClientApi {
+  /** The account of this profile, or undefined before register/link. */
+  account(): AccountInfo | undefined;
+  /** Creates an account on `server` (base URL) and uploads keys. Throws USERNAME_TAKEN etc. */
+  register(server: string, username: string): Promise<AccountInfo>;
+  /**
+   * Links this (new) profile to an existing account: calls `onLinkCode` with the text link code
+   * to show, waits for approval on another device, registers, then receives the history
+   * archive (progress events 'link' and 'history-receive'). Resolves with the account.
+   */
+  link(server: string, onLinkCode: (linkCode: string) => void, options?: { timeoutMs?: number }): Promise<AccountInfo>;
+  /** Approves a new device from its link code and sends it the history (progress 'history-send'). */
+  approveLink(linkCode: string): Promise<{ deviceId: number }>;
+  devices(): Promise<DeviceView[]>;
+  removeDevice(deviceId: number): Promise<void>;
+  /**
+   * Queues a text for `address` (`user@domain`, or `user` on one's own relay) durably, then
+   * tries to deliver it (and a transcript to one's other devices). Resolves with the message;
+   * its status is 'sent' when the relay accepted it, 'pending' when it stays in the outbox.
+   */
+  send(address: string, text: string): Promise<MessageView>;
+  /**
+   * Connects, delivers the outbox, handles everything queued (events 'message'), and keeps
+   * listening until `idleSeconds` pass with nothing new (0: return once the queue is drained).
+   * Resolves with the messages received.
+   */
+  receive(options?: { idleSeconds?: number }): Promise<MessageView[]>;
+  /** Connects and streams until `signal` aborts. */
+  listen(signal: AbortSignal): Promise<void>;
+  conversations(): ConversationView[];
+  /** Newest first; `before` is a message id (the page before it). */
+  history(address: string, options?: { limit?: number; before?: string }): MessageView[];
+  search(query: string, options?: { limit?: number }): SearchHit[];
+  contacts(): ContactView[];
+  /** The safety number with `address`. */
+  verify(address: string): Promise<SafetyNumberView>;
+  /** Accepts `address`'s current identity key after the user compared safety numbers. */
+  acceptIdentity(address: string): Promise<SafetyNumberView>;
+  /** Writes an open archive of every conversation into `outDir`; resolves with the files written. */
+  exportArchive(options: { format: ExportFormat; outDir: string }): Promise<{ files: string[]; messages: number }>;
+  on<E extends keyof ClientEvents>(event: E, listener: ClientEvents[E]): () => void;
+  close(): Promise<void>;
+}

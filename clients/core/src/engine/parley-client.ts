@@ -1,0 +1,545 @@
+// SPDX-License-Identifier: AGPL-3.0-only
+/**
+ * The composition root of the client engine (CONVENTIONS 5): one ParleyClient per open profile,
+ * wiring the store, the relay API and connection, the session manager and the two pipelines.
+ */
+import { mkdirSync } from 'node:fs';
+import {
+  generateIdentity,
+  generateProvisioningKeyPair,
+  generateRegistrationId,
+  identityFromKeyPair,
+  openProvisioningMessage,
+  randomBytes,
+  randomMessageId,
+  safetyNumber,
+  sealProvisioningMessage,
+} from '@parley/crypto';
+import {
+  aciToBytes,
+  decodeFrame,
+  fromBase64Url,
+  fromUtf8,
+  parseAddress,
+  parseUsername,
+  toBase64Url,
+  toHex,
+  utf8,
+  type Aci,
+} from '@parley/protocol';
+import WebSocket from 'ws';
+import { ClientError } from '../errors.js';
+import { RelayApi } from '../transport/relay-api.js';
+import { RelayConnection } from '../transport/relay-connection.js';
+import { TransportError } from '../transport/transport-error.js';
+import { maintenanceUpload, initialDeviceKeys, type KeyState } from './account-keys.js';
+import type {
+  AccountInfo,
+  ClientEvents,
+  ContactView,
+  ConversationView,
+  DeviceView,
+  MessageView,
+  SafetyNumberView,
+  SearchHit,
+} from './client-api.js';
+import { encodeContent } from './content-codec.js';
+import type { EngineAccount, EngineMessage, EngineStore } from './engine-store.js';
+import { buildHistoryChunks, HistoryReceiver, type HistoryStore } from './history-transfer.js';
+import { formatLinkCode, parseLinkCode } from './link-code.js';
+import type { ExportFormat, OpenClientOptions, ParleyClientApi } from './parley-client-api.js';
+import { ReceivePipeline } from './receive-pipeline.js';
+import { SendPipeline } from './send-pipeline.js';
+import { Serial } from './serial.js';
+import { SessionManager } from './session-manager.js';
+import { writeExport } from './export-archive.js';
+
+/** Read models the front ends list. */
+export interface ViewStore {
+  conversations(): ConversationView[];
+  history(conversation: string, options: { limit: number; before?: string }): MessageView[];
+  search(query: string, options: { limit: number }): SearchHit[];
+  contacts(): ContactView[];
+  messageView(id: string, senderAci: string): MessageView | undefined;
+  /** Every message of every conversation, oldest first per conversation (export). */
+  allMessages(): Iterable<MessageView>;
+}
+
+/** Everything the engine needs of its store. */
+export interface ClientStorePorts extends EngineStore, HistoryStore, ViewStore {
+  getKeyState(): KeyState | undefined;
+  saveKeyState(state: KeyState): void;
+  close(): void;
+}
+
+/** Opens the store of a profile (the SQLCipher one by default). */
+export type StoreOpener = (options: OpenClientOptions) => ClientStorePorts;
+
+/** Options beyond the profile. */
+export interface ParleyClientDeps {
+  readonly store: ClientStorePorts;
+  readonly now?: () => number;
+}
+
+interface ProvisioningPayload {
+  v: 1;
+  aci: string;
+  username: string;
+  domain: string;
+  server: string;
+  identityKeyPair: string;
+  token: string;
+}
+
+/** See the module comment. */
+export class ParleyClient implements ParleyClientApi {
+  private readonly store: ClientStorePorts;
+  private readonly now: () => number;
+  private readonly serial = new Serial();
+  private readonly listeners = new Map<keyof ClientEvents, Set<(...args: never[]) => void>>();
+  private api: RelayApi | undefined;
+  private sessions: SessionManager | undefined;
+  private sender: SendPipeline | undefined;
+  private receiver: ReceivePipeline | undefined;
+  private connection: RelayConnection | undefined;
+  private drainWaiters: Array<() => void> = [];
+  private drained = false;
+  private lastActivity = 0;
+  private fatal: ClientError | undefined;
+  private historyImported: Array<(n: number) => void> = [];
+
+  constructor(deps: ParleyClientDeps) {
+    this.store = deps.store;
+    this.now = deps.now ?? (() => Date.now());
+    const account = this.store.getAccount();
+    if (account) this.wire(account);
+  }
+
+  account(): AccountInfo | undefined {
+    const a = this.store.getAccount();
+    return a && { aci: a.aci, username: a.username, address: `${a.username}@${a.domain}`, deviceId: a.deviceId, server: a.serverUrl };
+  }
+
+  on<E extends keyof ClientEvents>(event: E, listener: ClientEvents[E]): () => void {
+    let set = this.listeners.get(event);
+    if (!set) this.listeners.set(event, (set = new Set()));
+    const fn = listener as (...args: never[]) => void;
+    set.add(fn);
+    return () => void set.delete(fn);
+  }
+
+  private emit<E extends keyof ClientEvents>(event: E, ...args: Parameters<ClientEvents[E]>): void {
+    for (const l of this.listeners.get(event) ?? []) (l as unknown as (...a: Parameters<ClientEvents[E]>) => void)(...args);
+  }
+
+  async register(server: string, username: string): Promise<AccountInfo> {
+    if (this.store.getAccount()) throw new ClientError('INVALID_ARGUMENT', 'this profile already has an account; use another --profile');
+    const name = parseUsername(username);
+    const api = new RelayApi({ baseUrl: server });
+    const identity = generateIdentity();
+    const secret = randomBytes(32);
+    const { keys, state } = await initialDeviceKeys(this.store.protocol, identity.identityKeyPair, this.now());
+    const res = await api.register({
+      username: name,
+      identityKey: toBase64Url(identity.identityKey),
+      registrationId: identity.registrationId,
+      authSecret: toBase64Url(secret),
+      ...keys,
+    });
+    const domain = await this.domainOf(server);
+    this.saveNewAccount({ aci: res.aci, deviceId: res.deviceId, username: res.username, domain, serverUrl: api.baseUrl, authSecret: secret, ...identity }, state);
+    return this.account()!;
+  }
+
+  async link(server: string, onLinkCode: (code: string) => void, options: { timeoutMs?: number } = {}): Promise<AccountInfo> {
+    if (this.store.getAccount()) throw new ClientError('INVALID_ARGUMENT', 'this profile already has an account; link a new --profile');
+    const api = new RelayApi({ baseUrl: server });
+    const keyPair = generateProvisioningKeyPair();
+    const timeoutMs = options.timeoutMs ?? 10 * 60_000;
+    const sealed = await new Promise<Uint8Array>((resolve, reject) => {
+      const ws = new WebSocket(api.provisioningUrl);
+      const timer = setTimeout(() => {
+        ws.terminate();
+        reject(new TransportError('TIMEOUT', 'no device approved the link in time'));
+      }, timeoutMs);
+      ws.on('message', (data: Buffer) => {
+        try {
+          const f = decodeFrame(new Uint8Array(data));
+          if (f.kind.case === 'provisioningAddress') {
+            onLinkCode(formatLinkCode({ relay: api.baseUrl, address: f.kind.value.address, publicKey: keyPair.publicKey }));
+            this.emit('progress', { task: 'link', done: 1, total: 3, unit: 'steps' });
+          } else if (f.kind.case === 'provisioningMessage') {
+            clearTimeout(timer);
+            resolve(f.kind.value.body);
+          }
+        } catch (err) {
+          reject(err);
+        }
+      });
+      ws.once('error', () => {
+        clearTimeout(timer);
+        reject(new TransportError('UNREACHABLE', `cannot reach the relay at ${api.baseUrl}`));
+      });
+      ws.once('close', () => clearTimeout(timer));
+    });
+    const payload = JSON.parse(fromUtf8(openProvisioningMessage(keyPair.privateKey, sealed))) as ProvisioningPayload;
+    const identityKeyPair = fromBase64Url(payload.identityKeyPair);
+    if (payload.v !== 1 || !identityKeyPair) throw new ClientError('INVALID_ARGUMENT', 'the approving device sent a provisioning message this version cannot read');
+    const identity = identityFromKeyPair(identityKeyPair, generateRegistrationId());
+    const secret = randomBytes(32);
+    const { keys, state } = await initialDeviceKeys(this.store.protocol, identity.identityKeyPair, this.now());
+    const res = await api.linkDevice({ token: payload.token, registrationId: identity.registrationId, authSecret: toBase64Url(secret), ...keys });
+    this.emit('progress', { task: 'link', done: 2, total: 3, unit: 'steps' });
+    this.saveNewAccount(
+      { aci: res.aci, deviceId: res.deviceId, username: res.username, domain: payload.domain, serverUrl: api.baseUrl, authSecret: secret, ...identity },
+      state,
+    );
+    // The approving device sends the history next; wait for it to be imported.
+    const imported = new Promise<number>((resolve) => this.historyImported.push(resolve));
+    this.startConnection();
+    const deadline = new Promise<never>((_, reject) => setTimeout(() => reject(new TransportError('TIMEOUT', 'the history did not arrive in time')), timeoutMs).unref());
+    await Promise.race([imported, deadline]);
+    this.emit('progress', { task: 'link', done: 3, total: 3, unit: 'steps' });
+    await this.stopConnection();
+    return this.account()!;
+  }
+
+  async approveLink(linkCode: string): Promise<{ deviceId: number }> {
+    const account = this.requireAccount();
+    const code = parseLinkCode(linkCode);
+    const api = this.api!;
+    if (code.relay.replace(/\/+$/, '') !== api.baseUrl) throw new ClientError('INVALID_ARGUMENT', `the new device uses another relay (${code.relay}); link it to ${api.baseUrl}`);
+    const before = new Set((await api.devices()).devices.map((d) => d.deviceId));
+    const token = await api.linkToken();
+    const payload: ProvisioningPayload = {
+      v: 1,
+      aci: account.aci,
+      username: account.username,
+      domain: account.domain,
+      server: account.serverUrl,
+      identityKeyPair: toBase64Url(account.identityKeyPair),
+      token: token.token,
+    };
+    await api.sendProvisioning(code.address, toBase64Url(sealProvisioningMessage(code.publicKey, utf8(JSON.stringify(payload)))));
+    // Wait for the new device to register itself.
+    let newId: number | undefined;
+    for (let i = 0; i < 600 && newId === undefined; i++) {
+      const now = (await api.devices()).devices.map((d) => d.deviceId);
+      newId = now.find((d) => !before.has(d));
+      if (newId === undefined) await new Promise((r) => setTimeout(r, 100));
+    }
+    if (newId === undefined) throw new TransportError('TIMEOUT', 'the new device did not register in time');
+    await this.serial.run(() => this.sessions!.repair(account.aci, { missing: [newId!] }));
+    const chunks = buildHistoryChunks(this.store, newId);
+    const ids = this.store.transaction(() => chunks.map((content) => this.store.outboxAdd({ destinationAci: account.aci, content, nowMs: this.now() })));
+    await this.ensureConnected();
+    let done = 0;
+    this.emit('progress', { task: 'history-send', done, total: ids.length, unit: 'chunks' });
+    const pendingIds = new Set(ids);
+    for (let round = 0; pendingIds.size > 0 && round < 1000; round++) {
+      await this.sender!.flush();
+      const due = new Set(this.store.outboxDue(Number.MAX_SAFE_INTEGER, 100_000).map((e) => e.id));
+      for (const id of [...pendingIds]) if (!due.has(id)) pendingIds.delete(id);
+      if (ids.length - pendingIds.size !== done) {
+        done = ids.length - pendingIds.size;
+        this.emit('progress', { task: 'history-send', done, total: ids.length, unit: 'chunks' });
+      }
+      if (pendingIds.size > 0) await new Promise((r) => setTimeout(r, 200));
+    }
+    if (pendingIds.size > 0) throw new TransportError('TIMEOUT', 'the history could not be sent; it stays queued and is sent on the next run');
+    return { deviceId: newId };
+  }
+
+  async devices(): Promise<DeviceView[]> {
+    const account = this.requireAccount();
+    const res = await this.api!.devices();
+    return res.devices.map((d) => ({ deviceId: d.deviceId, registrationId: d.registrationId, createdAt: d.createdAt, current: d.deviceId === account.deviceId }));
+  }
+
+  async removeDevice(deviceId: number): Promise<void> {
+    this.requireAccount();
+    await this.api!.removeDevice(deviceId);
+    await this.serial.run(() => this.sessions!.repair(this.requireAccount().aci, { extra: [deviceId] }));
+  }
+
+  async send(address: string, text: string): Promise<MessageView> {
+    const account = this.requireAccount();
+    if (text.length === 0) throw new ClientError('INVALID_ARGUMENT', 'the message is empty');
+    if (text.length > 64 * 1024) throw new ClientError('INVALID_ARGUMENT', 'the message is over 64 KiB of text');
+    const { aci, conversation } = await this.resolve(address);
+    const id = randomMessageId();
+    const now = this.now();
+    const message: EngineMessage = this.store.transaction(() => {
+      const lamport = this.store.maxLamport(conversation) + 1;
+      const m: EngineMessage = {
+        id: toHex(id),
+        conversation,
+        senderAci: account.aci,
+        senderDevice: account.deviceId,
+        direction: 'out',
+        body: text,
+        kind: 'text',
+        sentAt: now,
+        receivedAt: now,
+        lamport,
+        status: 'pending',
+      };
+      this.store.insertMessage(m);
+      const data = { messageId: id, lamport: BigInt(lamport), timestamp: BigInt(now), text, senderAddress: `${account.username}@${account.domain}` };
+      this.store.outboxAdd({ messageId: m.id, destinationAci: aci, content: encodeContent({ body: { case: 'data', value: data } }), nowMs: now });
+      if (aci !== account.aci) {
+        this.store.outboxAdd({
+          destinationAci: account.aci,
+          content: encodeContent({ body: { case: 'sync', value: { kind: { case: 'sent', value: { destination: aciToBytes(aci as Aci), destinationAddress: conversation, message: data } } } } }),
+          nowMs: now,
+        });
+      }
+      return m;
+    });
+    try {
+      await this.ensureConnected();
+      const result = await this.sender!.flush();
+      if (result.untrusted.includes(aci)) {
+        throw new ClientError('IDENTITY_CHANGED', `${conversation}'s safety number changed: compare it with \`parley verify ${conversation}\`, then accept it with \`parley verify ${conversation} --accept\`; the message waits until then`);
+      }
+    } catch (err) {
+      if (!(err instanceof TransportError)) throw err;
+      // Offline: the message stays in the outbox and goes out on the next run.
+    }
+    return this.store.messageView(message.id, account.aci) ?? toView(message);
+  }
+
+  async receive(options: { idleSeconds?: number } = {}): Promise<MessageView[]> {
+    this.requireAccount();
+    const got: MessageView[] = [];
+    const off = this.on('message', (m) => got.push(m));
+    try {
+      await this.ensureConnected();
+      await this.waitDrained();
+      await this.sender!.flush();
+      const idleMs = (options.idleSeconds ?? 0) * 1000;
+      this.lastActivity = this.now();
+      while (idleMs > 0 && this.now() - this.lastActivity < idleMs && !this.fatal) {
+        await new Promise((r) => setTimeout(r, Math.min(200, idleMs)));
+      }
+      await this.sender!.flush();
+      if (this.fatal) throw this.fatal;
+    } finally {
+      off();
+      await this.stopConnection();
+    }
+    return got;
+  }
+
+  async listen(signal: AbortSignal): Promise<void> {
+    this.requireAccount();
+    await this.ensureConnected();
+    const flushTimer = setInterval(() => void this.sender!.flush().catch(() => undefined), 5000);
+    try {
+      await new Promise<void>((resolve) => {
+        if (signal.aborted) return resolve();
+        signal.addEventListener('abort', () => resolve(), { once: true });
+      });
+    } finally {
+      clearInterval(flushTimer);
+      await this.stopConnection();
+    }
+  }
+
+  conversations(): ConversationView[] {
+    return this.store.conversations();
+  }
+
+  history(address: string, options: { limit?: number; before?: string } = {}): MessageView[] {
+    const conversation = this.conversationOf(address);
+    return this.store.history(conversation, { limit: options.limit ?? 50, ...(options.before ? { before: options.before } : {}) });
+  }
+
+  search(query: string, options: { limit?: number } = {}): SearchHit[] {
+    return this.store.search(query, { limit: options.limit ?? 20 });
+  }
+
+  contacts(): ContactView[] {
+    return this.store.contacts();
+  }
+
+  async verify(address: string): Promise<SafetyNumberView> {
+    const account = this.requireAccount();
+    const { aci, conversation } = await this.resolve(address);
+    let remoteKey = await this.store.protocol.identity.getIdentity(aci);
+    if (!remoteKey) {
+      await this.serial.run(() => this.sessions!.ensureSessions(aci));
+      remoteKey = await this.store.protocol.identity.getIdentity(aci);
+    }
+    if (!remoteKey) throw new ClientError('NOT_FOUND', `no identity key is known for ${conversation}`);
+    const sn = safetyNumber({ aci: account.aci, identityKey: account.identityKey }, { aci, identityKey: remoteKey });
+    const trusted = await this.store.protocol.identity.isTrustedIdentity(aci, remoteKey, 'sending');
+    const contact = this.store.contacts().find((c) => c.aci === aci);
+    return {
+      address: conversation,
+      safetyNumber: sn.displayString.match(/.{5}/g)!.join(' '),
+      identityChanged: !trusted,
+      verified: contact?.verified ?? false,
+    };
+  }
+
+  async acceptIdentity(address: string): Promise<SafetyNumberView> {
+    const { aci } = await this.resolve(address);
+    const key = await this.store.protocol.identity.getIdentity(aci);
+    if (!key) throw new ClientError('NOT_FOUND', `no identity key is known for ${address}`);
+    await this.store.protocol.identity.acceptIdentity(aci, key);
+    this.store.outboxWake(aci, this.now());
+    return this.verify(address);
+  }
+
+  async exportArchive(options: { format: ExportFormat; outDir: string }): Promise<{ files: string[]; messages: number }> {
+    return writeExport(this.store.allMessages(), options, (done, total) => this.emit('progress', { task: 'export', done, total, unit: 'messages' }));
+  }
+
+  async close(): Promise<void> {
+    await this.stopConnection();
+    this.store.close();
+  }
+
+  // --- wiring -------------------------------------------------------------------------------
+
+  private saveNewAccount(account: EngineAccount, state: KeyState): void {
+    this.store.transaction(() => {
+      this.store.saveAccount(account);
+      this.store.saveKeyState(state);
+      this.store.rememberContact(account.aci, `${account.username}@${account.domain}`);
+    });
+    this.wire(account);
+  }
+
+  private wire(account: EngineAccount): void {
+    const api = new RelayApi({ baseUrl: account.serverUrl });
+    api.authenticate({ aci: account.aci, deviceId: account.deviceId, secret: account.authSecret });
+    this.api = api;
+    this.sessions = new SessionManager({ api, stores: this.store.protocol, self: { aci: account.aci, deviceId: account.deviceId } });
+    this.sender = new SendPipeline({ store: this.store, sessions: this.sessions, serial: this.serial, connection: () => this.connection, now: this.now });
+    const history = new HistoryReceiver({
+      store: this.store,
+      deviceId: account.deviceId,
+      onProgress: (done, total) => this.emit('progress', { task: 'history-receive', done, total, unit: 'chunks' }),
+      onImported: (n) => {
+        for (const w of this.historyImported.splice(0)) w(n);
+      },
+    });
+    this.receiver = new ReceivePipeline({
+      store: this.store,
+      sessions: this.sessions,
+      serial: this.serial,
+      api,
+      self: { aci: account.aci, deviceId: account.deviceId, address: `${account.username}@${account.domain}`, domain: account.domain },
+      now: this.now,
+      history,
+      onMessage: (m) => {
+        this.lastActivity = this.now();
+        this.emit('message', this.store.messageView(m.id, m.senderAci) ?? toView(m));
+      },
+      onResend: () => void this.sender?.flush().catch(() => undefined),
+    });
+  }
+
+  private requireAccount(): EngineAccount {
+    const a = this.store.getAccount();
+    if (!a) throw new ClientError('NO_ACCOUNT');
+    return a;
+  }
+
+  private async domainOf(server: string): Promise<string> {
+    return (await new RelayApi({ baseUrl: server }).info()).domain;
+  }
+
+  private conversationOf(address: string): string {
+    const account = this.requireAccount();
+    const a = parseAddress(address, account.domain);
+    return `${a.username}@${a.domain}`;
+  }
+
+  private async resolve(address: string): Promise<{ aci: string; conversation: string }> {
+    const account = this.requireAccount();
+    const a = parseAddress(address, account.domain);
+    const conversation = `${a.username}@${a.domain}`;
+    if (a.domain !== account.domain) throw new ClientError('INVALID_ARGUMENT', `${conversation} is on another relay; federation is not available yet`);
+    const known = this.store.contactAciByAddress(conversation);
+    if (known) return { aci: known, conversation };
+    const found = await this.api!.lookup(a.username);
+    this.store.rememberContact(found.aci, conversation);
+    return { aci: found.aci, conversation };
+  }
+
+  private startConnection(): void {
+    if (this.connection) return;
+    const api = this.api!;
+    this.drained = false;
+    this.connection = new RelayConnection({
+      url: api.websocketUrl,
+      authorization: () => api.authorization,
+      onEnvelopes: (envs) => this.receiver!.handle(envs),
+      onDrained: () => {
+        this.drained = true;
+        for (const w of this.drainWaiters.splice(0)) w();
+        void this.maintainKeys().catch(() => undefined);
+        void this.sender!.flush().catch(() => undefined);
+      },
+      onState: (state, detail) => this.emit('connection', state, detail),
+      onFatal: (err) => {
+        this.fatal = new ClientError('DEVICE_REMOVED', 'this device was removed from its account or its credentials are no longer valid; link it again');
+        this.emit('fatal', err.code, err.message);
+        for (const w of this.drainWaiters.splice(0)) w();
+      },
+    });
+    this.connection.start();
+  }
+
+  private async ensureConnected(): Promise<void> {
+    this.startConnection();
+    await this.connection!.waitConnected(15_000);
+  }
+
+  private async waitDrained(): Promise<void> {
+    if (this.drained || this.fatal) return;
+    await new Promise<void>((resolve) => this.drainWaiters.push(resolve));
+    if (this.fatal) throw this.fatal;
+  }
+
+  private async stopConnection(): Promise<void> {
+    const c = this.connection;
+    this.connection = undefined;
+    if (c) await c.stop();
+  }
+
+  private async maintainKeys(): Promise<void> {
+    const account = this.requireAccount();
+    const state = this.store.getKeyState();
+    if (!state) return;
+    const counts = await this.api!.keyCounts();
+    const next = await this.serial.run(() => maintenanceUpload(this.store.protocol, account.identityKeyPair, state, counts, this.now()));
+    if (!next) return;
+    await this.api!.uploadKeys(next.upload);
+    this.store.saveKeyState(next.state);
+  }
+}
+
+function toView(m: EngineMessage): MessageView {
+  return {
+    id: m.id,
+    conversation: m.conversation,
+    direction: m.direction,
+    sender: m.senderAci,
+    senderDevice: m.senderDevice,
+    text: m.body,
+    kind: m.kind,
+    sentAt: m.sentAt,
+    receivedAt: m.receivedAt,
+    lamport: m.lamport,
+    status: m.status,
+  };
+}
+
+/** Ensures the profile directory exists with owner-only permissions. */
+export function ensureProfileDir(dir: string): void {
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+}

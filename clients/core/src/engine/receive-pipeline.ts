@@ -1,0 +1,254 @@
+// SPDX-License-Identifier: AGPL-3.0-only
+/**
+ * The receive pipeline: envelopes in relay order are decrypted through a staged overlay of the
+ * protocol stores, and the new session state, the message and its dedup key are committed in
+ * one transaction; only then does the connection ack. A crash anywhere before the commit leaves
+ * the envelope unacked and the session untouched, so it is decrypted again after restart; after
+ * the commit the dedup key makes a redelivery a no-op.
+ *
+ * A decryption failure is never dropped silently: it becomes a visible entry in the sender's
+ * conversation, the session with that device is reset, and the sender is asked (through a
+ * fresh session) to resend; the envelope is acked so the queue moves on.
+ */
+import { CryptoError, SessionCipher } from '@parley/crypto';
+import { aciFromBytes, EnvelopeType, parseAddress, toHex, type DataMessage, type Envelope } from '@parley/protocol';
+import type { RelayApi } from '../transport/relay-api.js';
+import { decodeContent, encodeContent } from './content-codec.js';
+import type { EngineMessage, EngineStore } from './engine-store.js';
+import type { HistoryReceiver } from './history-transfer.js';
+import type { Serial } from './serial.js';
+import type { SessionManager } from './session-manager.js';
+
+/** What the pipeline needs. */
+export interface ReceivePipelineDeps {
+  readonly store: EngineStore;
+  readonly sessions: SessionManager;
+  readonly serial: Serial;
+  readonly api: RelayApi;
+  readonly self: { readonly aci: string; readonly deviceId: number; readonly address: string; readonly domain: string };
+  readonly now: () => number;
+  /** Called with each message stored. */
+  readonly onMessage: (m: EngineMessage) => void;
+  /** Called when a resend request named a message this device sent (re-queued). */
+  readonly onResend?: (messageId: string) => void;
+  readonly history: HistoryReceiver;
+}
+
+/** See the module comment. */
+export class ReceivePipeline {
+  private readonly deps: ReceivePipelineDeps;
+
+  constructor(deps: ReceivePipelineDeps) {
+    this.deps = deps;
+  }
+
+  /** Handles a batch in order; resolves once every envelope is committed (or deliberately dropped). */
+  async handle(envelopes: readonly Envelope[]): Promise<void> {
+    for (const e of envelopes) {
+      if (e.online) continue; // typing indicators: nothing to store
+      await this.deps.serial.run(() => this.handleOne(e));
+    }
+  }
+
+  private async handleOne(envelope: Envelope): Promise<void> {
+    const { store } = this.deps;
+    const source = aciFromBytes(envelope.source);
+    const sourceDevice = envelope.sourceDevice;
+    const envelopeId = toHex(envelope.messageId);
+    if (envelope.type !== EnvelopeType.PREKEY && envelope.type !== EnvelopeType.CIPHERTEXT) {
+      // Sealed sender and plaintext content come with later issues; record and move on.
+      store.markEnvelopeSeen(source, sourceDevice, envelopeId, this.deps.now());
+      return;
+    }
+    const previousKey = await store.protocol.identity.getIdentity(source);
+    const staged = store.stageProtocol();
+    const cipher = new SessionCipher(staged.stores, { localAddress: this.deps.self });
+    let plaintext: Uint8Array;
+    try {
+      plaintext = await cipher.decrypt({ aci: source, deviceId: sourceDevice }, envelope.type === EnvelopeType.PREKEY ? 'prekey' : 'ciphertext', envelope.content);
+    } catch (err) {
+      staged.discard();
+      if (err instanceof CryptoError && err.is('DUPLICATE_MESSAGE')) return; // a replay: shown once already
+      await this.decryptionFailed(source, sourceDevice, envelopeId, envelope);
+      return;
+    }
+    const content = decodeContent(plaintext);
+    const newKey = await staged.stores.identity.getIdentity(source);
+    const keyChanged = previousKey !== undefined && newKey !== undefined && !bytesEqual(previousKey, newKey);
+    const senderAddress = content?.body.case === 'data' ? await this.verifiedAddress(source, content.body.value) : store.contactAddressByAci(source);
+    const conversationOf = senderAddress ?? source;
+    const now = this.deps.now();
+    const stored: EngineMessage[] = [];
+    store.transaction(() => {
+      staged.commit();
+      if (senderAddress) store.rememberContact(source, senderAddress);
+      if (keyChanged) {
+        const m = systemMessage(conversationOf, source, sourceDevice, `${conversationOf}'s safety number changed`, 'identity-change', now, store.maxLamport(conversationOf));
+        if (store.insertMessage(m) === 'inserted') stored.push(m);
+      }
+      if (!content) {
+        const m = systemMessage(conversationOf, source, sourceDevice, 'received a message this version cannot read', 'system', now, store.maxLamport(conversationOf));
+        if (store.insertMessage(m) === 'inserted') stored.push(m);
+        return;
+      }
+      switch (content.body.case) {
+        case 'data': {
+          const d = content.body.value;
+          const m: EngineMessage = {
+            id: toHex(d.messageId),
+            conversation: conversationOf,
+            senderAci: source,
+            senderDevice: sourceDevice,
+            direction: source === this.deps.self.aci ? 'out' : 'in',
+            body: d.text,
+            kind: 'text',
+            sentAt: Number(d.timestamp),
+            receivedAt: now,
+            lamport: Number(d.lamport),
+            status: 'received',
+          };
+          if (d.messageId.length === 16 && store.insertMessage(m) === 'inserted') stored.push(m);
+          return;
+        }
+        case 'sync': {
+          const sync = content.body.value;
+          if (source !== this.deps.self.aci || sync.kind.case !== 'sent') return; // sync only from one's own devices
+          const t = sync.kind.value;
+          const d = t.message;
+          if (!d || d.messageId.length !== 16) return;
+          let conversation: string;
+          try {
+            conversation = formatAddressOf(t.destinationAddress, this.deps.self.domain);
+          } catch {
+            return;
+          }
+          if (t.destination.length === 16) store.rememberContact(aciFromBytes(t.destination), conversation);
+          const m: EngineMessage = {
+            id: toHex(d.messageId),
+            conversation,
+            senderAci: source,
+            senderDevice: sourceDevice,
+            direction: 'out',
+            body: d.text,
+            kind: 'text',
+            sentAt: Number(d.timestamp),
+            receivedAt: now,
+            lamport: Number(d.lamport),
+            status: 'sent',
+          };
+          if (store.insertMessage(m) === 'inserted') stored.push(m);
+          return;
+        }
+        case 'history': {
+          if (source !== this.deps.self.aci) return; // history only from one's own devices
+          this.deps.history.acceptChunk(content.body.value, now);
+          store.markEnvelopeSeen(source, sourceDevice, envelopeId, now);
+          return;
+        }
+        case 'resendRequest': {
+          store.markEnvelopeSeen(source, sourceDevice, envelopeId, now);
+          const sent = store.sentEnvelope(toHex(content.body.value.envelopeMessageId));
+          const original = sent ? store.outgoingMessage(sent.messageId) : undefined;
+          if (!sent || !original || sent.destinationAci !== source) return;
+          store.outboxAdd({ destinationAci: source, content: dataContent(original, this.deps.self.address), nowMs: now });
+          this.deps.onResend?.(original.id);
+          return;
+        }
+        default:
+          return;
+      }
+    });
+    for (const m of stored) this.deps.onMessage(m);
+    await this.deps.history.maybeComplete();
+  }
+
+  /** A visible entry, a session reset, and a resend request through a fresh session. */
+  private async decryptionFailed(source: string, sourceDevice: number, envelopeId: string, envelope: Envelope): Promise<void> {
+    const { store } = this.deps;
+    const conversation = store.contactAddressByAci(source) ?? source;
+    const now = this.deps.now();
+    await this.deps.sessions.reset(source, sourceDevice);
+    const m: EngineMessage = {
+      // The envelope id keeps a redelivery of the same broken envelope from showing twice.
+      id: envelopeId,
+      conversation,
+      senderAci: source,
+      senderDevice: sourceDevice,
+      direction: 'in',
+      body: 'could not decrypt a message; asked the sender to send it again',
+      kind: 'decryption-error',
+      sentAt: Number(envelope.timestamp),
+      receivedAt: now,
+      lamport: store.maxLamport(conversation),
+      status: 'received',
+    };
+    let inserted = false;
+    store.transaction(() => {
+      inserted = store.insertMessage(m) === 'inserted';
+      if (inserted && source !== this.deps.self.aci) {
+        store.outboxAdd({
+          destinationAci: source,
+          content: encodeContent({ body: { case: 'resendRequest', value: { envelopeMessageId: envelope.messageId, timestamp: envelope.timestamp } } }),
+          nowMs: now,
+        });
+      }
+    });
+    if (inserted) this.deps.onMessage(m);
+  }
+
+  /** The sender's claimed address, believed only when the directory maps it to the sender's ACI. */
+  private async verifiedAddress(source: string, d: DataMessage): Promise<string | undefined> {
+    const known = this.deps.store.contactAddressByAci(source);
+    if (known) return known;
+    if (!d.senderAddress) return undefined;
+    let address;
+    try {
+      address = parseAddress(d.senderAddress);
+    } catch {
+      return undefined;
+    }
+    if (address.domain !== this.deps.self.domain) return undefined; // no federation yet
+    try {
+      const found = await this.deps.api.lookup(address.username);
+      return found.aci === source ? `${address.username}@${address.domain}` : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+}
+
+function formatAddressOf(text: string, domain: string): string {
+  const a = parseAddress(text, domain);
+  return `${a.username}@${a.domain}`;
+}
+
+function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
+}
+
+function systemMessage(
+  conversation: string,
+  senderAci: string,
+  senderDevice: number,
+  body: string,
+  kind: EngineMessage['kind'],
+  now: number,
+  lamport: number,
+): EngineMessage {
+  const id = toHex(crypto.getRandomValues(new Uint8Array(16)));
+  return { id, conversation, senderAci, senderDevice, direction: 'in', body, kind, sentAt: now, receivedAt: now, lamport, status: 'received' };
+}
+
+/** Content of a DataMessage rebuilt from a stored outgoing message (resend). */
+export function dataContent(m: EngineMessage, senderAddress: string): Uint8Array {
+  return encodeContent({
+    body: {
+      case: 'data',
+      value: { messageId: hexBytes(m.id), lamport: BigInt(m.lamport), timestamp: BigInt(m.sentAt), text: m.body, senderAddress },
+    },
+  });
+}
+
+function hexBytes(hex: string): Uint8Array {
+  return Uint8Array.from(hex.match(/../g)!.map((h) => parseInt(h, 16)));
+}

@@ -1,0 +1,101 @@
+// SPDX-License-Identifier: AGPL-3.0-only
+/**
+ * Sessions with every device of a peer account: claims bundles where a session is missing,
+ * encrypts one plaintext per device, and repairs its view of a peer's devices from the relay's
+ * MISMATCHED_DEVICES / STALE_DEVICES answers.
+ */
+import { CryptoError, type ProtocolStores, SessionCipher } from '@parley/crypto';
+import { EnvelopeType, fromBase64Url, type BundleResponse, type DeviceBundleJson } from '@parley/protocol';
+import type { RelayApi } from '../transport/relay-api.js';
+import type { DeviceCiphertext } from './engine-store.js';
+
+/** What the session manager needs. */
+export interface SessionManagerDeps {
+  readonly api: RelayApi;
+  readonly stores: ProtocolStores;
+  readonly self: { readonly aci: string; readonly deviceId: number };
+}
+
+function b(text: string): Uint8Array {
+  const bytes = fromBase64Url(text);
+  if (!bytes) throw new CryptoError('INVALID_KEY', 'the relay sent a malformed key');
+  return bytes;
+}
+
+/** See the module comment. */
+export class SessionManager {
+  readonly cipher: SessionCipher;
+  private readonly deps: SessionManagerDeps;
+
+  constructor(deps: SessionManagerDeps) {
+    this.deps = deps;
+    this.cipher = new SessionCipher(deps.stores, { localAddress: deps.self });
+  }
+
+  /** Device ids this device has sessions with for `aci`, minus itself. */
+  async knownDevices(aci: string): Promise<number[]> {
+    const ids = await this.deps.stores.sessions.getSessionDeviceIds(aci);
+    return ids.filter((d) => !(aci === this.deps.self.aci && d === this.deps.self.deviceId)).sort((x, y) => x - y);
+  }
+
+  /**
+   * Makes sure there is a session with every device of `aci` (claiming bundles for all devices
+   * when it knows none, or for the named ones).
+   */
+  async ensureSessions(aci: string, devices?: readonly number[]): Promise<void> {
+    if (devices && devices.length === 0) return;
+    let bundle: BundleResponse;
+    if (!devices) {
+      if ((await this.knownDevices(aci)).length > 0) return;
+      bundle = await this.deps.api.claimBundles(aci, '*');
+    } else {
+      const parts = await Promise.all(devices.map((d) => this.deps.api.claimBundles(aci, d)));
+      bundle = { aci, identityKey: parts[0]!.identityKey, devices: parts.flatMap((p) => p.devices) };
+    }
+    for (const d of bundle.devices) {
+      if (aci === this.deps.self.aci && d.deviceId === this.deps.self.deviceId) continue;
+      await this.processBundle(aci, bundle.identityKey, d);
+    }
+  }
+
+  private async processBundle(aci: string, identityKey: string, d: DeviceBundleJson): Promise<void> {
+    await this.cipher.processBundle(
+      { aci, deviceId: d.deviceId },
+      {
+        registrationId: d.registrationId,
+        deviceId: d.deviceId,
+        identityKey: b(identityKey),
+        signedPreKey: { keyId: d.signedPreKey.keyId, publicKey: b(d.signedPreKey.publicKey), signature: b(d.signedPreKey.signature) },
+        kyberPreKey: { keyId: d.kyberPreKey.keyId, publicKey: b(d.kyberPreKey.publicKey), signature: b(d.kyberPreKey.signature) },
+        ...(d.preKey ? { preKey: { keyId: d.preKey.keyId, publicKey: b(d.preKey.publicKey) } } : {}),
+      },
+    );
+  }
+
+  /** Encrypts `plaintext` for every known device of `aci` (one's own: all but this device). */
+  async encryptForAccount(aci: string, plaintext: Uint8Array): Promise<DeviceCiphertext[]> {
+    const out: DeviceCiphertext[] = [];
+    for (const deviceId of await this.knownDevices(aci)) {
+      const enc = await this.cipher.encrypt({ aci, deviceId }, plaintext);
+      out.push({
+        deviceId,
+        registrationId: enc.registrationId,
+        type: enc.type === 'prekey' ? EnvelopeType.PREKEY : EnvelopeType.CIPHERTEXT,
+        content: enc.body,
+      });
+    }
+    return out;
+  }
+
+  /** Applies the relay's view of `aci`'s devices: drops sessions with extra and stale devices, claims missing and stale ones. */
+  async repair(aci: string, fix: { missing?: readonly number[]; extra?: readonly number[]; stale?: readonly number[] }): Promise<void> {
+    for (const d of [...(fix.extra ?? []), ...(fix.stale ?? [])]) await this.cipher.deleteSession({ aci, deviceId: d });
+    const claim = [...(fix.missing ?? []), ...(fix.stale ?? [])];
+    if (claim.length > 0) await this.ensureSessions(aci, claim);
+  }
+
+  /** Forgets the session with one device (a decryption failure or a resend request). */
+  async reset(aci: string, deviceId: number): Promise<void> {
+    await this.cipher.deleteSession({ aci, deviceId });
+  }
+}

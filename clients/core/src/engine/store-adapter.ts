@@ -1,0 +1,329 @@
+// SPDX-License-Identifier: AGPL-3.0-only
+/**
+ * The engine's store port over the SQLCipher client store. Conversations are named by the
+ * peer's address on the engine side and by a local random id in the store; this adapter maps
+ * between the two and turns records into the views front ends show.
+ */
+import { fromHex, toHex, type Aci, type DeviceId, type MessageId } from '@parley/protocol';
+import { ClientError } from '../errors.js';
+import type { ClientStore } from '../store/client-store.js';
+import { stageProtocolStores } from '../store/staged-protocol-stores.js';
+import type { ConversationId, MessageRecord, MessageStatus } from '../store/store-types.js';
+import type { KeyState } from './account-keys.js';
+import type { ContactView, ConversationView, MessageView, SearchHit } from './client-api.js';
+import type { DeviceCiphertext, EngineAccount, EngineMessage, OutboxEntry } from './engine-store.js';
+import type { ArchiveLine } from './history-transfer.js';
+import type { ClientStorePorts } from './parley-client.js';
+
+const KEY_STATE = 'engine.keyState';
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+interface MessageRow {
+  id: string;
+  sender_aci: string;
+  sender_device: number;
+  direction: 'in' | 'out';
+  kind: MessageView['kind'];
+  body: string;
+  sent_at: number;
+  received_at: number;
+  lamport: number;
+  status: MessageStatus;
+  peer_aci: string;
+  peer_address: string | null;
+}
+
+/** Wraps an open client store as the engine's ports. */
+export function adaptClientStore(store: ClientStore): ClientStorePorts {
+  const { messages, outbox, database } = store;
+
+  const self = (): EngineAccount => {
+    const a = store.getAccount();
+    if (!a) throw new ClientError('NO_ACCOUNT');
+    return a;
+  };
+
+  /** The local conversation for a peer named by address (or, when unverified, by ACI). */
+  const conversationId = (peer: string, create: boolean): ConversationId | undefined => {
+    if (UUID.test(peer)) {
+      const existing = messages.conversationByPeer(peer as Aci);
+      if (existing || !create) return existing?.id;
+      // A sender whose address could not be verified: a conversation without an address.
+      const now = Date.now();
+      database.run('INSERT INTO contacts (aci, address, updated_at) VALUES (?, NULL, ?) ON CONFLICT (aci) DO NOTHING', [peer, now]);
+      const id = toHex(crypto.getRandomValues(new Uint8Array(16)));
+      database.run("INSERT INTO conversations (id, kind, peer_aci, created_at, last_activity_at) VALUES (?, 'direct', ?, ?, ?)", [id, peer, now, now]);
+      return id as ConversationId;
+    }
+    const contact = messages.contactByAddress(peer);
+    if (!contact) {
+      if (create) throw new ClientError('NOT_FOUND', `no contact is known for ${peer}`);
+      return undefined;
+    }
+    const existing = messages.conversationByPeer(contact.aci);
+    if (existing || !create) return existing?.id;
+    return messages.conversationWith({ aci: contact.aci, address: peer }).id;
+  };
+
+  const addressOf = (aci: string): string => {
+    const account = store.getAccount();
+    if (account && aci === account.aci) return `${account.username}@${account.domain}`;
+    return messages.contact(aci as Aci)?.address ?? aci;
+  };
+
+  const view = (r: MessageRecord | MessageRow, conversation?: string): MessageView => {
+    const row = 'conversationId' in r ? undefined : r;
+    const rec = 'conversationId' in r ? r : undefined;
+    const senderAci = rec ? rec.senderAci : row!.sender_aci;
+    const conv = conversation ?? (rec ? peerOfConversation(rec.conversationId) : (row!.peer_address ?? row!.peer_aci));
+    const direction = rec ? rec.direction : row!.direction;
+    const status = rec ? rec.status : row!.status;
+    return {
+      id: rec ? rec.id : row!.id,
+      conversation: conv,
+      direction,
+      sender: addressOf(senderAci),
+      senderDevice: rec ? rec.senderDevice : row!.sender_device,
+      text: rec ? rec.body : row!.body,
+      kind: rec ? rec.kind : row!.kind,
+      sentAt: rec ? rec.sentAt : row!.sent_at,
+      receivedAt: rec ? rec.receivedAt : row!.received_at,
+      lamport: rec ? rec.lamport : row!.lamport,
+      status: direction === 'in' && (status === 'delivered' || status === 'read') ? 'received' : status,
+    };
+  };
+
+  const peerOfConversation = (id: ConversationId): string => {
+    const c = messages.conversation(id);
+    return c ? (c.peerAddress ?? c.peerAci) : id;
+  };
+
+  const toEngineEntry = (e: ReturnType<typeof outbox.get> & object): OutboxEntry => ({
+    id: e.id,
+    messageId: e.messageId,
+    destinationAci: e.destinationAci,
+    content: e.content,
+    envelopeMessageId: e.ciphertexts ? fromHex(e.envelopeMessageId) : undefined,
+    ciphertexts: e.ciphertexts?.map((c) => ({ deviceId: c.deviceId, registrationId: c.registrationId, type: c.type, content: c.body })),
+    attempts: e.attempts,
+    nextAttemptAt: e.nextAttemptAt,
+  });
+
+  const allRows = (): MessageRow[] =>
+    database.all<MessageRow>(
+      `SELECT m.id, m.sender_aci, m.sender_device, m.direction, m.kind, m.body, m.sent_at, m.received_at, m.lamport, m.status,
+              c.peer_aci, ct.address AS peer_address
+       FROM messages m JOIN conversations c ON c.id = m.conversation_id LEFT JOIN contacts ct ON ct.aci = c.peer_aci
+       ORDER BY c.peer_aci, m.lamport, m.sender_aci, m.id`,
+    );
+
+  return {
+    protocol: store.protocol,
+    transaction: (fn) => store.transaction(fn),
+    close: () => store.close(),
+    getAccount: () => store.getAccount(),
+    saveAccount: (a) => store.saveAccount({ ...a, aci: a.aci as Aci, deviceId: a.deviceId as DeviceId }),
+    stageProtocol() {
+      const staged = stageProtocolStores(store.protocol);
+      return { stores: staged, commit: () => staged.commit(), discard: () => staged.discard() };
+    },
+    getKeyState() {
+      const raw = store.settings.get(KEY_STATE);
+      return raw ? (JSON.parse(raw) as KeyState) : undefined;
+    },
+    saveKeyState: (state) => store.settings.set(KEY_STATE, JSON.stringify(state)),
+
+    rememberContact: (aci, address) => void messages.saveContact({ aci: aci as Aci, address }),
+    contactAciByAddress: (address) => messages.contactByAddress(address)?.aci,
+    contactAddressByAci: (aci) => messages.contact(aci as Aci)?.address,
+
+    insertMessage(m: EngineMessage) {
+      const peer = m.conversation;
+      const id = conversationId(peer, true)!;
+      const r = messages.addMessage({
+        conversationId: id,
+        id: m.id as MessageId,
+        senderAci: m.senderAci as Aci,
+        senderDevice: m.senderDevice as DeviceId,
+        direction: m.direction,
+        kind: m.kind,
+        body: m.body,
+        sentAt: m.sentAt,
+        receivedAt: m.receivedAt,
+        // A peer's clock is believed up to a bound, so nobody can pin their messages to the end.
+        lamport: Math.min(m.lamport, messages.maxLamport(id) + 1_000_000),
+        status: m.status === 'received' ? 'delivered' : m.status,
+      });
+      return r.added ? 'inserted' : 'duplicate';
+    },
+    setOutgoingStatus: (id, status) => void messages.setStatus({ senderAci: self().aci as Aci, id: id as MessageId }, status === 'received' ? 'delivered' : status),
+    maxLamport(conversation) {
+      const id = conversationId(conversation, false);
+      return id ? messages.maxLamport(id) : 0;
+    },
+    outgoingMessage(id) {
+      const r = messages.message({ senderAci: self().aci as Aci, id: id as MessageId });
+      if (!r) return undefined;
+      return {
+        id: r.id,
+        conversation: peerOfConversation(r.conversationId),
+        senderAci: r.senderAci,
+        senderDevice: r.senderDevice,
+        direction: r.direction,
+        body: r.body,
+        kind: r.kind,
+        sentAt: r.sentAt,
+        receivedAt: r.receivedAt,
+        lamport: r.lamport,
+        status: r.status,
+      };
+    },
+
+    outboxAdd({ messageId, destinationAci, content, nowMs }) {
+      const destinationAddress = addressOf(destinationAci);
+      if (UUID.test(destinationAddress)) throw new ClientError('NOT_FOUND', 'the destination has no known address');
+      const conv = destinationAci === self().aci ? undefined : conversationId(destinationAddress, false);
+      return outbox.enqueue({
+        destinationAci: destinationAci as Aci,
+        destinationAddress,
+        ...(conv ? { conversationId: conv } : {}),
+        ...(messageId ? { messageId: messageId as MessageId } : {}),
+        content,
+        timestamp: nowMs,
+        notBefore: nowMs,
+      }).id;
+    },
+    outboxDue: (nowMs, limit) => outbox.due({ now: nowMs, limit }).map(toEngineEntry),
+    outboxSaveAttempt(id, envelopeMessageId, ciphertexts: readonly DeviceCiphertext[]) {
+      outbox.saveEncrypted(
+        id,
+        ciphertexts.map((c) => ({ deviceId: c.deviceId, registrationId: c.registrationId, type: c.type, body: c.content })),
+        { envelopeMessageId: toHex(envelopeMessageId) as MessageId },
+      );
+    },
+    outboxClearAttempt: (id) => outbox.clearEncrypted(id),
+    outboxReschedule: (id, at) => outbox.fail(id, { error: 'RETRY', retryAt: at }),
+    outboxDone: (id) => void outbox.complete(id),
+    outboxFail: (id) => outbox.fail(id, { error: 'FAILED' }),
+    outboxWake: (aci, now) => void outbox.wake(aci as Aci, now),
+
+    markEnvelopeSeen: (aci, deviceId, envelopeId, now) =>
+      store.seenEnvelopes.markSeen({ aci: aci as Aci, deviceId: deviceId as DeviceId }, envelopeId as MessageId, now),
+    recordSentEnvelope(envelopeId, messageId, destinationAci, now) {
+      database.run('INSERT OR REPLACE INTO sent_envelopes (envelope_message_id, message_id, destination_aci, sent_at) VALUES (?, ?, ?, ?)', [
+        envelopeId,
+        messageId,
+        destinationAci,
+        now,
+      ]);
+      database.run('DELETE FROM sent_envelopes WHERE sent_at < ?', [now - 30 * 24 * 3600_000]);
+    },
+    sentEnvelope(envelopeId) {
+      const r = database.get<{ message_id: string; destination_aci: string }>('SELECT message_id, destination_aci FROM sent_envelopes WHERE envelope_message_id = ?', [envelopeId]);
+      return r && { messageId: r.message_id, destinationAci: r.destination_aci };
+    },
+
+    *archiveLines(): Iterable<ArchiveLine> {
+      for (const c of messages.contacts()) if (c.address) yield { type: 'contact', aci: c.aci, address: c.address };
+      for (const row of allRows()) {
+        const v = view(row);
+        yield {
+          type: 'message',
+          id: row.id,
+          conversation: v.conversation,
+          senderAci: row.sender_aci,
+          senderDevice: row.sender_device,
+          direction: row.direction,
+          body: row.body,
+          kind: row.kind,
+          sentAt: row.sent_at,
+          receivedAt: row.received_at,
+          lamport: row.lamport,
+          status: row.status,
+        };
+      }
+    },
+    saveHistoryChunk(transferId, index, total, data, now) {
+      database.run('INSERT OR IGNORE INTO history_chunks (transfer_id, chunk_index, total, data, received_at) VALUES (?, ?, ?, ?, ?)', [
+        transferId,
+        index,
+        total,
+        new Uint8Array(data),
+        now,
+      ]);
+    },
+    completeHistoryTransfers: () =>
+      database
+        .all<{ transfer_id: string }>('SELECT transfer_id FROM history_chunks GROUP BY transfer_id HAVING count(*) = max(total)')
+        .map((r) => r.transfer_id),
+    historyProgress(transferId) {
+      const r = database.get<{ n: number; total: number }>('SELECT count(*) AS n, max(total) AS total FROM history_chunks WHERE transfer_id = ?', [transferId]);
+      return { received: r?.n ?? 0, total: r?.total ?? 0 };
+    },
+    takeHistoryChunks(transferId) {
+      const rows = database.all<{ data: Uint8Array }>('SELECT data FROM history_chunks WHERE transfer_id = ? ORDER BY chunk_index', [transferId]);
+      database.run('DELETE FROM history_chunks WHERE transfer_id = ?', [transferId]);
+      return rows.map((r) => r.data);
+    },
+    importArchiveLine(line) {
+      try {
+        if (line.type === 'contact') {
+          if (line.aci !== self().aci) messages.saveContact({ aci: line.aci as Aci, address: line.address });
+          return;
+        }
+        const id = conversationId(line.conversation, true)!;
+        messages.addMessage({
+          conversationId: id,
+          id: line.id as MessageId,
+          senderAci: line.senderAci as Aci,
+          senderDevice: line.senderDevice as DeviceId,
+          direction: line.senderAci === self().aci ? 'out' : 'in',
+          kind: line.kind,
+          body: line.body,
+          sentAt: line.sentAt,
+          receivedAt: line.receivedAt,
+          lamport: line.lamport,
+          status: line.status === 'received' ? 'delivered' : line.status,
+        });
+      } catch (err) {
+        // A line that does not validate is skipped; the rest of the archive still imports.
+        if (!(err instanceof ClientError)) throw err;
+      }
+    },
+
+    conversations(): ConversationView[] {
+      return messages.conversations().map((c) => ({
+        address: c.peerAddress ?? c.peerAci,
+        ...(c.lastMessage ? { lastMessage: view(c.lastMessage, c.peerAddress ?? c.peerAci) } : {}),
+        unread: c.unreadCount,
+        identityChanged: messages.contact(c.peerAci)?.identityChanged ?? false,
+      }));
+    },
+    history(conversation, options) {
+      const id = conversationId(conversation, false);
+      if (!id) return [];
+      return messages.history(id, { limit: options.limit, ...(options.before ? { before: options.before as MessageId } : {}) }).map((r) => view(r, conversation));
+    },
+    search(query, options): SearchHit[] {
+      return messages.search(query, { limit: options.limit }).flatMap((hit) => {
+        const r = messages.message({ senderAci: hit.senderAci, id: hit.messageId });
+        return r ? [{ message: view(r), snippet: hit.snippet }] : [];
+      });
+    },
+    contacts(): ContactView[] {
+      const me = store.getAccount()?.aci;
+      return messages
+        .contacts()
+        .filter((c) => c.aci !== me)
+        .map((c) => ({ address: c.address ?? c.aci, aci: c.aci, identityChanged: c.identityChanged, verified: c.verified }));
+    },
+    messageView(id, senderAci) {
+      const r = messages.message({ senderAci: senderAci as Aci, id: id as MessageId });
+      return r && view(r);
+    },
+    *allMessages() {
+      for (const row of allRows()) yield view(row);
+    },
+  };
+
+}
