@@ -105,6 +105,12 @@ export type ErrorOrigin = 'cli' | 'client' | 'wire' | 'crypto' | 'transport' | '
 
 const BUG = 'this is a bug in parley: please report it with the command you ran (no message text or keys needed)';
 const helpFor = (ctx: ErrorContext): string => `see \`parley ${ctx.command ? `${ctx.command} ` : ''}--help\``;
+const IDENTITY_HINT = (ctx: ErrorContext): string =>
+  ctx.address
+    ? `${ctx.address}'s safety number changed: compare it with \`parley verify ${ctx.address}\` and accept with \`parley verify ${ctx.address} --accept\``
+    : "a contact's safety number changed: `parley contacts` shows whose; compare it with `parley verify <address>` and accept with `parley verify <address> --accept`";
+const DEVICE_REMOVED_HINT =
+  'this device was removed from its account: link it again with `parley link --server URL` into a new --profile';
 const NO_ACCOUNT_HINT = 'this profile has no account: run parley register <username> --server URL or parley link --server URL';
 const profile = (ctx: ErrorContext): string => ctx.profileDir ?? 'the profile directory';
 const relay = (ctx: ErrorContext): string => ctx.server ?? 'its address';
@@ -168,6 +174,10 @@ export const CLIENT_RULES: Readonly<Record<string, ErrorRule>> = {
     hint: 'the profile database records a migration this version does not know: use the Parley version that wrote it',
   },
   NO_ACCOUNT: { exit: EXIT.NOT_FOUND, hint: NO_ACCOUNT_HINT },
+  // The engine's own check of a peer's identity key: the same situation as UNTRUSTED_IDENTITY.
+  IDENTITY_CHANGED: { exit: EXIT.CRYPTO, hint: IDENTITY_HINT },
+  // The relay refused this device for good; reported like the wire code.
+  DEVICE_REMOVED: { exit: EXIT.REFUSED, hint: DEVICE_REMOVED_HINT },
   ASYNC_TRANSACTION: { exit: EXIT.INTERNAL, hint: BUG },
   STAGE_FINISHED: { exit: EXIT.INTERNAL, hint: BUG },
   STAGE_CONFLICT: { exit: EXIT.INTERNAL, hint: 'two operations changed the same session at once: run the command again' },
@@ -232,23 +242,14 @@ export const WIRE_RULES: Readonly<Record<string, ErrorRule>> = {
     exit: EXIT.REFUSED,
     hint: 'another process connected as this device (a `parley listen` or an app with the same profile): stop it first',
   },
-  DEVICE_REMOVED: {
-    exit: EXIT.REFUSED,
-    hint: 'this device was removed from its account: link it again with `parley link --server URL` into a new --profile',
-  },
+  DEVICE_REMOVED: { exit: EXIT.REFUSED, hint: DEVICE_REMOVED_HINT },
   SERVER_SHUTDOWN: { exit: EXIT.REFUSED, hint: 'the relay is restarting: try again in a moment' },
   INTERNAL: { exit: EXIT.REFUSED, hint: 'the relay failed internally: try again later, and tell its operator if it persists' },
 };
 
 /** CryptoError codes of @parley/crypto (CRYPTO_ERROR_CODES). A test keeps them in step. */
 export const CRYPTO_RULES: Readonly<Record<string, ErrorRule>> = {
-  UNTRUSTED_IDENTITY: {
-    exit: EXIT.CRYPTO,
-    hint: (ctx) =>
-      ctx.address
-        ? `${ctx.address}'s safety number changed: compare it with \`parley verify ${ctx.address}\` and accept with \`parley verify ${ctx.address} --accept\``
-        : "a contact's safety number changed: `parley contacts` shows whose; compare it with `parley verify <address>` and accept with `parley verify <address> --accept`",
-  },
+  UNTRUSTED_IDENTITY: { exit: EXIT.CRYPTO, hint: IDENTITY_HINT },
   DUPLICATE_MESSAGE: { exit: EXIT.CRYPTO, hint: 'the message was already processed: nothing to do' },
   INVALID_MESSAGE: {
     exit: EXIT.CRYPTO,

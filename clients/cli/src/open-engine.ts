@@ -11,19 +11,29 @@ import type { OpenClient, OpenClientOptions, ParleyClientApi } from './engine-co
 const ENGINE_PACKAGE: string = '@parley/client';
 
 /**
- * Opens a profile with the engine.
- * @throws CliError ENGINE_UNAVAILABLE when @parley/client is not built or lacks `openParleyClient`.
+ * An opener that loads the engine module with `load` on first use and calls its
+ * `openParleyClient`.
+ * @param load Default: `import('@parley/client')`.
  */
-export const openEngineClient: OpenClient = async (options: OpenClientOptions): Promise<ParleyClientApi> => {
-  let engine: { openParleyClient?: unknown };
-  try {
-    engine = (await import(ENGINE_PACKAGE)) as { openParleyClient?: unknown };
-  } catch (err) {
-    const why = err instanceof Error ? `: ${err.message}` : '';
-    throw new CliError('ENGINE_UNAVAILABLE', `the client engine (@parley/client) cannot be loaded${why}`);
-  }
-  if (typeof engine.openParleyClient !== 'function') {
-    throw new CliError('ENGINE_UNAVAILABLE', 'the client engine (@parley/client) does not provide openParleyClient');
-  }
-  return (engine.openParleyClient as OpenClient)(options);
-};
+export function engineOpener(load: () => Promise<unknown> = () => import(ENGINE_PACKAGE)): OpenClient {
+  return async (options: OpenClientOptions): Promise<ParleyClientApi> => {
+    let engine: unknown;
+    try {
+      engine = await load();
+    } catch (err) {
+      const why = err instanceof Error ? `: ${err.message}` : '';
+      throw new CliError('ENGINE_UNAVAILABLE', `the client engine (@parley/client) cannot be loaded${why}`);
+    }
+    const open = (engine as { openParleyClient?: unknown } | null)?.openParleyClient;
+    if (typeof open !== 'function') {
+      throw new CliError('ENGINE_UNAVAILABLE', 'the client engine (@parley/client) does not provide openParleyClient');
+    }
+    return (open as OpenClient)(options);
+  };
+}
+
+/**
+ * Opens a profile with @parley/client.
+ * @throws CliError ENGINE_UNAVAILABLE when the engine is not built or lacks `openParleyClient`.
+ */
+export const openEngineClient: OpenClient = engineOpener();

@@ -65,12 +65,18 @@ type Work<A extends unknown[]> = (s: Session, options: Record<string, unknown>, 
  * A commander action that opens the profile and runs `work` with the command's positional
  * arguments and its options merged with its ancestors' (so `parley --json send …` works too).
  */
-function action<A extends unknown[]>(rt: CliRuntime, work: Work<A>): (...all: unknown[]) => Promise<void> {
+function action<A extends unknown[]>(
+  rt: CliRuntime,
+  work: Work<A>,
+  /** Checks that need no profile, so that a usage error never opens one. */
+  validate?: (options: Record<string, unknown>) => void,
+): (...all: unknown[]) => Promise<void> {
   return async (...all: unknown[]) => {
     const cmd = all[all.length - 1] as Command;
     const options = cmd.optsWithGlobals<Record<string, unknown>>();
     const args = all.slice(0, -2) as A;
     rt.context.command = commandPath(cmd);
+    validate?.(options);
     const globals: GlobalOptions = {
       profile: options.profile as string | undefined,
       json: options.json === true,
@@ -121,12 +127,15 @@ export function buildProgram(rt: CliRuntime, version: string, configure: (progra
       examples('parley link --server http://localhost:8080   # on the new device', 'parley link approve parley-link:eyJ2Ijox…   # on a linked device'),
     )
     .action(
-      action(rt, (s, o) => {
-        if (typeof o.server !== 'string') {
-          throw new CliError('USAGE', 'link needs --server URL (to approve a new device, run parley link approve <code>)');
-        }
-        return linkCommand(s, { server: o.server, timeoutSeconds: o.timeout as number | undefined });
-      }),
+      action(
+        rt,
+        (s, o) => linkCommand(s, { server: o.server as string, timeoutSeconds: o.timeout as number | undefined }),
+        (o) => {
+          if (typeof o.server !== 'string') {
+            throw new CliError('USAGE', 'link needs --server URL (to approve a new device, run parley link approve <code>)');
+          }
+        },
+      ),
     );
   withGlobalOptions(
     link

@@ -66,19 +66,13 @@ export async function withClient(rt: CliRuntime, options: GlobalOptions, fn: (s:
   const client = await rt.openClient(passphrase === undefined ? { profileDir } : { profileDir, passphrase });
   const account = client.account();
   if (account) rt.context.server = account.server;
-  let failed = false;
   try {
     await fn({ rt, out: rt.out, client, context: rt.context });
   } catch (err) {
-    failed = true;
+    await client.close().catch(() => {});
     throw err;
-  } finally {
-    try {
-      await client.close();
-    } catch (err) {
-      if (!failed) throw err;
-    }
   }
+  await client.close();
 }
 
 /** The profile's account. @throws CliError NO_ACCOUNT before register/link. */

@@ -1,0 +1,510 @@
+// SPDX-License-Identifier: AGPL-3.0-only
+// Every command's human and --json output, run through main with a FakeParleyClient.
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { ALICE, FakeParleyClient, T0, message } from './fake-parley-client.js';
+import { run } from './harness.js';
+
+// Human output shows local time; pin the zone so the expected lines hold on any machine.
+process.env.TZ = 'UTC';
+
+const BOB_ID = 'fedcba9876543210fedcba9876543210';
+
+describe('register', () => {
+  it('registers with the canonical username and prints the account', async () => {
+    const client = new FakeParleyClient();
+    client.accountInfo = undefined;
+    const r = await run(['register', 'Alice', '--server', 'http://localhost:8080/'], { client });
+    assert.equal(r.code, 0, r.stderr.text);
+    assert.deepEqual(client.callsOf('register')[0]?.args, ['http://localhost:8080', 'alice']);
+    assert.equal(r.stdout.text, 'registered alice@localhost (device 1) on http://localhost:8080\n');
+    assert.equal(client.closed, 1);
+  });
+
+  it('prints the AccountInfo fields as one JSON line', async () => {
+    const client = new FakeParleyClient();
+    client.accountInfo = undefined;
+    const r = await run(['register', 'alice', '--server', 'http://localhost:8080', '--json'], { client });
+    assert.equal(r.code, 0);
+    assert.deepEqual(r.stdout.json, [{ ...ALICE }]);
+    assert.equal(r.stderr.text, '');
+  });
+
+  it('refuses a profile that already has an account (exit 2) without calling the engine', async () => {
+    const r = await run(['register', 'alice', '--server', 'http://localhost:8080']);
+    assert.equal(r.code, 2);
+    assert.equal(r.client.callsOf('register').length, 0);
+    assert.match(r.stderr.text, /already belongs to alice@localhost \(device 1\) \(ACCOUNT_EXISTS\)/);
+    assert.match(r.stderr.text, /hint: .*use another --profile/);
+  });
+});
+
+describe('whoami', () => {
+  it('prints address, device, server and ACI', async () => {
+    const r = await run(['whoami']);
+    assert.equal(r.code, 0);
+    assert.deepEqual(r.stdout.lines, [
+      'address  alice@localhost',
+      'device   1',
+      'server   http://localhost:8080',
+      `aci      ${ALICE.aci}`,
+    ]);
+  });
+
+  it('--json prints the account', async () => {
+    const r = await run(['--json', 'whoami']);
+    assert.deepEqual(r.stdout.json, [{ ...ALICE }]);
+  });
+
+  it('exits 3 with the register/link hint when the profile has no account', async () => {
+    const client = new FakeParleyClient();
+    client.accountInfo = undefined;
+    const r = await run(['whoami'], { client });
+    assert.equal(r.code, 3);
+    assert.equal(r.stdout.text, '');
+    assert.match(
+      r.stderr.text,
+      /hint: this profile has no account: run parley register <username> --server URL or parley link --server URL/,
+    );
+    assert.equal(client.closed, 1, 'the client is closed after a failure too');
+  });
+});
+
+describe('link', () => {
+  const newDevice = (): FakeParleyClient => {
+    const client = new FakeParleyClient();
+    client.accountInfo = undefined;
+    client.linkProgress = [
+      { task: 'link', done: 3, total: 3, unit: 'steps' },
+      { task: 'history-receive', done: 12, total: 40, unit: 'chunks' },
+    ];
+    return client;
+  };
+
+  it('prints the code and a terminal QR code, instructions and progress on stderr', async () => {
+    const client = newDevice();
+    const r = await run(['link', '--server', 'http://localhost:8080', '--timeout', '90'], { client });
+    assert.equal(r.code, 0, r.stderr.text);
+    assert.deepEqual(client.callsOf('link')[0]?.args, ['http://localhost:8080', { timeoutMs: 90_000 }]);
+    const out = r.stdout.lines;
+    assert.equal(out[0], 'parley-link:eyJ2IjoxfQ');
+    assert.ok(out.slice(1, -1).length >= 10, 'a QR code of many rows follows the code');
+    assert.ok(out.slice(1, -1).every((l) => /^[ █▀▄\u001b[0-9;m]+$/u.test(l)), 'the QR rows are block characters');
+    assert.equal(out.at(-1), 'linked as alice@localhost (device 2)');
+    assert.match(r.stderr.text, /parley link approve parley-link:eyJ2IjoxfQ/);
+    assert.match(r.stderr.text, /^link 3\/3 steps$/m);
+    assert.match(r.stderr.text, /^history 12\/40 chunks$/m);
+  });
+
+  it('--json: the first line is the link code, the last the account; progress as JSON on stderr', async () => {
+    const client = newDevice();
+    const r = await run(['link', '--server', 'http://localhost:8080', '--json'], { client });
+    assert.equal(r.code, 0);
+    assert.deepEqual(client.callsOf('link')[0]?.args, ['http://localhost:8080', undefined]);
+    assert.deepEqual(r.stdout.json, [{ link_code: 'parley-link:eyJ2IjoxfQ' }, { ...ALICE, deviceId: 2 }]);
+    assert.deepEqual(r.stderr.json, [
+      { progress: { task: 'link', done: 3, total: 3, unit: 'steps' } },
+      { progress: { task: 'history-receive', done: 12, total: 40, unit: 'chunks' } },
+    ]);
+    assert.equal(client.listenerCount(), 0);
+  });
+
+  it('needs --server (exit 2) and does not open the profile', async () => {
+    const r = await run(['link']);
+    assert.equal(r.code, 2);
+    assert.equal(r.opened.length, 0);
+    assert.match(r.stderr.text, /link needs --server URL/);
+  });
+
+  it('approve sends the code and reports the new device, with history progress', async () => {
+    const client = new FakeParleyClient();
+    client.approveProgress = [{ task: 'history-send', done: 1, total: 3, unit: 'chunks' }];
+    const r = await run(['link', 'approve', ' parley-link:abc '], { client });
+    assert.equal(r.code, 0);
+    assert.deepEqual(client.callsOf('approveLink')[0]?.args, ['parley-link:abc']);
+    assert.equal(r.stdout.text, 'approved device 2 and sent it the history\n');
+    assert.equal(r.stderr.text, 'sending history 1/3 chunks\n');
+  });
+
+  it('approve --json', async () => {
+    const r = await run(['link', 'approve', 'parley-link:abc', '--json']);
+    assert.deepEqual(r.stdout.json, [{ deviceId: 2 }]);
+  });
+
+  it('approve on a profile without an account exits 3', async () => {
+    const client = new FakeParleyClient();
+    client.accountInfo = undefined;
+    const r = await run(['link', 'approve', 'parley-link:abc'], { client });
+    assert.equal(r.code, 3);
+    assert.equal(client.callsOf('approveLink').length, 0);
+  });
+});
+
+describe('devices', () => {
+  const client = (): FakeParleyClient => {
+    const c = new FakeParleyClient();
+    c.deviceList = [
+      { deviceId: 1, registrationId: 4321, createdAt: T0, current: true },
+      { deviceId: 2, registrationId: 77, createdAt: T0 + 3_600_000, current: false },
+    ];
+    return c;
+  };
+
+  it('lists devices', async () => {
+    const r = await run(['devices'], { client: client() });
+    assert.equal(r.code, 0);
+    assert.deepEqual(r.stdout.lines, [
+      'device 1  registration 4321  added 2026-11-22 10:31  (this device)',
+      'device 2  registration 77  added 2026-11-22 11:31',
+    ]);
+  });
+
+  it('--json: one DeviceView per line', async () => {
+    const r = await run(['devices', '--json'], { client: client() });
+    assert.deepEqual(r.stdout.json, [
+      { deviceId: 1, registrationId: 4321, createdAt: T0, current: true },
+      { deviceId: 2, registrationId: 77, createdAt: T0 + 3_600_000, current: false },
+    ]);
+  });
+
+  it('remove <id> removes that device', async () => {
+    const c = client();
+    const r = await run(['devices', 'remove', '2'], { client: c });
+    assert.equal(r.code, 0);
+    assert.deepEqual(c.callsOf('removeDevice')[0]?.args, [2]);
+    assert.equal(r.stdout.text, 'removed device 2\n');
+    const j = await run(['devices', 'remove', '2', '--json']);
+    assert.deepEqual(j.stdout.json, [{ deviceId: 2, removed: true }]);
+  });
+
+  for (const bad of ['abc', '0', '128', '1.5', '-1']) {
+    it(`remove ${bad} is a usage error`, async () => {
+      const r = await run(['devices', 'remove', bad]);
+      assert.equal(r.code, 2);
+      assert.equal(r.opened.length, 0);
+    });
+  }
+});
+
+describe('send', () => {
+  it('sends the text and prints the message line', async () => {
+    const r = await run(['send', 'Bob@LocalHost', 'see you at 8']);
+    assert.equal(r.code, 0, r.stderr.text);
+    assert.deepEqual(r.client.callsOf('send')[0]?.args, ['bob@localhost', 'see you at 8']);
+    assert.equal(r.stdout.text, '[2026-11-22 10:31] alice@localhost: see you at 8\n');
+    assert.equal(r.stderr.text, '');
+  });
+
+  it('passes a bare username for one’s own relay', async () => {
+    const r = await run(['send', 'bob', 'hi']);
+    assert.deepEqual(r.client.callsOf('send')[0]?.args, ['bob', 'hi']);
+  });
+
+  it('--json prints the MessageView', async () => {
+    const r = await run(['send', 'bob@localhost', 'hi', '--json']);
+    assert.deepEqual(r.stdout.json, [
+      {
+        id: '0123456789abcdef0123456789abcdef',
+        conversation: 'bob@localhost',
+        direction: 'out',
+        sender: 'alice@localhost',
+        senderDevice: 1,
+        text: 'hi',
+        kind: 'text',
+        sentAt: T0,
+        receivedAt: T0 + 1000,
+        lamport: 1,
+        status: 'sent',
+      },
+    ]);
+  });
+
+  it('- reads the text from stdin, without the trailing newline', async () => {
+    const r = await run(['send', 'bob@localhost', '-'], { stdin: 'first line\nsecond line\n' });
+    assert.equal(r.code, 0, r.stderr.text);
+    assert.deepEqual(r.client.callsOf('send')[0]?.args, ['bob@localhost', 'first line\nsecond line']);
+    assert.equal(r.stdout.text, '[2026-11-22 10:31] alice@localhost: first line\n  second line\n');
+  });
+
+  it('refuses empty text from stdin (exit 2)', async () => {
+    const r = await run(['send', 'bob@localhost', '-'], { stdin: '\n' });
+    assert.equal(r.code, 2);
+    assert.equal(r.client.callsOf('send').length, 0);
+    assert.match(r.stderr.text, /the text is empty/);
+  });
+
+  it('says so when the message stays in the outbox', async () => {
+    const client = new FakeParleyClient();
+    client.sent = (address, text) => message({ conversation: address, direction: 'out', sender: 'alice@localhost', text, status: 'pending' });
+    const r = await run(['send', 'bob@localhost', 'hi'], { client });
+    assert.equal(r.code, 0);
+    assert.equal(r.stdout.text, '[2026-11-22 10:31] alice@localhost: hi (pending)\n');
+    assert.match(r.stderr.text, /not delivered yet/);
+  });
+
+  for (const bad of ['bob@', '@localhost', 'b', 'bob@@x', 'bob@exa mple.org', '1bob']) {
+    it(`rejects the address ${JSON.stringify(bad)} before opening the profile`, async () => {
+      const r = await run(['send', bad, 'hi']);
+      assert.equal(r.code, 2);
+      assert.equal(r.opened.length, 0);
+      assert.match(r.stderr.text, /\(USAGE\)/);
+    });
+  }
+});
+
+describe('receive', () => {
+  it('prints each message once, from events and from the result', async () => {
+    const client = new FakeParleyClient();
+    const a = message({ id: 'a'.repeat(32), text: 'one' });
+    const b = message({ id: 'b'.repeat(32), text: 'two', sentAt: T0 + 60_000 });
+    client.receivedEvents = [a];
+    client.receivedResult = [a, b];
+    const r = await run(['receive'], { client });
+    assert.equal(r.code, 0);
+    assert.deepEqual(client.callsOf('receive')[0]?.args, [{ idleSeconds: 0 }]);
+    assert.deepEqual(r.stdout.lines, ['[2026-11-22 10:31] bob@localhost: one', '[2026-11-22 10:32] bob@localhost: two']);
+    assert.equal(r.stderr.text, '2 new messages\n');
+    assert.equal(client.listenerCount(), 0);
+  });
+
+  it('--wait passes the idle time; --json prints one MessageView per line', async () => {
+    const client = new FakeParleyClient();
+    client.receivedResult = [message()];
+    const r = await run(['receive', '--wait', '2.5', '--json'], { client });
+    assert.deepEqual(client.callsOf('receive')[0]?.args, [{ idleSeconds: 2.5 }]);
+    assert.equal(r.stdout.json.length, 1);
+    assert.equal(r.stdout.json[0]?.text, 'hello');
+    assert.equal(r.stderr.text, '', 'no human notes in JSON mode');
+  });
+
+  it('says when nothing came', async () => {
+    const r = await run(['receive']);
+    assert.equal(r.stdout.text, '');
+    assert.equal(r.stderr.text, 'no new messages\n');
+  });
+
+  for (const bad of ['-1', 'soon', '1e3', '100000']) {
+    it(`--wait ${bad} is a usage error`, async () => {
+      const r = await run(['receive', '--wait', bad]);
+      assert.equal(r.code, 2);
+      assert.equal(r.opened.length, 0);
+    });
+  }
+});
+
+describe('listen', () => {
+  it('streams messages and connection state until the stop signal aborts', async () => {
+    const client = new FakeParleyClient();
+    client.listenEvents = [
+      { event: 'connection', state: 'connected' },
+      { event: 'message', m: message({ text: 'live' }) },
+      { event: 'connection', state: 'disconnected', detail: 'socket closed' },
+    ];
+    const stop = new AbortController();
+    const running = run(['listen'], { client, stopSignal: stop.signal });
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    assert.equal(client.callsOf('listen').length, 1, 'listen is running');
+    const signal = client.callsOf('listen')[0]?.args[0] as AbortSignal;
+    assert.equal(signal.aborted, false);
+    stop.abort();
+    const r = await running;
+    assert.equal(r.code, 0);
+    assert.equal(signal.aborted, true, 'the engine saw the abort');
+    assert.equal(r.stdout.text, '[2026-11-22 10:31] bob@localhost: live\n');
+    assert.deepEqual(r.stderr.lines, [
+      'connected; waiting for messages (Ctrl-C stops)',
+      'disconnected (socket closed); reconnecting…',
+      'stopped',
+    ]);
+    assert.equal(client.closed, 1);
+    assert.equal(client.listenerCount(), 0);
+  });
+
+  it('--json: messages on stdout, connection state as JSON on stderr', async () => {
+    const client = new FakeParleyClient();
+    client.listenEvents = [{ event: 'connection', state: 'connected' }, { event: 'message', m: message() }];
+    const stop = new AbortController();
+    const running = run(['listen', '--json'], { client, stopSignal: stop.signal });
+    setTimeout(() => stop.abort(), 10);
+    const r = await running;
+    assert.equal(r.code, 0);
+    assert.equal(r.stdout.json[0]?.id, '0123456789abcdef0123456789abcdef');
+    assert.deepEqual(r.stderr.json, [{ connection: { state: 'connected' } }, { connection: { state: 'stopped' } }]);
+  });
+
+  it('ends with the relay’s code when the device is removed', async () => {
+    const client = new FakeParleyClient();
+    client.listenEvents = [{ event: 'fatal', code: 'DEVICE_REMOVED', message: 'this device was removed from its account' }];
+    const r = await run(['listen'], { client, stopSignal: new AbortController().signal });
+    assert.equal(r.code, 4);
+    assert.match(r.stderr.text, /\(DEVICE_REMOVED\)\nhint: this device was removed from its account: link it again/);
+  });
+});
+
+describe('conversations, history, search', () => {
+  it('conversations: human and JSON', async () => {
+    const client = new FakeParleyClient();
+    client.conversationList = [
+      { address: 'bob@localhost', lastMessage: message(), unread: 2, identityChanged: true },
+      { address: 'carol@example.org', unread: 0, identityChanged: false },
+    ];
+    const r = await run(['conversations'], { client });
+    assert.deepEqual(r.stdout.lines, [
+      'bob@localhost  2 unread  SAFETY NUMBER CHANGED  [2026-11-22 10:31] bob@localhost: hello',
+      'carol@example.org',
+    ]);
+    const j = await run(['conversations', '--json'], { client });
+    assert.deepEqual(j.stdout.json.map((o) => Object.keys(o)), [
+      ['address', 'lastMessage', 'unread', 'identityChanged'],
+      ['address', 'unread', 'identityChanged'],
+    ]);
+    assert.equal((j.stdout.json[0]?.lastMessage as { text: string }).text, 'hello');
+  });
+
+  it('history: prints oldest first and passes --limit and --before', async () => {
+    const client = new FakeParleyClient();
+    client.historyList = [
+      message({ id: BOB_ID, text: 'newest', sentAt: T0 + 120_000 }),
+      message({ id: 'a'.repeat(32), direction: 'out', sender: 'alice@localhost', text: 'older', sentAt: T0 }),
+    ];
+    const r = await run(['history', 'bob', '--limit', '2', '--before', 'ABCDEF0123456789ABCDEF0123456789'], { client });
+    assert.equal(r.code, 0, r.stderr.text);
+    assert.deepEqual(client.callsOf('history')[0]?.args, ['bob', { limit: 2, before: 'abcdef0123456789abcdef0123456789' }]);
+    assert.deepEqual(r.stdout.lines, ['[2026-11-22 10:31] alice@localhost: older', '[2026-11-22 10:33] bob@localhost: newest']);
+    const j = await run(['history', 'bob@localhost', '--json'], { client });
+    assert.deepEqual(j.stdout.json.map((o) => o.text), ['older', 'newest']);
+    assert.deepEqual(client.callsOf('history')[1]?.args, ['bob@localhost', {}]);
+  });
+
+  for (const argv of [
+    ['history', 'bob', '--limit', '0'],
+    ['history', 'bob', '--limit', 'ten'],
+    ['history', 'bob', '--before', 'xyz'],
+    ['history'],
+  ]) {
+    it(`${argv.join(' ')} is a usage error`, async () => {
+      const r = await run(argv);
+      assert.equal(r.code, 2);
+      assert.equal(r.opened.length, 0);
+    });
+  }
+
+  it('search: human and JSON, with --limit', async () => {
+    const client = new FakeParleyClient();
+    client.hits = [
+      { message: message({ text: 'dinner at 8' }), snippet: '[dinner] at 8' },
+      { message: message({ direction: 'out', sender: 'alice@localhost', text: 'dinner?' }), snippet: '[dinner]?' },
+    ];
+    const r = await run(['search', 'dinner*', '--limit', '5'], { client });
+    assert.deepEqual(client.callsOf('search')[0]?.args, ['dinner*', { limit: 5 }]);
+    assert.deepEqual(r.stdout.lines, [
+      '[2026-11-22 10:31] bob@localhost: [dinner] at 8',
+      '[2026-11-22 10:31] alice@localhost: [dinner]?  (to bob@localhost)',
+    ]);
+    const j = await run(['search', 'dinner', '--json'], { client });
+    assert.deepEqual(Object.keys(j.stdout.json[0] ?? {}), ['message', 'snippet']);
+    assert.deepEqual(client.callsOf('search')[1]?.args, ['dinner', undefined]);
+  });
+
+  it('search refuses an empty query', async () => {
+    const r = await run(['search', '  ']);
+    assert.equal(r.code, 2);
+    assert.equal(r.client.callsOf('search').length, 0);
+  });
+});
+
+describe('verify and contacts', () => {
+  it('verify shows the safety number in three rows and how to accept it', async () => {
+    const r = await run(['verify', 'bob@localhost']);
+    assert.equal(r.code, 0);
+    assert.deepEqual(r.client.callsOf('verify')[0]?.args, ['bob@localhost']);
+    assert.deepEqual(r.stdout.lines, [
+      'safety number with bob@localhost (not verified):',
+      '  12345 12345 12345 12345',
+      '  12345 12345 12345 12345',
+      '  12345 12345 12345 12345',
+    ]);
+    assert.match(r.stderr.text, /if they match, run: parley verify bob@localhost --accept/);
+  });
+
+  it('verify warns when the key changed', async () => {
+    const client = new FakeParleyClient();
+    client.safety = { ...client.safety, identityChanged: true };
+    const r = await run(['verify', 'bob'], { client });
+    assert.match(r.stdout.lines[0] ?? '', /\(CHANGED, not accepted\)/);
+    assert.match(r.stderr.text, /bob@localhost's safety number changed/);
+  });
+
+  it('verify --accept accepts the identity', async () => {
+    const r = await run(['verify', 'bob@localhost', '--accept']);
+    assert.equal(r.code, 0);
+    assert.equal(r.client.callsOf('verify').length, 0);
+    assert.deepEqual(r.client.callsOf('acceptIdentity')[0]?.args, ['bob@localhost']);
+    assert.match(r.stdout.lines[0] ?? '', /\(verified\)/);
+    assert.match(r.stderr.text, /accepted bob@localhost's identity key/);
+  });
+
+  it('verify --json prints the SafetyNumberView', async () => {
+    const r = await run(['verify', 'bob@localhost', '--json']);
+    assert.deepEqual(r.stdout.json, [
+      { address: 'bob@localhost', safetyNumber: '123451234512345123451234512345123451234512345123451234512345', identityChanged: false, verified: false },
+    ]);
+    assert.equal(r.stderr.text, '');
+  });
+
+  it('contacts: human and JSON', async () => {
+    const client = new FakeParleyClient();
+    client.contactList = [
+      { address: 'bob@localhost', aci: 'b-aci', identityChanged: false, verified: true },
+      { address: 'carol@example.org', aci: 'c-aci', identityChanged: true, verified: false },
+      { address: 'dave@example.org', aci: 'd-aci', identityChanged: false, verified: false },
+    ];
+    const r = await run(['contacts'], { client });
+    assert.deepEqual(r.stdout.lines, ['bob@localhost  verified', 'carol@example.org  SAFETY NUMBER CHANGED', 'dave@example.org  not verified']);
+    const j = await run(['contacts', '--json'], { client });
+    assert.deepEqual(j.stdout.json[0], { address: 'bob@localhost', aci: 'b-aci', identityChanged: false, verified: true });
+  });
+});
+
+describe('export', () => {
+  it('defaults to jsonl into ./parley-export-<date>, lists the files, reports progress', async () => {
+    const client = new FakeParleyClient();
+    client.exportProgress = [{ task: 'export', done: 3, total: 3, unit: 'messages' }];
+    const r = await run(['export'], { client });
+    assert.equal(r.code, 0);
+    assert.deepEqual(client.callsOf('exportArchive')[0]?.args, [{ format: 'jsonl', outDir: '/work/dir/parley-export-2026-11-22' }]);
+    assert.equal(r.stdout.text, 'bob@localhost.jsonl\n');
+    assert.deepEqual(r.stderr.lines, ['export 3/3 messages', 'exported 3 messages into /work/dir/parley-export-2026-11-22']);
+  });
+
+  it('--format md --out DIR, and --json', async () => {
+    const r = await run(['export', '--format', 'md', '--out', 'archive', '--json']);
+    assert.deepEqual(r.client.callsOf('exportArchive')[0]?.args, [{ format: 'md', outDir: '/work/dir/archive' }]);
+    assert.deepEqual(r.stdout.json, [{ outDir: '/work/dir/archive', format: 'md', files: ['bob@localhost.jsonl'], messages: 3 }]);
+  });
+
+  it('--format pdf is a usage error', async () => {
+    const r = await run(['export', '--format', 'pdf']);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr.text, /jsonl or md/);
+  });
+});
+
+describe('output hygiene', () => {
+  it('strips terminal control sequences from peers’ text in human output, keeps them escaped in JSON', async () => {
+    const client = new FakeParleyClient();
+    client.receivedResult = [message({ text: 'hi\u001b[2J\u001b]0;pwned\u0007\rthere\u202e' })];
+    const r = await run(['receive'], { client });
+    assert.equal(r.stdout.text, '[2026-11-22 10:31] bob@localhost: hi[2J]0;pwned\n  there\n');
+    assert.ok(!r.stdout.text.includes('\u001b'));
+    const j = await run(['receive', '--json'], { client });
+    assert.equal(j.stdout.json[0]?.text, 'hi\u001b[2J\u001b]0;pwned\u0007\rthere\u202e');
+  });
+
+  it('JSON output holds only the view fields, even if the engine adds more', async () => {
+    const client = new FakeParleyClient();
+    client.receivedResult = [{ ...message(), secretKey: 'do-not-print' } as ReturnType<typeof message>];
+    const r = await run(['receive', '--json'], { client });
+    assert.ok(!r.stdout.text.includes('do-not-print'));
+  });
+});

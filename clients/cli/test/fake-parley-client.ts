@@ -1,0 +1,233 @@
+// SPDX-License-Identifier: AGPL-3.0-only
+/**
+ * FakeParleyClient: a scripted stand-in for the engine, for CLI-level tests only. It records
+ * every call, answers with canned views, emits the events a real client would, and throws the
+ * error a test plants for a method. It models none of the engine's behaviour.
+ */
+import type {
+  AccountInfo,
+  ClientEvents,
+  ContactView,
+  ConversationView,
+  DeviceView,
+  ExportFormat,
+  MessageView,
+  OpenClientOptions,
+  ParleyClientApi,
+  ProgressEvent,
+  SafetyNumberView,
+  SearchHit,
+} from '../src/engine-contract.js';
+
+/** 2026-11-22 10:31 UTC. */
+export const T0 = Date.UTC(2026, 10, 22, 10, 31);
+
+export const ALICE: AccountInfo = {
+  aci: '0f8e3c2a-6b1d-4e57-9a20-3c4d5e6f7a8b',
+  username: 'alice',
+  address: 'alice@localhost',
+  deviceId: 1,
+  server: 'http://localhost:8080',
+};
+
+/** A message view with defaults; `over` replaces fields. */
+export function message(over: Partial<MessageView> = {}): MessageView {
+  return {
+    id: '0123456789abcdef0123456789abcdef',
+    conversation: 'bob@localhost',
+    direction: 'in',
+    sender: 'bob@localhost',
+    senderDevice: 1,
+    text: 'hello',
+    kind: 'text',
+    sentAt: T0,
+    receivedAt: T0 + 1000,
+    lamport: 1,
+    status: 'received',
+    ...over,
+  };
+}
+
+/** A recorded call. */
+export interface Call {
+  readonly method: string;
+  readonly args: readonly unknown[];
+}
+
+type Listeners = { [E in keyof ClientEvents]: Set<ClientEvents[E]> };
+
+/** See the file comment. */
+export class FakeParleyClient implements ParleyClientApi {
+  accountInfo: AccountInfo | undefined = ALICE;
+  readonly calls: Call[] = [];
+  /** Errors to throw, by method name. */
+  readonly failures = new Map<string, unknown>();
+  closed = 0;
+
+  registered: AccountInfo = ALICE;
+  linkCodes: string[] = ['parley-link:eyJ2IjoxfQ'];
+  linked: AccountInfo = { ...ALICE, deviceId: 2 };
+  linkProgress: ProgressEvent[] = [];
+  approvedDevice = 2;
+  approveProgress: ProgressEvent[] = [];
+  deviceList: DeviceView[] = [];
+  sent: (address: string, text: string) => MessageView = (address, text) =>
+    message({ conversation: address.includes('@') ? address : `${address}@localhost`, direction: 'out', sender: 'alice@localhost', text, status: 'sent' });
+  /** Emitted as 'message' events during receive. */
+  receivedEvents: MessageView[] = [];
+  /** Returned by receive. */
+  receivedResult: MessageView[] = [];
+  /** Emitted during listen, before it waits for the abort. */
+  listenEvents: Array<{ event: 'message'; m: MessageView } | { event: 'connection'; state: 'connecting' | 'connected' | 'disconnected' | 'stopped'; detail?: string } | { event: 'fatal'; code: string; message: string }> = [];
+  conversationList: ConversationView[] = [];
+  /** Newest first, as the engine returns it. */
+  historyList: MessageView[] = [];
+  hits: SearchHit[] = [];
+  contactList: ContactView[] = [];
+  safety: SafetyNumberView = {
+    address: 'bob@localhost',
+    safetyNumber: '123451234512345123451234512345123451234512345123451234512345',
+    identityChanged: false,
+    verified: false,
+  };
+  exportProgress: ProgressEvent[] = [];
+  exportResult = { files: ['bob@localhost.jsonl'], messages: 3 };
+
+  readonly #listeners: Listeners = { message: new Set(), progress: new Set(), connection: new Set(), fatal: new Set() };
+
+  #record(method: string, ...args: unknown[]): void {
+    this.calls.push({ method, args });
+    const failure = this.failures.get(method);
+    if (failure !== undefined) throw failure;
+  }
+
+  /** The calls of `method`. */
+  callsOf(method: string): Call[] {
+    return this.calls.filter((c) => c.method === method);
+  }
+
+  /** Listeners still subscribed (a command must unsubscribe what it subscribed). */
+  listenerCount(): number {
+    return Object.values(this.#listeners).reduce((n, set) => n + set.size, 0);
+  }
+
+  emit<E extends keyof ClientEvents>(event: E, ...args: Parameters<ClientEvents[E]>): void {
+    for (const l of this.#listeners[event]) (l as (...a: Parameters<ClientEvents[E]>) => void)(...args);
+  }
+
+  account(): AccountInfo | undefined {
+    return this.accountInfo;
+  }
+
+  async register(server: string, username: string): Promise<AccountInfo> {
+    this.#record('register', server, username);
+    this.accountInfo = this.registered;
+    return this.registered;
+  }
+
+  async link(server: string, onLinkCode: (linkCode: string) => void, options?: { timeoutMs?: number }): Promise<AccountInfo> {
+    this.#record('link', server, options);
+    for (const code of this.linkCodes) onLinkCode(code);
+    await Promise.resolve();
+    for (const p of this.linkProgress) this.emit('progress', p);
+    this.accountInfo = this.linked;
+    return this.linked;
+  }
+
+  async approveLink(linkCode: string): Promise<{ deviceId: number }> {
+    this.#record('approveLink', linkCode);
+    for (const p of this.approveProgress) this.emit('progress', p);
+    return { deviceId: this.approvedDevice };
+  }
+
+  async devices(): Promise<DeviceView[]> {
+    this.#record('devices');
+    return this.deviceList;
+  }
+
+  async removeDevice(deviceId: number): Promise<void> {
+    this.#record('removeDevice', deviceId);
+  }
+
+  async send(address: string, text: string): Promise<MessageView> {
+    this.#record('send', address, text);
+    return this.sent(address, text);
+  }
+
+  async receive(options?: { idleSeconds?: number }): Promise<MessageView[]> {
+    this.#record('receive', options);
+    for (const m of this.receivedEvents) this.emit('message', m);
+    return this.receivedResult;
+  }
+
+  async listen(signal: AbortSignal): Promise<void> {
+    this.#record('listen', signal);
+    for (const e of this.listenEvents) {
+      if (e.event === 'message') this.emit('message', e.m);
+      else if (e.event === 'connection') this.emit('connection', e.state, e.detail);
+      else this.emit('fatal', e.code, e.message);
+    }
+    if (signal.aborted) return;
+    await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
+    this.emit('connection', 'stopped');
+  }
+
+  conversations(): ConversationView[] {
+    this.#record('conversations');
+    return this.conversationList;
+  }
+
+  history(address: string, options?: { limit?: number; before?: string }): MessageView[] {
+    this.#record('history', address, options);
+    return this.historyList;
+  }
+
+  search(query: string, options?: { limit?: number }): SearchHit[] {
+    this.#record('search', query, options);
+    return this.hits;
+  }
+
+  contacts(): ContactView[] {
+    this.#record('contacts');
+    return this.contactList;
+  }
+
+  async verify(address: string): Promise<SafetyNumberView> {
+    this.#record('verify', address);
+    return this.safety;
+  }
+
+  async acceptIdentity(address: string): Promise<SafetyNumberView> {
+    this.#record('acceptIdentity', address);
+    return { ...this.safety, identityChanged: false, verified: true };
+  }
+
+  async exportArchive(options: { format: ExportFormat; outDir: string }): Promise<{ files: string[]; messages: number }> {
+    this.#record('exportArchive', options);
+    for (const p of this.exportProgress) this.emit('progress', p);
+    return this.exportResult;
+  }
+
+  on<E extends keyof ClientEvents>(event: E, listener: ClientEvents[E]): () => void {
+    this.#listeners[event].add(listener);
+    return () => {
+      this.#listeners[event].delete(listener);
+    };
+  }
+
+  async close(): Promise<void> {
+    this.closed += 1;
+  }
+}
+
+/** An opener that hands out `client` and records what it was asked to open. */
+export function fakeOpener(client: FakeParleyClient): { open: (o: OpenClientOptions) => Promise<ParleyClientApi>; opened: OpenClientOptions[] } {
+  const opened: OpenClientOptions[] = [];
+  return {
+    opened,
+    open: async (o) => {
+      opened.push(o);
+      return client;
+    },
+  };
+}
