@@ -91,7 +91,7 @@ describe('link', () => {
     assert.ok(out.slice(1, -1).length >= 10, 'a QR code of many rows follows the code');
     // eslint-disable-next-line no-control-regex -- qrcode colours its terminal output with ANSI escapes
     const ansi = /\u001b\[[0-9;]*m/g;
-    assert.ok(out.slice(1, -1).every((l) => /^[ █▀▄]+$/u.test(l.replace(ansi, ''))), 'the QR rows are block characters');
+    assert.ok(out.slice(1, -1).every((l) => /^[ █▀▄]*$/u.test(l.replace(ansi, ''))), 'the QR rows are block characters');
     assert.equal(out.at(-1), 'linked as alice@localhost (device 2)');
     assert.match(r.stderr.text, /parley link approve parley-link:eyJ2IjoxfQ/);
     assert.match(r.stderr.text, /^link 3\/3 steps$/m);
