@@ -48,7 +48,7 @@ export const CLI_ERROR_CODES = {
   NO_ACCOUNT: 'The profile has no account yet: register or link a device first.',
   PASSPHRASE_FILE: 'The passphrase file cannot be read.',
   PASSPHRASE_EMPTY: 'The passphrase file is empty.',
-  ENGINE_UNAVAILABLE: 'The client engine (@parley/client) is not built or does not export openParleyClient.',
+  ENGINE_UNAVAILABLE: 'The client engine (@parley/client) or one of its native modules cannot be loaded.',
 } as const;
 
 /** A code of {@link CLI_ERROR_CODES}. */
@@ -126,7 +126,10 @@ export const CLI_RULES: Readonly<Record<CliErrorCode, ErrorRule>> = {
   NO_ACCOUNT: { exit: EXIT.NOT_FOUND, hint: NO_ACCOUNT_HINT },
   PASSPHRASE_FILE: { exit: EXIT.USAGE, hint: 'check the path given to --passphrase-file and that you may read it' },
   PASSPHRASE_EMPTY: { exit: EXIT.USAGE, hint: 'write the passphrase into the file given to --passphrase-file' },
-  ENGINE_UNAVAILABLE: { exit: EXIT.INTERNAL, hint: 'build the workspace first: npm run build' },
+  ENGINE_UNAVAILABLE: {
+    exit: EXIT.INTERNAL,
+    hint: 'the engine or its native modules (SQLCipher, libsignal) did not load: run npm install, then npm run build',
+  },
 };
 
 /** ClientError codes of @parley/client (CLIENT_ERROR_CODES); a test keeps the two in step. */

@@ -7,33 +7,34 @@
 import { CliError } from './errors.js';
 import type { OpenClient, OpenClientOptions, ParleyClientApi } from './engine-contract.js';
 
-/** The engine's package; a variable so the type checker does not demand its export yet. */
-const ENGINE_PACKAGE: string = '@parley/client';
+/** What the opener needs of the engine module. */
+export interface EngineModule {
+  readonly openParleyClient: OpenClient;
+}
 
 /**
  * An opener that loads the engine module with `load` on first use and calls its
  * `openParleyClient`.
  * @param load Default: `import('@parley/client')`.
  */
-export function engineOpener(load: () => Promise<unknown> = () => import(ENGINE_PACKAGE)): OpenClient {
+export function engineOpener(load: () => Promise<Partial<EngineModule>> = () => import('@parley/client')): OpenClient {
   return async (options: OpenClientOptions): Promise<ParleyClientApi> => {
-    let engine: unknown;
+    let engine: Partial<EngineModule>;
     try {
       engine = await load();
     } catch (err) {
       const why = err instanceof Error ? `: ${err.message}` : '';
       throw new CliError('ENGINE_UNAVAILABLE', `the client engine (@parley/client) cannot be loaded${why}`);
     }
-    const open = (engine as { openParleyClient?: unknown } | null)?.openParleyClient;
-    if (typeof open !== 'function') {
+    if (typeof engine.openParleyClient !== 'function') {
       throw new CliError('ENGINE_UNAVAILABLE', 'the client engine (@parley/client) does not provide openParleyClient');
     }
-    return (open as OpenClient)(options);
+    return engine.openParleyClient(options);
   };
 }
 
 /**
  * Opens a profile with @parley/client.
- * @throws CliError ENGINE_UNAVAILABLE when the engine is not built or lacks `openParleyClient`.
+ * @throws CliError ENGINE_UNAVAILABLE when the engine or its native modules cannot be loaded.
  */
 export const openEngineClient: OpenClient = engineOpener();
