@@ -87,6 +87,8 @@ export interface EngineStore {
 
   outboxAdd(entry: { messageId?: string; destinationAci: string; content: Uint8Array; nowMs: number }): number;
   outboxDue(nowMs: number, limit: number): OutboxEntry[];
+  /** Whether an outbox entry is still queued. */
+  outboxHas(id: number): boolean;
   outboxSaveAttempt(id: number, envelopeMessageId: Uint8Array, ciphertexts: readonly DeviceCiphertext[]): void;
   /** Forgets the saved attempt (the relay refused it, so nothing of it was committed). */
   outboxClearAttempt(id: number): void;

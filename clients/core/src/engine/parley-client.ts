@@ -238,8 +238,7 @@ export class ParleyClient implements ParleyClientApi {
     const pendingIds = new Set(ids);
     for (let round = 0; pendingIds.size > 0 && round < 1000; round++) {
       await this.sender!.flush();
-      const due = new Set(this.store.outboxDue(Number.MAX_SAFE_INTEGER, 100_000).map((e) => e.id));
-      for (const id of [...pendingIds]) if (!due.has(id)) pendingIds.delete(id);
+      for (const id of [...pendingIds]) if (!this.store.outboxHas(id)) pendingIds.delete(id);
       if (ids.length - pendingIds.size !== done) {
         done = ids.length - pendingIds.size;
         this.emit('progress', { task: 'history-send', done, total: ids.length, unit: 'chunks' });

@@ -194,6 +194,7 @@ export function adaptClientStore(store: ClientStore): ClientStorePorts {
       }).id;
     },
     outboxDue: (nowMs, limit) => outbox.due({ now: nowMs, limit }).map(toEngineEntry),
+    outboxHas: (id) => outbox.get(id) !== undefined,
     outboxSaveAttempt(id, envelopeMessageId, ciphertexts: readonly DeviceCiphertext[]) {
       outbox.saveEncrypted(
         id,
