@@ -13,7 +13,7 @@ import { openEngineClient } from './open-engine.js';
 import { Output, type TextSink } from './output.js';
 import type { CliEnv } from './profile.js';
 import { buildProgram } from './program.js';
-import type { CliRuntime, MutableErrorContext, StopHandle } from './session.js';
+import { type CliRuntime, type MutableErrorContext, type StopHandle, profileDirExists } from './session.js';
 
 /** The streams `parley` uses. */
 export interface CliIo {
@@ -37,6 +37,8 @@ export interface MainOptions {
   readonly cwd?: string;
   /** Milliseconds since the epoch. Default: `Date.now`. */
   readonly now?: () => number;
+  /** Whether a profile directory exists. Default: a stat of the file system. */
+  readonly profileExists?: (dir: string) => Promise<boolean>;
 }
 
 /**
@@ -114,6 +116,7 @@ export async function main(argv: readonly string[], env: CliEnv, io: CliIo, opti
     cwd: options.cwd ?? process.cwd(),
     now: options.now ?? Date.now,
     stopSignal: stopSignal ? () => ({ signal: stopSignal, dispose: () => {} }) : processStopSignal,
+    profileExists: options.profileExists ?? profileDirExists,
     context,
   };
   const program = buildProgram(rt, readVersion(), (p) =>

@@ -33,7 +33,7 @@ import {
   sendCommand,
 } from './commands/messages.js';
 import { CliError, EXIT_CODES_HELP } from './errors.js';
-import { type CliRuntime, type GlobalOptions, type Session, withClient } from './session.js';
+import { type CliRuntime, type GlobalOptions, type ProfileUse, type Session, withClient } from './session.js';
 
 /** The environment variables, as shown in `--help`. */
 export const ENVIRONMENT_HELP = `Environment:
@@ -70,6 +70,7 @@ function action<A extends unknown[]>(
   work: Work<A>,
   /** Checks that need no profile, so that a usage error never opens one. */
   validate?: (options: Record<string, unknown>) => void,
+  use: ProfileUse = { creates: false },
 ): (...all: unknown[]) => Promise<void> {
   return async (...all: unknown[]) => {
     const cmd = all[all.length - 1] as Command;
@@ -82,7 +83,7 @@ function action<A extends unknown[]>(
       json: options.json === true,
       passphraseFile: options.passphraseFile as string | undefined,
     };
-    await withClient(rt, globals, (s) => work(s, options, ...args));
+    await withClient(rt, globals, use, (s) => work(s, options, ...args));
   };
 }
 
@@ -107,7 +108,7 @@ export function buildProgram(rt: CliRuntime, version: string, configure: (progra
   )
     .addHelpText('after', examples('parley register alice --server http://localhost:8080'))
     .action(
-      action(rt, (s, o, username: string) => registerCommand(s, username, o.server as string)),
+      action(rt, (s, o, username: string) => registerCommand(s, username, o.server as string), undefined, { creates: true }),
     );
 
   withGlobalOptions(program.command('whoami').description("show this profile's account and device"))
@@ -135,6 +136,7 @@ export function buildProgram(rt: CliRuntime, version: string, configure: (progra
             throw new CliError('USAGE', 'link needs --server URL (to approve a new device, run parley link approve <code>)');
           }
         },
+        { creates: true },
       ),
     );
   withGlobalOptions(

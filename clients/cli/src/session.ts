@@ -4,6 +4,7 @@
  * run the command, close the client whatever happens. Also what commands share: the account
  * check, canonical addresses and the stop signal of long-running commands.
  */
+import { stat } from 'node:fs/promises';
 import { CliError } from './errors.js';
 import type { AccountInfo, OpenClient, ParleyClientApi } from './engine-contract.js';
 import type { Output } from './output.js';
@@ -36,6 +37,8 @@ export interface CliRuntime {
   readonly now: () => number;
   /** Fires when the user stops a long-running command (SIGINT/SIGTERM in the real binary). */
   readonly stopSignal: () => StopHandle;
+  /** True when a profile directory exists at the path (default: a stat of the file system). */
+  readonly profileExists: (dir: string) => Promise<boolean>;
   /** Filled in by commands, read by main to word the error hint. */
   readonly context: MutableErrorContext;
 }
@@ -47,6 +50,25 @@ export interface GlobalOptions {
   passphraseFile?: string;
 }
 
+/** How a command uses its profile. */
+export interface ProfileUse {
+  /**
+   * True for the commands that set a profile up (register, link): the engine creates a missing
+   * profile directory. Every other command refuses a missing one with NO_ACCOUNT instead of
+   * leaving an empty profile behind.
+   */
+  readonly creates: boolean;
+}
+
+async function isDirectory(path: string): Promise<boolean> {
+  try {
+    return (await stat(path)).isDirectory();
+  } catch (err) {
+    if ((err as { code?: unknown }).code === 'ENOENT') return false;
+    throw err;
+  }
+}
+
 /** A command's view of the run with an open client. */
 export interface Session {
   readonly rt: CliRuntime;
@@ -55,13 +77,24 @@ export interface Session {
   readonly context: MutableErrorContext;
 }
 
+/** {@link CliRuntime.profileExists} on the real file system. */
+export const profileDirExists = isDirectory;
+
 /**
  * Opens the profile named by `options`, runs `fn`, and closes the client. When `fn` fails its
  * error wins over a failure to close.
  */
-export async function withClient(rt: CliRuntime, options: GlobalOptions, fn: (s: Session) => Promise<void>): Promise<void> {
+export async function withClient(
+  rt: CliRuntime,
+  options: GlobalOptions,
+  use: ProfileUse,
+  fn: (s: Session) => Promise<void>,
+): Promise<void> {
   const profileDir = resolveProfileDir({ profile: options.profile, env: rt.env, platform: rt.platform, homeDir: rt.homeDir, cwd: rt.cwd });
   rt.context.profileDir = profileDir;
+  if (!use.creates && !(await rt.profileExists(profileDir))) {
+    throw new CliError('NO_ACCOUNT', `there is no profile at ${profileDir}`);
+  }
   const passphrase = await readPassphrase({ passphraseFile: options.passphraseFile, env: rt.env, cwd: rt.cwd });
   const client = await rt.openClient(passphrase === undefined ? { profileDir } : { profileDir, passphrase });
   const account = client.account();

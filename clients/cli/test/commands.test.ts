@@ -309,6 +309,7 @@ describe('listen', () => {
     const signal = client.callsOf('listen')[0]?.args[0] as AbortSignal;
     assert.equal(signal.aborted, false);
     stop.abort();
+    client.emit('connection', 'disconnected', 'client stopping');
     const r = await running;
     assert.equal(r.code, 0);
     assert.equal(signal.aborted, true, 'the engine saw the abort');
@@ -316,6 +317,7 @@ describe('listen', () => {
     assert.deepEqual(r.stderr.lines, [
       'connected; waiting for messages (Ctrl-C stops)',
       'disconnected (socket closed); reconnecting…',
+      'disconnected (client stopping)',
       'stopped',
     ]);
     assert.equal(client.closed, 1);

@@ -45,6 +45,7 @@ export interface RunOptions {
   readonly cwd?: string;
   readonly platform?: NodeJS.Platform;
   readonly openClient?: OpenClient;
+  readonly profileExists?: (dir: string) => Promise<boolean>;
 }
 
 /** The default environment of a run: a home directory, nothing else. */
@@ -67,6 +68,7 @@ export async function run(argv: string[], options: RunOptions = {}): Promise<Run
       homeDir: '/home/fallback',
       cwd: options.cwd ?? '/work/dir',
       now: () => T0,
+      profileExists: options.profileExists ?? (async () => true),
     },
   );
   return { code, stdout, stderr, client, opened: opener.opened };

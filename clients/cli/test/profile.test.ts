@@ -6,6 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { resolveProfileDir } from '../src/profile.js';
+import { profileDirExists } from '../src/session.js';
+import { FakeParleyClient } from './fake-parley-client.js';
 import { run } from './harness.js';
 
 describe('profile directory', () => {
@@ -48,6 +50,43 @@ describe('profile directory', () => {
       '/nested',
       'a subcommand of a subcommand takes it too',
     );
+  });
+});
+
+describe('a missing profile directory', () => {
+  const missing = async (): Promise<boolean> => false;
+
+  it('is not created by commands that only read it: NO_ACCOUNT, exit 3, nothing opened', async () => {
+    for (const argv of [['whoami'], ['receive'], ['send', 'bob', 'hi'], ['link', 'approve', 'parley-link:x'], ['export']]) {
+      const r = await run([...argv, '--profile', '/nowhere'], { profileExists: missing });
+      assert.equal(r.code, 3, argv.join(' '));
+      assert.equal(r.opened.length, 0);
+      assert.match(r.stderr.text, /^error: there is no profile at \/nowhere \(NO_ACCOUNT\)\nhint: this profile has no account: run parley register/);
+    }
+  });
+
+  it('is created by register and link (the engine makes it)', async () => {
+    const client = new FakeParleyClient();
+    client.accountInfo = undefined;
+    const reg = await run(['register', 'carol', '--server', 'http://localhost:8080', '--profile', '/new'], { client, profileExists: missing });
+    assert.equal(reg.code, 0, reg.stderr.text);
+    const fresh = new FakeParleyClient();
+    fresh.accountInfo = undefined;
+    const link = await run(['link', '--server', 'http://localhost:8080', '--profile', '/new2'], { client: fresh, profileExists: missing });
+    assert.equal(link.code, 0, link.stderr.text);
+    assert.deepEqual([...reg.opened, ...link.opened].map((o) => o.profileDir), ['/new', '/new2']);
+  });
+
+  it('profileDirExists is true for a directory only', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'parley-cli-exists-'));
+    try {
+      assert.equal(await profileDirExists(dir), true);
+      assert.equal(await profileDirExists(join(dir, 'missing')), false);
+      await writeFile(join(dir, 'file'), 'x');
+      assert.equal(await profileDirExists(join(dir, 'file')), false);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
 

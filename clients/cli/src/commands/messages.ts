@@ -88,7 +88,8 @@ export async function listenCommand(s: Session): Promise<void> {
       const human: Record<typeof state, string> = {
         connecting: `connecting to ${account.server}…`,
         connected: 'connected; waiting for messages (Ctrl-C stops)',
-        disconnected: `disconnected${detail ? ` (${detail})` : ''}; reconnecting…`,
+        // While stopping, the engine reports the closing socket too; nothing reconnects then.
+        disconnected: `disconnected${detail ? ` (${detail})` : ''}${own.signal.aborted ? '' : '; reconnecting…'}`,
         stopped: 'stopped',
       };
       s.out.note(human[state], { connection: detail === undefined ? { state } : { state, detail } });
