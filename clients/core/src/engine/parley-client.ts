@@ -107,6 +107,8 @@ export class ParleyClient implements ParleyClientApi {
   private lastActivity = 0;
   private fatal: ClientError | undefined;
   private historyImported: Array<(n: number) => void> = [];
+  /** Key upkeep started after the last drain; awaited before a connection is closed. */
+  private maintenance: Promise<void> = Promise.resolve();
 
   constructor(deps: ParleyClientDeps) {
     this.store = deps.store;
@@ -480,7 +482,7 @@ export class ParleyClient implements ParleyClientApi {
       onDrained: () => {
         this.drained = true;
         for (const w of this.drainWaiters.splice(0)) w();
-        void this.maintainKeys().catch(() => undefined);
+        this.maintenance = this.maintainKeys().catch(() => undefined);
         void this.sender!.flush().catch(() => undefined);
       },
       onState: (state, detail) => this.emit('connection', state, detail),
@@ -505,6 +507,7 @@ export class ParleyClient implements ParleyClientApi {
   }
 
   private async stopConnection(): Promise<void> {
+    await this.maintenance;
     const c = this.connection;
     this.connection = undefined;
     if (c) await c.stop();
