@@ -219,7 +219,7 @@ export function buildProgram(rt: CliRuntime, version: string, configure: (progra
       .command('verify')
       .description("show the safety number with a contact; --accept trusts the contact's current key")
       .argument('<address>', 'user@domain, or user on your own relay', parseAddressArg)
-      .option('--accept', 'after comparing the numbers: accept the key and mark it verified'),
+      .option('--accept', "after comparing the numbers: trust the contact's current key"),
   )
     .addHelpText('after', examples('parley verify bob@example.org', 'parley verify bob@example.org --accept'))
     .action(action(rt, (s, o, address: string) => verifyCommand(s, address, o.accept === true)));

@@ -410,6 +410,23 @@ describe('conversations, history, search', () => {
     assert.deepEqual(client.callsOf('search')[1]?.args, ['dinner', undefined]);
   });
 
+  it('empty lists: nothing on stdout, a note on stderr (none in JSON mode)', async () => {
+    for (const [argv, note] of [
+      [['conversations'], 'no conversations yet'],
+      [['history', 'zed'], 'no messages with zed@localhost'],
+      [['history', 'zed', '--before', 'a'.repeat(32)], 'no messages with zed@localhost before that message'],
+      [['search', 'nothing'], 'no matches'],
+      [['contacts'], 'no contacts yet'],
+    ] as const) {
+      const r = await run([...argv]);
+      assert.equal(r.code, 0);
+      assert.equal(r.stdout.text, '');
+      assert.equal(r.stderr.text, `${note}\n`);
+      const j = await run([...argv, '--json']);
+      assert.equal(j.stdout.text + j.stderr.text, '');
+    }
+  });
+
   it('search refuses an empty query', async () => {
     const r = await run(['search', '  ']);
     assert.equal(r.code, 2);
@@ -445,7 +462,11 @@ describe('verify and contacts', () => {
     assert.equal(r.client.callsOf('verify').length, 0);
     assert.deepEqual(r.client.callsOf('acceptIdentity')[0]?.args, ['bob@localhost']);
     assert.match(r.stdout.lines[0] ?? '', /\(verified\)/);
-    assert.match(r.stderr.text, /accepted bob@localhost's identity key/);
+    assert.equal(r.stderr.text, "accepted bob@localhost's identity key and marked it verified\n");
+    const client = new FakeParleyClient();
+    client.acceptIdentity = async () => client.safety; // an engine that trusts the key without marking it verified
+    const plain = await run(['verify', 'bob@localhost', '--accept'], { client });
+    assert.equal(plain.stderr.text, "accepted bob@localhost's identity key\n");
   });
 
   it('verify --json prints the SafetyNumberView', async () => {

@@ -6,7 +6,7 @@ import { type Session, fullAddress, requireAccount } from '../session.js';
 
 /**
  * `parley verify <address> [--accept]`: shows the safety number; with `--accept`, trusts the
- * peer's current identity key (after the user compared the numbers) and marks it verified.
+ * peer's current identity key (after the user compared the numbers).
  */
 export async function verifyCommand(s: Session, address: string, accept: boolean): Promise<void> {
   const account = requireAccount(s);
@@ -15,7 +15,7 @@ export async function verifyCommand(s: Session, address: string, accept: boolean
   const view = accept ? await s.client.acceptIdentity(address) : await s.client.verify(address);
   s.out.data(safetyNumberJson(view), formatSafetyNumber(view));
   if (accept) {
-    s.out.note(`accepted ${peer}'s identity key and marked it verified`);
+    s.out.note(`accepted ${peer}'s identity key${view.verified ? ' and marked it verified' : ''}`);
   } else if (view.identityChanged) {
     s.out.note([
       `${peer}'s safety number changed: compare it with theirs in person or on a call;`,
@@ -29,5 +29,7 @@ export async function verifyCommand(s: Session, address: string, accept: boolean
 /** `parley contacts`. */
 export async function contactsCommand(s: Session): Promise<void> {
   requireAccount(s);
-  for (const c of s.client.contacts()) s.out.data(contactJson(c), formatContact(c));
+  const contacts = s.client.contacts();
+  for (const c of contacts) s.out.data(contactJson(c), formatContact(c));
+  if (contacts.length === 0) s.out.note('no contacts yet');
 }

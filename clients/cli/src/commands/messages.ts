@@ -116,7 +116,9 @@ export async function listenCommand(s: Session): Promise<void> {
 /** `parley conversations`. */
 export async function conversationsCommand(s: Session): Promise<void> {
   requireAccount(s);
-  for (const c of s.client.conversations()) s.out.data(conversationJson(c), formatConversation(c));
+  const conversations = s.client.conversations();
+  for (const c of conversations) s.out.data(conversationJson(c), formatConversation(c));
+  if (conversations.length === 0) s.out.note('no conversations yet');
 }
 
 /** Options of `parley history`. */
@@ -139,6 +141,7 @@ export async function historyCommand(s: Session, address: string, options: Histo
   if (options.before !== undefined) query.before = options.before;
   const newestFirst = s.client.history(address, query);
   for (const m of [...newestFirst].reverse()) s.out.data(messageJson(m), formatMessage(m));
+  if (newestFirst.length === 0) s.out.note(`no messages with ${s.context.address}${options.before ? ' before that message' : ''}`);
 }
 
 /** `parley search <query>`: hits in the engine's order (best first). */
@@ -147,4 +150,5 @@ export async function searchCommand(s: Session, query: string, options: { limit?
   if (query.trim().length === 0) throw new CliError('USAGE', 'the search query is empty');
   const hits = s.client.search(query, options.limit === undefined ? undefined : { limit: options.limit });
   for (const h of hits) s.out.data(searchHitJson(h), formatSearchHit(h));
+  if (hits.length === 0) s.out.note('no matches');
 }
