@@ -97,9 +97,9 @@ export async function withClient(
   }
   const passphrase = await readPassphrase({ passphraseFile: options.passphraseFile, env: rt.env, cwd: rt.cwd });
   const client = await rt.openClient(passphrase === undefined ? { profileDir } : { profileDir, passphrase });
-  const account = client.account();
-  if (account) rt.context.server = account.server;
   try {
+    const account = client.account();
+    if (account) rt.context.server = account.server;
     await fn({ rt, out: rt.out, client, context: rt.context });
   } catch (err) {
     await client.close().catch(() => {});
