@@ -4,7 +4,7 @@
 import { spawnSync } from 'node:child_process';
 import { globSync } from 'node:fs';
 
-const patterns = ['*/dist/test/**/*.test.js', 'test/dist/e2e/**/*.test.js', 'test/dist/unit/**/*.test.js'];
+const patterns = ['*/dist/test/**/*.test.js', 'clients/*/dist/test/**/*.test.js', 'test/dist/e2e/**/*.test.js', 'test/dist/unit/**/*.test.js'];
 const filters = process.argv.slice(2);
 const files = [...new Set(patterns.flatMap((p) => globSync(p, { exclude: (f) => f.includes('node_modules') })))]
   .filter((f) => filters.length === 0 || filters.some((s) => f.includes(s)))

@@ -75,6 +75,8 @@ export interface EngineStore {
   rememberContact(aci: string, address: string): void;
   contactAciByAddress(address: string): string | undefined;
   contactAddressByAci(aci: string): string | undefined;
+  /** Marks `aci`'s current identity key as verified by the user. */
+  setVerified(aci: string, verified: boolean): void;
 
   /** Inserts a message; 'duplicate' when (sender, id) is already stored. */
   insertMessage(message: EngineMessage): 'inserted' | 'duplicate';

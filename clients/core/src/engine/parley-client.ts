@@ -389,6 +389,8 @@ export class ParleyClient implements ParleyClientApi {
     const key = await this.store.protocol.identity.getIdentity(aci);
     if (!key) throw new ClientError('NOT_FOUND', `no identity key is known for ${address}`);
     await this.store.protocol.identity.acceptIdentity(aci, key);
+    // The user compared the numbers before accepting: the key is verified as well as trusted.
+    this.store.setVerified(aci, true);
     this.store.outboxWake(aci, this.now());
     return this.verify(address);
   }
@@ -487,7 +489,10 @@ export class ParleyClient implements ParleyClientApi {
       },
       onState: (state, detail) => this.emit('connection', state, detail),
       onFatal: (err) => {
-        this.fatal = new ClientError('DEVICE_REMOVED', 'this device was removed from its account or its credentials are no longer valid; link it again');
+        this.fatal =
+          err.code === 'CONNECTED_ELSEWHERE'
+            ? new ClientError('PROFILE_IN_USE', 'this device is connected from another process; stop that one first')
+            : new ClientError('DEVICE_REMOVED', 'this device was removed from its account or its credentials are no longer valid; link it again');
         this.emit('fatal', err.code, err.message);
         for (const w of this.drainWaiters.splice(0)) w();
       },
@@ -496,8 +501,13 @@ export class ParleyClient implements ParleyClientApi {
   }
 
   private async ensureConnected(): Promise<void> {
+    if (this.fatal) throw this.fatal;
     this.startConnection();
-    await this.connection!.waitConnected(15_000);
+    try {
+      await this.connection!.waitConnected(15_000);
+    } catch (err) {
+      throw this.fatal ?? err;
+    }
   }
 
   private async waitDrained(): Promise<void> {

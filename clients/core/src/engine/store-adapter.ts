@@ -136,6 +136,7 @@ export function adaptClientStore(store: ClientStore): ClientStorePorts {
     rememberContact: (aci, address) => void messages.saveContact({ aci: aci as Aci, address }),
     contactAciByAddress: (address) => messages.contactByAddress(address)?.aci,
     contactAddressByAci: (aci) => messages.contact(aci as Aci)?.address,
+    setVerified: (aci, verified) => messages.setVerified(aci as Aci, verified),
 
     insertMessage(m: EngineMessage) {
       const peer = m.conversation;

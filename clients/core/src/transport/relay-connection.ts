@@ -74,7 +74,9 @@ export class RelayConnection {
   /** Envelope batches waiting for the handler, processed one at a time. */
   private work: Promise<void> = Promise.resolve();
   private drainSeen = false;
-  private connectedWaiters: Array<() => void> = [];
+  private connectedWaiters: Array<{ resolve: () => void; reject: (e: Error) => void }> = [];
+  /** Set when the relay refused this device for good; waiters and sends get it. */
+  private fatalError: ParleyError | undefined;
 
   constructor(opts: RelayConnectionOptions) {
     this.opts = opts;
@@ -95,13 +97,29 @@ export class RelayConnection {
   /** Resolves once connected, or rejects with TIMEOUT after `timeoutMs`. */
   waitConnected(timeoutMs = 15_000): Promise<void> {
     if (this.connected) return Promise.resolve();
+    if (this.fatalError) return Promise.reject(this.fatalError);
     return new Promise((resolve, reject) => {
       const t = setTimeout(() => reject(new TransportError('TIMEOUT', 'could not connect to the relay in time')), timeoutMs);
-      this.connectedWaiters.push(() => {
-        clearTimeout(t);
-        resolve();
+      this.connectedWaiters.push({
+        resolve: () => {
+          clearTimeout(t);
+          resolve();
+        },
+        reject: (e) => {
+          clearTimeout(t);
+          reject(e);
+        },
       });
     });
+  }
+
+  /** Stops reconnecting for good and tells everyone waiting. */
+  private fail(err: ParleyError): void {
+    if (this.fatalError) return;
+    this.fatalError = err;
+    this.stopped = true;
+    for (const w of this.connectedWaiters.splice(0)) w.reject(err);
+    this.opts.onFatal?.(err);
   }
 
   /** Stops: closes the socket, rejects unanswered sends, waits for the envelope handler. */
@@ -159,7 +177,7 @@ export class RelayConnection {
     ws.once('open', () => {
       this.attempt = 0;
       this.opts.onState?.('connected');
-      for (const w of this.connectedWaiters.splice(0)) w();
+      for (const w of this.connectedWaiters.splice(0)) w.resolve();
       this.schedulePing();
     });
     ws.on('message', (data: Buffer) => this.onMessage(new Uint8Array(data.buffer, data.byteOffset, data.byteLength)));
@@ -174,8 +192,7 @@ export class RelayConnection {
           // not JSON
         }
         if (code === 'UNAUTHORIZED' || code === 'DEVICE_REMOVED') {
-          this.stopped = true;
-          this.opts.onFatal?.(new ParleyError(code, 'the relay refused this device: it was removed or its credentials are wrong'));
+          this.fail(new ParleyError('DEVICE_REMOVED', 'the relay refused this device: it was removed from its account or its credentials are wrong'));
         }
         ws.terminate();
       });
@@ -187,15 +204,9 @@ export class RelayConnection {
       if (this.ws === ws) this.ws = undefined;
       this.clearPing();
       this.failPending(new TransportError('DISCONNECTED', 'the connection dropped before the relay answered'));
-      if (code === ERROR_CODES.DEVICE_REMOVED.close) {
-        this.stopped = true;
-        this.opts.onFatal?.(new ParleyError('DEVICE_REMOVED'));
-      }
-      if (code === ERROR_CODES.CONNECTED_ELSEWHERE.close) {
-        // Another process of this device took over; do not fight it.
-        this.stopped = true;
-        this.opts.onFatal?.(new ParleyError('CONNECTED_ELSEWHERE', 'this device connected from another process'));
-      }
+      if (code === ERROR_CODES.DEVICE_REMOVED.close) this.fail(new ParleyError('DEVICE_REMOVED'));
+      // Another process of this device took over; do not fight it.
+      if (code === ERROR_CODES.CONNECTED_ELSEWHERE.close) this.fail(new ParleyError('CONNECTED_ELSEWHERE', 'this device connected from another process'));
       this.opts.onState?.('disconnected', reason.toString() || String(code));
       this.scheduleReconnect();
     });
