@@ -17,6 +17,7 @@ import {
   type LinkTokenResponse,
   type RegisterAccountRequest,
   type RegisterAccountResponse,
+  type RelayInfoResponse,
 } from '@parley/protocol';
 import { TransportError } from './transport-error.js';
 
@@ -71,6 +72,10 @@ export class RelayApi {
     return formatBasicAuth(c.aci, c.deviceId, c.secret);
   }
 
+  /** The relay's domain and version (unauthenticated). */
+  info(): Promise<RelayInfoResponse> {
+    return this.request('GET', '/v1/info', undefined, false);
+  }
   register(body: RegisterAccountRequest): Promise<RegisterAccountResponse> {
     return this.request('POST', '/v1/accounts', body, false);
   }
