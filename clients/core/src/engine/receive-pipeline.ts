@@ -165,7 +165,12 @@ export class ReceivePipeline {
   /** A visible entry, a session reset, and a resend request through a fresh session. */
   private async decryptionFailed(source: string, sourceDevice: number, envelopeId: string, envelope: Envelope): Promise<void> {
     const { store } = this.deps;
-    const conversation = store.contactAddressByAci(source) ?? source;
+    const address = store.contactAddressByAci(source);
+    const conversation = address ?? source;
+    // The outbox addresses sends by `user@domain`; a stranger's address is inside the envelope
+    // that failed, so it cannot be asked. Without this check the resend request threw, the
+    // transaction rolled back and the envelope was redelivered for ever, blocking the queue.
+    const canAsk = address !== undefined && source !== this.deps.self.aci;
     const now = this.deps.now();
     await this.deps.sessions.reset(source, sourceDevice);
     const m: EngineMessage = {
@@ -175,7 +180,7 @@ export class ReceivePipeline {
       senderAci: source,
       senderDevice: sourceDevice,
       direction: 'in',
-      body: 'could not decrypt a message; asked the sender to send it again',
+      body: canAsk ? 'could not decrypt a message; asked the sender to send it again' : 'could not decrypt a message from a sender this device does not know yet',
       kind: 'decryption-error',
       sentAt: Number(envelope.timestamp),
       receivedAt: now,
@@ -185,7 +190,7 @@ export class ReceivePipeline {
     let inserted = false;
     store.transaction(() => {
       inserted = store.insertMessage(m) === 'inserted';
-      if (inserted && source !== this.deps.self.aci) {
+      if (inserted && canAsk) {
         store.outboxAdd({
           destinationAci: source,
           content: encodeContent({ body: { case: 'resendRequest', value: { envelopeMessageId: envelope.messageId, timestamp: envelope.timestamp } } }),

@@ -59,17 +59,27 @@ export class SessionManager {
   }
 
   private async processBundle(aci: string, identityKey: string, d: DeviceBundleJson): Promise<void> {
-    await this.cipher.processBundle(
-      { aci, deviceId: d.deviceId },
-      {
-        registrationId: d.registrationId,
-        deviceId: d.deviceId,
-        identityKey: b(identityKey),
-        signedPreKey: { keyId: d.signedPreKey.keyId, publicKey: b(d.signedPreKey.publicKey), signature: b(d.signedPreKey.signature) },
-        kyberPreKey: { keyId: d.kyberPreKey.keyId, publicKey: b(d.kyberPreKey.publicKey), signature: b(d.kyberPreKey.signature) },
-        ...(d.preKey ? { preKey: { keyId: d.preKey.keyId, publicKey: b(d.preKey.publicKey) } } : {}),
-      },
-    );
+    const key = b(identityKey);
+    try {
+      await this.cipher.processBundle(
+        { aci, deviceId: d.deviceId },
+        {
+          registrationId: d.registrationId,
+          deviceId: d.deviceId,
+          identityKey: key,
+          signedPreKey: { keyId: d.signedPreKey.keyId, publicKey: b(d.signedPreKey.publicKey), signature: b(d.signedPreKey.signature) },
+          kyberPreKey: { keyId: d.kyberPreKey.keyId, publicKey: b(d.kyberPreKey.publicKey), signature: b(d.kyberPreKey.signature) },
+          ...(d.preKey ? { preKey: { keyId: d.preKey.keyId, publicKey: b(d.preKey.publicKey) } } : {}),
+        },
+      );
+    } catch (err) {
+      // libsignal refuses a changed key before recording anything, so the user would never see
+      // the change nor be able to accept it: record it as seen (not trusted). The bundle's
+      // signatures were checked against this key first, so a bundle that does not verify is
+      // never recorded.
+      if (err instanceof CryptoError && err.is('UNTRUSTED_IDENTITY')) await this.deps.stores.identity.saveIdentity(aci, key);
+      throw err;
+    }
   }
 
   /** Encrypts `plaintext` for every known device of `aci` (one's own: all but this device). */
@@ -94,8 +104,18 @@ export class SessionManager {
     if (claim.length > 0) await this.ensureSessions(aci, claim);
   }
 
-  /** Forgets the session with one device (a decryption failure or a resend request). */
+  /**
+   * Starts a fresh session with one device after a decryption failure, from a newly claimed
+   * bundle. The current state is archived, not deleted: when the failure was one corrupted
+   * envelope rather than a broken session, the messages behind it on the old chain still decrypt.
+   * When no bundle can be had (offline, or a bundle that does not verify), the session stays as
+   * it is; the resend request then travels on it.
+   */
   async reset(aci: string, deviceId: number): Promise<void> {
-    await this.cipher.deleteSession({ aci, deviceId });
+    try {
+      await this.ensureSessions(aci, [deviceId]);
+    } catch {
+      // See above: keeping the old session is the fallback, not a failure of the receive path.
+    }
   }
 }
