@@ -109,6 +109,10 @@ export class ParleyClient implements ParleyClientApi {
   private historyImported: Array<(n: number) => void> = [];
   /** Key upkeep started after the last drain; awaited before a connection is closed. */
   private maintenance: Promise<void> = Promise.resolve();
+  /** Operations holding the connection open (see useConnection). */
+  private connectionUsers = 0;
+  /** The closing of the previous connection; a new one waits for it (one socket per device). */
+  private stopping: Promise<void> = Promise.resolve();
 
   constructor(deps: ParleyClientDeps) {
     this.store = deps.store;
@@ -198,11 +202,13 @@ export class ParleyClient implements ParleyClientApi {
     );
     // The approving device sends the history next; wait for it to be imported.
     const imported = new Promise<number>((resolve) => this.historyImported.push(resolve));
-    this.startConnection();
-    const deadline = new Promise<never>((_, reject) => setTimeout(() => reject(new TransportError('TIMEOUT', 'the history did not arrive in time')), timeoutMs).unref());
-    await Promise.race([imported, deadline]);
+    await this.useConnection(async () => {
+      await this.stopping;
+      this.startConnection();
+      const deadline = new Promise<never>((_, reject) => setTimeout(() => reject(new TransportError('TIMEOUT', 'the history did not arrive in time')), timeoutMs).unref());
+      await Promise.race([imported, deadline]);
+    });
     this.emit('progress', { task: 'link', done: 3, total: 3, unit: 'steps' });
-    await this.stopConnection();
     return this.account()!;
   }
 
@@ -234,19 +240,21 @@ export class ParleyClient implements ParleyClientApi {
     await this.serial.run(() => this.sessions!.repair(account.aci, { missing: [newId!] }));
     const chunks = buildHistoryChunks(this.store, newId);
     const ids = this.store.transaction(() => chunks.map((content) => this.store.outboxAdd({ destinationAci: account.aci, content, nowMs: this.now() })));
-    await this.ensureConnected();
-    let done = 0;
-    this.emit('progress', { task: 'history-send', done, total: ids.length, unit: 'chunks' });
     const pendingIds = new Set(ids);
-    for (let round = 0; pendingIds.size > 0 && round < 1000; round++) {
-      await this.sender!.flush();
-      for (const id of [...pendingIds]) if (!this.store.outboxHas(id)) pendingIds.delete(id);
-      if (ids.length - pendingIds.size !== done) {
-        done = ids.length - pendingIds.size;
-        this.emit('progress', { task: 'history-send', done, total: ids.length, unit: 'chunks' });
+    await this.useConnection(async () => {
+      await this.ensureConnected();
+      let done = 0;
+      this.emit('progress', { task: 'history-send', done, total: ids.length, unit: 'chunks' });
+      for (let round = 0; pendingIds.size > 0 && round < 1000; round++) {
+        await this.sender!.flush();
+        for (const id of [...pendingIds]) if (!this.store.outboxHas(id)) pendingIds.delete(id);
+        if (ids.length - pendingIds.size !== done) {
+          done = ids.length - pendingIds.size;
+          this.emit('progress', { task: 'history-send', done, total: ids.length, unit: 'chunks' });
+        }
+        if (pendingIds.size > 0) await new Promise((r) => setTimeout(r, 200));
       }
-      if (pendingIds.size > 0) await new Promise((r) => setTimeout(r, 200));
-    }
+    });
     if (pendingIds.size > 0) throw new TransportError('TIMEOUT', 'the history could not be sent; it stays queued and is sent on the next run');
     return { deviceId: newId };
   }
@@ -298,8 +306,10 @@ export class ParleyClient implements ParleyClientApi {
       return m;
     });
     try {
-      await this.ensureConnected();
-      const result = await this.sender!.flush();
+      const result = await this.useConnection(async () => {
+        await this.ensureConnected();
+        return this.sender!.flush();
+      });
       if (result.untrusted.includes(aci)) {
         throw new ClientError('IDENTITY_CHANGED', `${conversation}'s safety number changed: compare it with \`parley verify ${conversation}\`, then accept it with \`parley verify ${conversation} --accept\`; the message waits until then`);
       }
@@ -315,36 +325,38 @@ export class ParleyClient implements ParleyClientApi {
     const got: MessageView[] = [];
     const off = this.on('message', (m) => got.push(m));
     try {
-      await this.ensureConnected();
-      await this.waitDrained();
-      await this.sender!.flush();
-      const idleMs = (options.idleSeconds ?? 0) * 1000;
-      this.lastActivity = this.now();
-      while (idleMs > 0 && this.now() - this.lastActivity < idleMs && !this.fatal) {
-        await new Promise((r) => setTimeout(r, Math.min(200, idleMs)));
-      }
-      await this.sender!.flush();
-      if (this.fatal) throw this.fatal;
+      await this.useConnection(async () => {
+        await this.ensureConnected();
+        await this.waitDrained();
+        await this.sender!.flush();
+        const idleMs = (options.idleSeconds ?? 0) * 1000;
+        this.lastActivity = this.now();
+        while (idleMs > 0 && this.now() - this.lastActivity < idleMs && !this.fatal) {
+          await new Promise((r) => setTimeout(r, Math.min(200, idleMs)));
+        }
+        await this.sender!.flush();
+        if (this.fatal) throw this.fatal;
+      });
     } finally {
       off();
-      await this.stopConnection();
     }
     return got;
   }
 
   async listen(signal: AbortSignal): Promise<void> {
     this.requireAccount();
-    await this.ensureConnected();
-    const flushTimer = setInterval(() => void this.sender!.flush().catch(() => undefined), 5000);
-    try {
-      await new Promise<void>((resolve) => {
-        if (signal.aborted) return resolve();
-        signal.addEventListener('abort', () => resolve(), { once: true });
-      });
-    } finally {
-      clearInterval(flushTimer);
-      await this.stopConnection();
-    }
+    await this.useConnection(async () => {
+      await this.ensureConnected();
+      const flushTimer = setInterval(() => void this.sender!.flush().catch(() => undefined), 5000);
+      try {
+        await new Promise<void>((resolve) => {
+          if (signal.aborted) return resolve();
+          signal.addEventListener('abort', () => resolve(), { once: true });
+        });
+      } finally {
+        clearInterval(flushTimer);
+      }
+    });
   }
 
   conversations(): ConversationView[] {
@@ -400,7 +412,7 @@ export class ParleyClient implements ParleyClientApi {
   }
 
   async close(): Promise<void> {
-    await this.stopConnection();
+    await this.stopConnection(true);
     this.store.close();
   }
 
@@ -500,8 +512,23 @@ export class ParleyClient implements ParleyClientApi {
     this.connection.start();
   }
 
+  /**
+   * Runs `fn` with the connection held open; the last holder to finish closes it. Without the
+   * count a `receive()` ended a `listen()` running beside it, and a `send()` left its socket
+   * open (consuming the queue unseen) after it returned.
+   */
+  private async useConnection<T>(fn: () => Promise<T>): Promise<T> {
+    this.connectionUsers++;
+    try {
+      return await fn();
+    } finally {
+      if (--this.connectionUsers === 0) await this.stopConnection();
+    }
+  }
+
   private async ensureConnected(): Promise<void> {
     if (this.fatal) throw this.fatal;
+    await this.stopping;
     this.startConnection();
     try {
       await this.connection!.waitConnected(15_000);
@@ -516,11 +543,19 @@ export class ParleyClient implements ParleyClientApi {
     if (this.fatal) throw this.fatal;
   }
 
-  private async stopConnection(): Promise<void> {
-    await this.maintenance;
-    const c = this.connection;
-    this.connection = undefined;
-    if (c) await c.stop();
+  /** Closes the connection once key upkeep is done, unless someone holds it again by then (or `force`). */
+  private async stopConnection(force = false): Promise<void> {
+    const previous = this.stopping;
+    this.stopping = (async () => {
+      await previous;
+      await this.maintenance;
+      // A holder that arrived while key upkeep finished keeps the connection.
+      if (this.connectionUsers > 0 && !force) return;
+      const c = this.connection;
+      this.connection = undefined;
+      if (c) await c.stop();
+    })();
+    await this.stopping;
   }
 
   private async maintainKeys(): Promise<void> {

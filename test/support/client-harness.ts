@@ -1,0 +1,76 @@
+// SPDX-License-Identifier: AGPL-3.0-only
+/**
+ * Helpers for end-to-end tests of the client engine: fresh profile directories, polling for a
+ * condition, and a client that records what it emitted. Engines run in this process on real
+ * SQLCipher profiles against a real relay process.
+ */
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { openParleyClient, type MessageView, type ParleyClientApi, type ProgressEvent } from '@parley/client';
+
+/** A fresh, empty profile directory. */
+export function newProfileDir(): string {
+  return mkdtempSync(join(tmpdir(), 'parley-client-e2e-'));
+}
+
+/** Polls `ok` every 25 ms until it holds, or throws after `timeoutMs` (default 20,000). */
+export async function until(what: string, ok: () => boolean, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!ok()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+/** An open engine with everything it emitted since it was opened. */
+export interface RecordingClient {
+  readonly client: ParleyClientApi;
+  readonly profileDir: string;
+  /** Every 'message' event, in emission order. */
+  readonly messages: MessageView[];
+  /** Every 'progress' event, in emission order. */
+  readonly progress: ProgressEvent[];
+}
+
+/** Opens (or reopens) the profile at `profileDir` (a fresh one by default) and records its events. */
+export async function openRecording(profileDir = newProfileDir(), passphrase?: string): Promise<RecordingClient> {
+  const client = await openParleyClient({ profileDir, ...(passphrase !== undefined ? { passphrase } : {}) });
+  const messages: MessageView[] = [];
+  const progress: ProgressEvent[] = [];
+  client.on('message', (m) => messages.push(m));
+  client.on('progress', (p) => progress.push(p));
+  return { client, profileDir, messages, progress };
+}
+
+/**
+ * Every message of the conversation with `address`, oldest first, paging through `history`
+ * (whose pages are newest first) so that long conversations are compared whole.
+ */
+export function fullHistory(client: ParleyClientApi, address: string): MessageView[] {
+  const out: MessageView[] = [];
+  let before: string | undefined;
+  for (;;) {
+    const page = client.history(address, { limit: 1000, ...(before ? { before } : {}) });
+    out.push(...page);
+    if (page.length < 1000) break;
+    before = page[page.length - 1]!.id;
+  }
+  return out.reverse();
+}
+
+/** Links a new profile to the account of `approver`, both sides running at once. */
+export async function linkNewDevice(approver: RecordingClient, server: string): Promise<{ device: RecordingClient; deviceId: number }> {
+  const device = await openRecording();
+  let approved: Promise<{ deviceId: number }> | undefined;
+  const linked = device.client.link(server, (code) => {
+    approved = approver.client.approveLink(code);
+    // Awaited below; a rejection must not surface as unhandled while the link is still running.
+    approved.catch(() => undefined);
+  });
+  const account = await linked;
+  if (!approved) throw new Error('link resolved without showing a link code');
+  const { deviceId } = await approved;
+  if (deviceId !== account.deviceId) throw new Error(`approver saw device ${deviceId}, the new device is ${account.deviceId}`);
+  return { device, deviceId };
+}
