@@ -3,6 +3,7 @@
  * The relay's configuration: one schema, every default in one place, validated at startup and
  * frozen (CONVENTIONS 9). Only the binary's entry reads argv and the environment.
  */
+import { BlockList, isIP } from 'node:net';
 import { LIMITS, parseDomain } from '@parley/protocol';
 
 /** Every setting of a relay process. Units are in the names. */
@@ -43,6 +44,17 @@ export interface RelayConfig {
   readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   /** How long a graceful shutdown waits for commits and sockets, ms. Default 10,000. */
   readonly shutdownGraceMs: number;
+  /** PEM certificate chain file; with `tlsKeyFile` the relay serves HTTPS and WSS. Default none (plain HTTP). */
+  readonly tlsCertFile: string | undefined;
+  /** PEM private key file of `tlsCertFile`. Default none. */
+  readonly tlsKeyFile: string | undefined;
+  /**
+   * A TLS-terminating proxy sits in front: plain HTTP is allowed on a non-loopback address, and
+   * client addresses come from the last X-Forwarded-For hop. Default false.
+   */
+  readonly behindProxy: boolean;
+  /** Bearer token /metrics requires, at least 16 characters. Default none (/metrics is open). */
+  readonly metricsToken: string | undefined;
 }
 
 /** The defaults, in one place. */
@@ -65,6 +77,10 @@ export const DEFAULT_RELAY_CONFIG: RelayConfig = Object.freeze({
   registrationsPerHour: 50,
   logLevel: 'info',
   shutdownGraceMs: 10_000,
+  tlsCertFile: undefined,
+  tlsKeyFile: undefined,
+  behindProxy: false,
+  metricsToken: undefined,
 });
 
 /** A configuration value that is out of range; the message names the setting. */
@@ -109,5 +125,43 @@ export function resolveRelayConfig(partial: Partial<RelayConfig> = {}): RelayCon
   intIn('registrationsPerHour', c.registrationsPerHour, 1, 10_000_000);
   if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(c.logLevel)) throw new ConfigError('logLevel is not a pino level');
   intIn('shutdownGraceMs', c.shutdownGraceMs, 0, 600_000);
+  checkListenSafety(c);
   return Object.freeze({ ...c, domain: parseDomain(c.domain) });
+}
+
+/**
+ * True for addresses only this machine can reach: 127.0.0.0/8, ::1 (also IPv4-mapped) and the
+ * name `localhost`. Any other name counts as public: what it resolves to is not known here.
+ */
+export function isLoopbackHost(host: string): boolean {
+  const h = host.toLowerCase().replace(/^\[|\]$/g, '');
+  if (h === 'localhost') return true;
+  const family = isIP(h);
+  if (family === 0) return false;
+  const loopback = new BlockList();
+  loopback.addSubnet('127.0.0.0', 8, 'ipv4');
+  loopback.addAddress('::1', 'ipv6');
+  // BlockList matches IPv4-mapped IPv6 addresses (::ffff:127.0.0.1) against the IPv4 rule.
+  return loopback.check(h, family === 6 ? 'ipv6' : 'ipv4');
+}
+
+function optionalText(name: string, v: unknown): void {
+  if (v !== undefined && (typeof v !== 'string' || v.length === 0)) throw new ConfigError(`${name} must be a non-empty string`);
+}
+
+/** TLS settings hang together, and a public address needs TLS or a proxy in front (DESIGN §13). */
+function checkListenSafety(c: RelayConfig): void {
+  optionalText('tlsCertFile', c.tlsCertFile);
+  optionalText('tlsKeyFile', c.tlsKeyFile);
+  if ((c.tlsCertFile === undefined) !== (c.tlsKeyFile === undefined)) {
+    throw new ConfigError('--tls-cert and --tls-key go together: give both or neither');
+  }
+  if (typeof c.behindProxy !== 'boolean') throw new ConfigError('behindProxy must be true or false');
+  optionalText('metricsToken', c.metricsToken);
+  if (c.metricsToken !== undefined && c.metricsToken.length < 16) throw new ConfigError('--metrics-token must have at least 16 characters');
+  if (c.tlsCertFile === undefined && !c.behindProxy && !isLoopbackHost(c.host)) {
+    throw new ConfigError(
+      `refusing to listen on ${c.host} without TLS: give --tls-cert and --tls-key, or --behind-proxy if a TLS-terminating proxy sits in front of the relay`,
+    );
+  }
 }

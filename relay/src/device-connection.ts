@@ -26,6 +26,7 @@ import type { Logger } from 'pino';
 import type { AckRequest, EnvelopeStore, QueueAddress, StoredEnvelope } from './ports/envelope-store.js';
 import type { Clock } from './clock.js';
 import { DeliveryWindow } from './delivery-window.js';
+import type { DeliveryPath, RelayMetrics } from './relay-metrics.js';
 
 /** The part of a WebSocket a connection uses (a `ws` WebSocket satisfies it). */
 export interface FrameSocket {
@@ -45,6 +46,7 @@ export interface ConnectionContext {
   readonly store: EnvelopeStore;
   readonly clock: Clock;
   readonly log: Logger;
+  readonly metrics: RelayMetrics;
   readonly windowEnvelopes: number;
   readonly maxFrameBytes: number;
   /** Queues an ack for the next batched delete. */
@@ -118,6 +120,8 @@ export class DeviceConnection {
     switch (frame.kind.case) {
       case 'send':
         if (this.unansweredSends >= MAX_UNANSWERED_SENDS) {
+          this.ctx.metrics.rateLimitHit('unanswered_sends');
+          this.ctx.metrics.sendAnswered('RATE_LIMITED');
           this.sendError(frame.kind.value.requestId, new ParleyError('RATE_LIMITED', 'too many unanswered sends', { retryAfterMs: 100 }));
           return;
         }
@@ -134,26 +138,31 @@ export class DeviceConnection {
     }
   }
 
-  /** Offers envelopes just committed to this device's queue, in sequence order. */
-  offerLive(envelopes: readonly StoredEnvelope[]): void {
-    if (this.closed || envelopes.length === 0) return;
+  /**
+   * Offers envelopes just committed to this device's queue, in sequence order. Returns true when
+   * they went out at once (the live path), false when the pump will read them from the store.
+   */
+  offerLive(envelopes: readonly StoredEnvelope[]): boolean {
+    if (this.closed || envelopes.length === 0) return false;
     if (
       this.caughtUp &&
       !this.pumping &&
       envelopes[0]!.seq === this.window.lastDelivered + 1 &&
       this.window.inFlight + envelopes.length <= this.ctx.windowEnvelopes
     ) {
-      this.deliver(envelopes);
-      return;
+      this.deliver(envelopes, 'live');
+      return true;
     }
     this.caughtUp = false;
     this.dirty = true;
     void this.pump();
+    return false;
   }
 
   /** Sends an online-only envelope (typing); not queued, not acknowledged, outside the window. */
   deliverOnline(envelope: StoredEnvelope): void {
     if (this.closed) return;
+    this.ctx.metrics.envelopesDelivered('online', 1);
     this.sendFrame({ kind: { case: 'deliver', value: { envelopes: [toWire(envelope, true)] } } });
   }
 
@@ -250,8 +259,9 @@ export class DeviceConnection {
     if (!this.caughtUp) void this.pump();
   }
 
-  private deliver(envelopes: readonly StoredEnvelope[]): void {
+  private deliver(envelopes: readonly StoredEnvelope[], path: DeliveryPath): void {
     for (const e of envelopes) this.window.delivered(e.seq);
+    this.ctx.metrics.envelopesDelivered(path, envelopes.length);
     this.sendFrame({ kind: { case: 'deliver', value: { envelopes: envelopes.map((e) => toWire(e, false)) } } });
   }
 
@@ -266,7 +276,7 @@ export class DeviceConnection {
         this.dirty = false;
         const batch = await this.ctx.store.read(this.queue, this.window.lastDelivered, limit, this.ctx.clock.now());
         if (this.closed) return;
-        if (batch.length > 0) this.deliver(batch);
+        if (batch.length > 0) this.deliver(batch, 'queue');
         if (batch.length < limit && !this.dirty) {
           this.caughtUp = true;
           if (!this.drainAnnounced) {

@@ -5,7 +5,9 @@
  * errors and write nothing.
  */
 import { createHash } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
 import {
+  isParleyError,
   ParleyError,
   validateSend,
   type Aci,
@@ -20,6 +22,7 @@ import type { RelayConfig } from './config.js';
 import type { ConnectionRegistry } from './connection-registry.js';
 import { queueKey, type DeviceConnection } from './device-connection.js';
 import type { EnqueueRequest, EnqueueResult, StoredEnvelope } from './ports/envelope-store.js';
+import type { RelayMetrics, SendOutcome } from './relay-metrics.js';
 
 /** A device as the directory knows it. */
 export interface DirectoryDevice {
@@ -40,8 +43,8 @@ export interface IntakeDeps {
   readonly registry: ConnectionRegistry;
   /** Commits one send through the group-commit batcher. */
   readonly commit: (request: EnqueueRequest) => Promise<EnqueueResult>;
-  /** Counts envelopes for metrics; optional. */
-  readonly onCommitted?: (envelopes: number) => void;
+  /** Counts sends, committed envelopes and live-delivery latency. */
+  readonly metrics: RelayMetrics;
 }
 
 /**
@@ -83,13 +86,22 @@ export class EnvelopeIntake {
   /** Handles one Send from `conn`; always answers it (SendResult or Error). */
   handle(conn: DeviceConnection, send: Send): void {
     conn.unansweredSends++;
+    const metrics = this.deps.metrics;
     this.process(conn, send)
-      .catch((err: unknown) => conn.sendError(send.requestId, err))
+      .then(
+        (outcome) => metrics.sendAnswered(outcome),
+        (err: unknown) => {
+          metrics.sendAnswered(isParleyError(err) ? err.code : 'INTERNAL');
+          conn.sendError(send.requestId, err);
+        },
+      )
       .finally(() => conn.unansweredSends--);
   }
 
-  private async process(conn: DeviceConnection, raw: Send): Promise<void> {
+  private async process(conn: DeviceConnection, raw: Send): Promise<SendOutcome> {
     const { config, clock, directory } = this.deps;
+    // Monotonic and sub-millisecond, for the live-delivery latency; `now` below is wall time.
+    const arrived = performance.now();
     const now = clock.now();
     const send = validateSend(raw, now, {
       maxDevices: config.maxDevicesPerAccount,
@@ -107,7 +119,7 @@ export class EnvelopeIntake {
 
     if (send.online) {
       this.deliverOnline(conn, send, source, now);
-      return;
+      return 'ok';
     }
     const request: EnqueueRequest = {
       destination: send.destination,
@@ -138,15 +150,20 @@ export class EnvelopeIntake {
       },
     });
     let fresh = 0;
+    let latencyMs = -1;
     for (const s of result.seqs) {
       if (s.duplicate) continue;
       fresh++;
       const target = this.deps.registry.get(queueKey(send.destination, s.deviceId));
       if (!target) continue;
       const m = request.envelopes.find((e) => e.deviceId === s.deviceId)!;
-      target.offerLive([this.stored(request, send, m.type, m.content, s.seq)]);
+      if (target.offerLive([this.stored(request, send, m.type, m.content, s.seq)])) {
+        if (latencyMs < 0) latencyMs = performance.now() - arrived;
+        this.deps.metrics.deliveryLatencyMs(latencyMs);
+      }
     }
-    this.deps.onCommitted?.(fresh);
+    this.deps.metrics.envelopesCommitted(fresh);
+    return fresh === 0 ? 'duplicate' : 'ok';
   }
 
   private deliverOnline(conn: DeviceConnection, send: ValidatedSend, source: StoredEnvelope['source'], now: number): void {

@@ -3,7 +3,10 @@
  * The relay's composition: one fastify listener serving REST (the key server's routes, health)
  * and the device WebSocket, upgraded by `ws` in noServer mode on the same port.
  */
+import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
+import type { Server as HttpsServer } from 'node:https';
+import { performance } from 'node:perf_hooks';
 import type { Duplex } from 'node:stream';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
@@ -28,12 +31,22 @@ import { DeviceConnection, queueKey, type ConnectionContext } from './device-con
 import { EnvelopeIntake, type DeviceDirectory } from './envelope-intake.js';
 import { ProvisioningHub } from './provisioning.js';
 import type { AckRequest, EnqueueRequest, EnqueueResult, EnvelopeStore } from './ports/envelope-store.js';
+import { RelayMetrics } from './relay-metrics.js';
 
 /** The relay's version, reported on /v1/info. */
 export const RELAY_VERSION = '0.1.0';
 
 /** Rows one expiry call deletes at most (about 50 ms of blocking on SQLite). */
 const EXPIRY_BATCH = 10_000;
+
+/** Where Prometheus scrapes the relay. */
+export const METRICS_ROUTE = '/metrics';
+
+/** A certificate chain and its private key, PEM. */
+export interface TlsCredentials {
+  readonly cert: string | Buffer;
+  readonly key: string | Buffer;
+}
 
 /** The account directory as the relay uses it (the key server's AccountDirectory). */
 export interface RelayDirectory extends DeviceDirectory {
@@ -51,27 +64,48 @@ export interface RelayPorts {
   readonly errorHandler?: Parameters<FastifyInstance['setErrorHandler']>[0];
   readonly clock: Clock;
   readonly log: Logger;
+  /** The relay's metrics; a fresh RelayMetrics (without process metrics) by default. */
+  readonly metrics?: RelayMetrics;
+  /** Serve HTTPS and WSS with these; plain HTTP and WS without. */
+  readonly tls?: TlsCredentials;
 }
 
 /** A running (or ready to run) relay. */
 export interface Relay {
   readonly app: FastifyInstance;
-  /** Starts listening; resolves with the bound address. */
+  /** The relay's metrics (its `rateLimitHit` is the hook other limiters call). */
+  readonly metrics: RelayMetrics;
+  /** Starts listening; resolves with the bound address (`https://…` when serving TLS). */
   listen(): Promise<{ host: string; port: number; url: string }>;
   /** Graceful shutdown: stop accepting, tell clients to reconnect, flush commits, close stores. */
   close(): Promise<void>;
   /** Figures for health and tests. */
   stats(): { connections: number; pendingCommits: number };
+  /**
+   * Replaces the TLS certificate and key for new connections (certificate renewal without a
+   * restart). @throws Error when the relay does not serve TLS or the pair is unusable.
+   */
+  reloadTls(credentials: TlsCredentials): void;
 }
 
 /** Builds a relay from its config and ports. Nothing listens until `listen()`. */
 export function createRelay(config: RelayConfig, ports: RelayPorts): Relay {
   const { clock, log, envelopes, directory } = ports;
+  const metrics = ports.metrics ?? new RelayMetrics();
   const registry = new ConnectionRegistry();
   let shuttingDown = false;
 
   // fastify types its logger against its own pino major; the instance is a pino logger all the same.
-  const app: FastifyInstance = Fastify({ loggerInstance: log.child({ component: 'http' }) as unknown as FastifyBaseLogger, bodyLimit: 512 * 1024, logController: new LogController({ disableRequestLogging: true }) });
+  // With `https`, fastify's server is an https.Server; the instance type differs only in that generic.
+  const app = Fastify({
+    loggerInstance: log.child({ component: 'http' }) as unknown as FastifyBaseLogger,
+    bodyLimit: 512 * 1024,
+    logController: new LogController({ disableRequestLogging: true }),
+    // Behind a proxy, the client's address is the one the proxy saw (the last X-Forwarded-For
+    // hop); per-address rate limits would otherwise see only the proxy.
+    trustProxy: config.behindProxy ? (_address: string, hop: number) => hop === 0 : false,
+    ...(ports.tls ? { https: { cert: ports.tls.cert, key: ports.tls.key } } : {}),
+  }) as unknown as FastifyInstance;
   app.setErrorHandler(
     ports.errorHandler ??
       ((err, _req, reply) => {
@@ -87,6 +121,26 @@ export function createRelay(config: RelayConfig, ports: RelayPorts): Relay {
   app.get(HTTP_ROUTES.ready, async (_req, reply) => {
     if (shuttingDown) return reply.status(503).send({ status: 'shutting-down' });
     return { status: 'ready', connections: registry.size };
+  });
+  // Compared as SHA-256 digests: equal lengths for timingSafeEqual, and no early exit on length.
+  const metricsTokenDigest = config.metricsToken === undefined ? undefined : sha256(config.metricsToken);
+  app.get(METRICS_ROUTE, async (req, reply) => {
+    if (metricsTokenDigest) {
+      const header = req.headers.authorization ?? '';
+      const given = header.startsWith('Bearer ') ? header.slice(7) : '';
+      if (!timingSafeEqual(sha256(given), metricsTokenDigest)) {
+        return reply.status(401).header('www-authenticate', 'Bearer').send({ code: 'UNAUTHORIZED', message: 'metrics need the bearer token' });
+      }
+    }
+    const text = await metrics.render();
+    return reply.header('content-type', metrics.contentType).header('cache-control', 'no-store').send(text);
+  });
+  app.addHook('onResponse', (req, reply, done) => {
+    // REST refusals: 401s are failed device authentications (and wrong metrics tokens), 429s
+    // refusals by a limiter of the route (the key server's limiters report through here).
+    if (reply.statusCode === 401) metrics.authFailure('http');
+    else if (reply.statusCode === 429) metrics.rateLimitHit(`http ${req.method} ${req.routeOptions.url ?? 'unmatched'}`);
+    done();
   });
   ports.mountRoutes?.(app);
 
@@ -111,34 +165,55 @@ export function createRelay(config: RelayConfig, ports: RelayPorts): Relay {
       const body = fromBase64Url(req.body.body);
       if (!body || body.length > LIMITS.maxProvisioningMessageBytes) throw new ParleyError('BAD_REQUEST', 'body must be base64url of at most 64 KiB');
       provisioning.deliver(req.params.address, body);
+      log.debug({ bytes: body.length }, 'provisioning message delivered');
       return reply.status(204).send();
     },
   );
 
   const commits = new CommitBatcher<EnqueueRequest, EnqueueResult>({
-    flush: (items) => envelopes.enqueue(items),
+    flush: async (items) => {
+      const started = performance.now();
+      const results = await envelopes.enqueue(items);
+      metrics.commitBatch(items.length, performance.now() - started);
+      return results;
+    },
     maxBatch: config.commitBatchMax,
     maxPending: config.commitQueueMax,
   });
   const acks = new CommitBatcher<AckRequest, void>({
     flush: async (items) => {
-      await envelopes.ack(items);
+      metrics.envelopesAcked(await envelopes.ack(items));
       return new Array<void>(items.length);
     },
     maxBatch: config.commitBatchMax,
     maxPending: config.commitQueueMax,
   });
 
-  const intake = new EnvelopeIntake({ config, clock, directory, registry, commit: (r) => commits.submit(r) });
+  const intake = new EnvelopeIntake({
+    config,
+    clock,
+    directory,
+    registry,
+    metrics,
+    commit: (r) =>
+      commits.submit(r).catch((err: unknown) => {
+        if (isParleyError(err) && err.code === 'RATE_LIMITED') metrics.rateLimitHit('commit_queue');
+        throw err;
+      }),
+  });
   const context: ConnectionContext = {
     store: envelopes,
     clock,
     log,
+    metrics,
     windowEnvelopes: config.windowEnvelopes,
     maxFrameBytes: config.maxFrameBytes,
     submitAck: (a) => acks.submit(a),
     onSend: (conn, send) => intake.handle(conn, send),
-    onClosed: (conn) => registry.detach(conn),
+    onClosed: (conn) => {
+      registry.detach(conn);
+      log.debug({ device: conn.key }, 'device disconnected');
+    },
   };
 
   const unsubscribe = directory.onDeviceChange((e) => {
@@ -150,8 +225,24 @@ export function createRelay(config: RelayConfig, ports: RelayPorts): Relay {
   // perMessageDeflate off: ciphertext does not compress, and deflate state costs ~300 KiB a socket.
   const wss = new WebSocketServer({ noServer: true, maxPayload: config.maxFrameBytes, perMessageDeflate: false, clientTracking: false });
 
-  function refuseUpgrade(socket: Duplex, err: unknown): void {
+  /**
+   * The client's address for rate limits: the peer, or behind a proxy the last hop the proxy
+   * appended to X-Forwarded-For (the same one fastify's `trustProxy: 1` gives REST routes).
+   */
+  function clientAddress(req: IncomingMessage): string {
+    const peer = req.socket.remoteAddress ?? 'unknown';
+    if (!config.behindProxy) return peer;
+    const forwarded = req.headers['x-forwarded-for'];
+    const list = (Array.isArray(forwarded) ? forwarded.join(',') : (forwarded ?? '')).split(',');
+    return list[list.length - 1]!.trim() || peer;
+  }
+
+  /** Answers an upgrade with an HTTP error; `limiter` names who refused when it is RATE_LIMITED. */
+  function refuseUpgrade(socket: Duplex, err: unknown, path: string, limiter = 'websocket_auth'): void {
     const e = isParleyError(err) ? err : new ParleyError('INTERNAL', 'internal error');
+    if (e.code === 'UNAUTHORIZED') metrics.authFailure('websocket');
+    else if (e.code === 'RATE_LIMITED') metrics.rateLimitHit(limiter);
+    log.debug({ path, code: e.code }, 'upgrade refused');
     const body = JSON.stringify({ code: e.code, message: e.message, ...(e.details.retryAfterMs ? { retryAfterMs: e.details.retryAfterMs } : {}) });
     const reason = e.status === 401 ? 'Unauthorized' : e.status === 429 ? 'Too Many Requests' : e.status === 404 ? 'Not Found' : e.status === 503 ? 'Service Unavailable' : 'Error';
     socket.end(
@@ -161,29 +252,32 @@ export function createRelay(config: RelayConfig, ports: RelayPorts): Relay {
 
   function onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     socket.on('error', () => socket.destroy());
-    const path = (req.url ?? '').split('?')[0];
-    if (shuttingDown) return refuseUpgrade(socket, new ParleyError('SERVER_SHUTDOWN'));
+    const path = (req.url ?? '').split('?')[0] ?? '';
+    if (shuttingDown) return refuseUpgrade(socket, new ParleyError('SERVER_SHUTDOWN'), path);
     if (path === HTTP_ROUTES.provisioningSocket) {
       try {
-        enforceRateLimit(provisioningLimiter, `socket:${req.socket.remoteAddress ?? 'unknown'}`);
-        if (provisioning.full) throw new ParleyError('RATE_LIMITED', 'too many devices are being linked', { retryAfterMs: 10_000 });
+        enforceRateLimit(provisioningLimiter, `socket:${clientAddress(req)}`);
       } catch (err) {
-        return refuseUpgrade(socket, err);
+        return refuseUpgrade(socket, err, path, 'provisioning_socket');
+      }
+      if (provisioning.full) {
+        return refuseUpgrade(socket, new ParleyError('RATE_LIMITED', 'too many devices are being linked', { retryAfterMs: 10_000 }), path, 'provisioning_capacity');
       }
       wss.handleUpgrade(req, socket, head, (ws) => {
         // The linking device only listens; anything it sends is ignored.
         ws.on('error', () => ws.terminate());
         provisioning.open(ws);
+        log.debug('provisioning socket opened');
       });
       return;
     }
-    if (path !== HTTP_ROUTES.websocket) return refuseUpgrade(socket, new ParleyError('NOT_FOUND', 'no WebSocket at this path'));
-    directory.authenticate(req.headers.authorization, req.socket.remoteAddress ?? 'unknown').then(
+    if (path !== HTTP_ROUTES.websocket) return refuseUpgrade(socket, new ParleyError('NOT_FOUND', 'no WebSocket at this path'), path);
+    directory.authenticate(req.headers.authorization, clientAddress(req)).then(
       (who) => {
-        if (shuttingDown || socket.destroyed) return refuseUpgrade(socket, new ParleyError('SERVER_SHUTDOWN'));
+        if (shuttingDown || socket.destroyed) return refuseUpgrade(socket, new ParleyError('SERVER_SHUTDOWN'), path);
         wss.handleUpgrade(req, socket, head, (ws) => accept(ws, who.aci, who.deviceId));
       },
-      (err: unknown) => refuseUpgrade(socket, err),
+      (err: unknown) => refuseUpgrade(socket, err, path),
     );
   }
 
@@ -196,6 +290,8 @@ export function createRelay(config: RelayConfig, ports: RelayPorts): Relay {
     ws.on('close', () => conn.onSocketClosed());
     ws.on('error', () => ws.terminate());
     registry.attach(conn);
+    metrics.connectionOpened();
+    log.debug({ device: conn.key }, 'device connected');
     conn.start();
   }
 
@@ -221,6 +317,7 @@ export function createRelay(config: RelayConfig, ports: RelayPorts): Relay {
     try {
       for (;;) {
         const n = await envelopes.expire(clock.now(), EXPIRY_BATCH);
+        metrics.envelopesExpired(n.envelopes);
         if ((n.envelopes < EXPIRY_BATCH && n.dedup < EXPIRY_BATCH) || shuttingDown) break;
         await new Promise((r) => setImmediate(r));
       }
@@ -235,14 +332,28 @@ export function createRelay(config: RelayConfig, ports: RelayPorts): Relay {
 
   app.server.on('upgrade', onUpgrade);
 
+  metrics.bind({
+    connectedDevices: () => registry.size,
+    provisioningSockets: () => provisioning.size,
+    pendingCommits: () => commits.pending,
+    ...(envelopes.totalDepth ? { queuedEnvelopes: () => envelopes.totalDepth!() } : {}),
+    version: RELAY_VERSION,
+    domain: config.domain,
+  });
+
   return {
     app,
+    metrics,
     async listen() {
       await app.listen({ host: config.host, port: config.port });
       const addr = app.server.address();
       const port = typeof addr === 'object' && addr ? addr.port : config.port;
       const host = config.host.includes(':') ? `[${config.host}]` : config.host;
-      return { host: config.host, port, url: `http://${host}:${port}` };
+      return { host: config.host, port, url: `${ports.tls ? 'https' : 'http'}://${host}:${port}` };
+    },
+    reloadTls(credentials) {
+      if (!ports.tls) throw new Error('this relay does not serve TLS');
+      (app.server as unknown as HttpsServer).setSecureContext({ cert: credentials.cert, key: credentials.key });
     },
     async close() {
       if (shuttingDown) return;
@@ -261,4 +372,8 @@ export function createRelay(config: RelayConfig, ports: RelayPorts): Relay {
     },
     stats: () => ({ connections: registry.size, pendingCommits: commits.pending }),
   };
+}
+
+function sha256(text: string): Buffer {
+  return createHash('sha256').update(text, 'utf8').digest();
 }

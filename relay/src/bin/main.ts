@@ -4,15 +4,40 @@
  * the embedded stores in the data directory, mounts the key server on the relay's listener,
  * listens, and shuts down gracefully on SIGTERM/SIGINT.
  */
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { pino } from 'pino';
+import { createSecureContext } from 'node:tls';
 import { createKeyServer, keyServerErrorHandler, openSqliteKeyStore } from '@parley/keyserver';
 import { systemClock } from '../clock.js';
-import { ConfigError } from '../config.js';
-import { createRelay } from '../relay-server.js';
+import { ConfigError, type RelayConfig } from '../config.js';
+import { createRelayLogger } from '../relay-logger.js';
+import { RelayMetrics } from '../relay-metrics.js';
+import { createRelay, type TlsCredentials } from '../relay-server.js';
 import { openSqliteEnvelopeStore } from '../storage/sqlite-envelope-store.js';
 import { parseRelayCommand, relayHelp } from './options.js';
+
+/**
+ * Reads and checks the TLS pair named by the config (undefined without TLS).
+ * @throws ConfigError naming the file or the problem (never the key's content).
+ */
+function loadTls(config: RelayConfig): TlsCredentials | undefined {
+  if (config.tlsCertFile === undefined || config.tlsKeyFile === undefined) return undefined;
+  const read = (flag: string, path: string) => {
+    try {
+      return readFileSync(path);
+    } catch (err) {
+      throw new ConfigError(`cannot read ${flag} ${path}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`);
+    }
+  };
+  const credentials = { cert: read('--tls-cert', config.tlsCertFile), key: read('--tls-key', config.tlsKeyFile) };
+  try {
+    createSecureContext(credentials);
+  } catch (err) {
+    // OpenSSL's reason (bad PEM, key does not match the certificate); it holds no key material.
+    throw new ConfigError(`the TLS certificate and key cannot be used together: ${(err as Error).message}`);
+  }
+  return credentials;
+}
 
 /** Runs the relay until a signal stops it. */
 export async function main(argv: readonly string[], env: Readonly<Record<string, string | undefined>>): Promise<void> {
@@ -35,7 +60,14 @@ export async function main(argv: readonly string[], env: Readonly<Record<string,
     return;
   }
   const config = command.config;
-  const log = pino({ level: config.logLevel, base: { service: 'parley-relay' } });
+  let tls: TlsCredentials | undefined;
+  try {
+    tls = loadTls(config);
+  } catch (err) {
+    process.stderr.write(`parley-relay: ${(err as Error).message}\n`);
+    process.exit(2);
+  }
+  const log = createRelayLogger(config.logLevel);
   const dataDir = resolve(config.dataDir);
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
 
@@ -50,6 +82,8 @@ export async function main(argv: readonly string[], env: Readonly<Record<string,
     log: log.child({ component: 'keyserver' }),
   });
   const envelopes = openSqliteEnvelopeStore({ path: join(dataDir, 'relay.db'), synchronous: config.sqliteSynchronous, clock: systemClock });
+  const dbFiles = ['keys.db', 'keys.db-wal', 'relay.db', 'relay.db-wal'].map((f) => join(dataDir, f));
+  const metrics = new RelayMetrics({ processMetrics: true, dataFiles: dbFiles });
   const relay = createRelay(config, {
     envelopes,
     directory: keyServer.directory,
@@ -57,6 +91,8 @@ export async function main(argv: readonly string[], env: Readonly<Record<string,
     errorHandler: keyServerErrorHandler,
     clock: systemClock,
     log,
+    metrics,
+    ...(tls ? { tls } : {}),
   });
 
   const where = await relay.listen();
@@ -81,4 +117,16 @@ export async function main(argv: readonly string[], env: Readonly<Record<string,
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
+  // Certificate renewal: SIGHUP reads the files again; new connections get the new pair.
+  process.on('SIGHUP', () => {
+    if (!tls) return;
+    try {
+      const next = loadTls(config)!;
+      relay.reloadTls(next);
+      tls = next;
+      log.info('TLS certificate reloaded');
+    } catch (err) {
+      log.error({ reason: (err as Error).message }, 'TLS reload failed; the previous certificate stays in use');
+    }
+  });
 }

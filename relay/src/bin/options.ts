@@ -6,11 +6,13 @@
 import { parseArgs } from 'node:util';
 import { ConfigError, DEFAULT_RELAY_CONFIG, resolveRelayConfig, type RelayConfig } from '../config.js';
 
-interface OptionSpec {
+/** One setting: its config key, flag, env var, parser kind and help line. */
+export interface OptionSpec {
   readonly key: keyof RelayConfig;
   readonly flag: string;
   readonly env: string;
-  readonly kind: 'string' | 'int';
+  /** `flag`: a switch without a value (env: 1/true/yes or 0/false/no). */
+  readonly kind: 'string' | 'int' | 'flag';
   readonly help: string;
   /** Converts the given unit to the config's unit (e.g. days to ms). */
   readonly scale?: number;
@@ -33,6 +35,10 @@ export const RELAY_OPTIONS: readonly OptionSpec[] = [
   { key: 'sqliteSynchronous', flag: 'sqlite-sync', env: 'PARLEY_SQLITE_SYNC', kind: 'string', help: "'full' (fsync each commit) or 'normal' (survives a crash of the process, not of the machine)" },
   { key: 'registrationsPerHour', flag: 'registrations-per-hour', env: 'PARLEY_REGISTRATIONS_PER_HOUR', kind: 'int', help: 'account registrations per client address per hour' },
   { key: 'logLevel', flag: 'log-level', env: 'PARLEY_LOG_LEVEL', kind: 'string', help: 'fatal, error, warn, info, debug, trace or silent' },
+  { key: 'tlsCertFile', flag: 'tls-cert', env: 'PARLEY_TLS_CERT', kind: 'string', help: 'PEM certificate chain: serve HTTPS and WSS (with --tls-key)' },
+  { key: 'tlsKeyFile', flag: 'tls-key', env: 'PARLEY_TLS_KEY', kind: 'string', help: 'PEM private key of --tls-cert' },
+  { key: 'behindProxy', flag: 'behind-proxy', env: 'PARLEY_BEHIND_PROXY', kind: 'flag', help: 'a TLS-terminating proxy is in front: allow plain HTTP on a public address, take client addresses from X-Forwarded-For' },
+  { key: 'metricsToken', flag: 'metrics-token', env: 'PARLEY_METRICS_TOKEN', kind: 'string', help: 'bearer token /metrics requires (prefer the env var: flags show in ps)' },
 ];
 
 /** What the command line asked for. */
@@ -47,7 +53,7 @@ export function parseRelayCommand(argv: readonly string[], env: Readonly<Record<
       options: {
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean' },
-        ...Object.fromEntries(RELAY_OPTIONS.map((o) => [o.flag, { type: 'string' as const }])),
+        ...Object.fromEntries(RELAY_OPTIONS.map((o) => [o.flag, { type: o.kind === 'flag' ? ('boolean' as const) : ('string' as const) }])),
       },
       strict: true,
       allowPositionals: false,
@@ -61,7 +67,9 @@ export function parseRelayCommand(argv: readonly string[], env: Readonly<Record<
   for (const o of RELAY_OPTIONS) {
     const raw = (parsed.values as Record<string, unknown>)[o.flag] ?? env[o.env];
     if (raw === undefined || raw === '') continue;
-    if (o.kind === 'int') {
+    if (o.kind === 'flag') {
+      partial[o.key] = parseSwitch(o, raw);
+    } else if (o.kind === 'int') {
       const text = String(raw);
       if (!/^[0-9]+$/.test(text)) throw new ConfigError(`--${o.flag} (${o.env}) must be a whole number (got ${JSON.stringify(text)})`);
       partial[o.key] = Number(text) * (o.scale ?? 1);
@@ -72,13 +80,25 @@ export function parseRelayCommand(argv: readonly string[], env: Readonly<Record<
   return { kind: 'run', config: resolveRelayConfig(partial as Partial<RelayConfig>) };
 }
 
+function parseSwitch(o: OptionSpec, raw: unknown): boolean {
+  if (raw === true) return true;
+  const text = String(raw).toLowerCase();
+  if (['1', 'true', 'yes'].includes(text)) return true;
+  if (['0', 'false', 'no'].includes(text)) return false;
+  throw new ConfigError(`${o.env} must be 1, true, yes, 0, false or no (got ${JSON.stringify(String(raw))})`);
+}
+
+/** An option's default as --help and the docs show it. */
+export function shownDefault(o: OptionSpec): string {
+  const def = DEFAULT_RELAY_CONFIG[o.key];
+  if (def === undefined) return 'none';
+  if (o.kind === 'flag') return def ? 'on' : 'off';
+  return o.scale ? `${Number(def) / o.scale} ${o.unit}` : String(def);
+}
+
 /** The --help text. */
 export function relayHelp(): string {
-  const rows = RELAY_OPTIONS.map((o) => {
-    const def = DEFAULT_RELAY_CONFIG[o.key];
-    const shown = o.scale ? `${Number(def) / o.scale} ${o.unit}` : String(def);
-    return `  --${o.flag.padEnd(20)} ${o.env.padEnd(26)} ${o.help} (default ${shown})`;
-  });
+  const rows = RELAY_OPTIONS.map((o) => `  --${o.flag.padEnd(20)} ${o.env.padEnd(26)} ${o.help} (default ${shownDefault(o)})`);
   return [
     'Usage: parley-relay [options]',
     '',

@@ -141,6 +141,12 @@ export interface EnvelopeStore {
   ack(requests: readonly AckRequest[]): Promise<number>;
   /** Envelopes stored in a queue (for metrics and QUEUE_FULL); 0 for an unknown queue. */
   depth(queue: QueueAddress): Promise<number>;
+  /**
+   * Envelopes stored in all queues (the queue-depth metric; counted like `depth`). Optional: an
+   * adapter whose backend cannot count cheaply (a Cassandra table scan) leaves it out, and the
+   * metric is then absent. It may cost a pass over the queue counters, so callers sample it.
+   */
+  totalDepth?(): Promise<number>;
   /** Drops a removed device's envelopes and dedup entries. Its sequence counter is kept (never reused). */
   dropQueue(queue: QueueAddress): Promise<void>;
   /**

@@ -188,6 +188,7 @@ export class SqliteEnvelopeStore implements EnvelopeStore {
   private readonly deleteEnvelope: Statement<[number, number]>;
   private readonly deleteEnvelopesUpTo: Statement<[number, number]>;
   private readonly deleteQueueEnvelopes: Statement<[number]>;
+  private readonly sumDepth: Statement<[]>;
 
   private readonly enqueueTx: (requests: readonly EnqueueRequest[], nowMs: number) => EnqueueResult[];
   private readonly ackTx: (requests: readonly AckRequest[]) => number;
@@ -231,6 +232,7 @@ export class SqliteEnvelopeStore implements EnvelopeStore {
     this.deleteEnvelope = db.prepare('DELETE FROM envelope WHERE queue_id = ? AND seq = ?');
     this.deleteEnvelopesUpTo = db.prepare('DELETE FROM envelope WHERE queue_id = ? AND seq <= ?');
     this.deleteQueueEnvelopes = db.prepare('DELETE FROM envelope WHERE queue_id = ?');
+    this.sumDepth = db.prepare('SELECT COALESCE(SUM(depth), 0) FROM device_queue');
 
     this.enqueueTx = this.guarded(db.transaction((requests: readonly EnqueueRequest[], nowMs: number) => this.enqueueAll(requests, nowMs)));
     this.ackTx = this.guarded(db.transaction((requests: readonly AckRequest[]) => this.ackAll(requests)));
@@ -283,6 +285,12 @@ export class SqliteEnvelopeStore implements EnvelopeStore {
   async depth(queue: QueueAddress): Promise<number> {
     this.assertOpen();
     return this.queueOf(queue.aci, queue.deviceId, false)?.depth ?? 0;
+  }
+
+  async totalDepth(): Promise<number> {
+    this.assertOpen();
+    // One row per device queue ever used (not per envelope): a few milliseconds per 100,000 devices.
+    return this.sumDepth.pluck().get() as number;
   }
 
   async dropQueue(queue: QueueAddress): Promise<void> {
