@@ -397,3 +397,27 @@ describe('the client engine behind a lying relay', () => {
     }
   });
 });
+
+describe('what the relay learns from a client', () => {
+  it('does not claim (and burn) its own device’s prekeys for each sent message', async () => {
+    let w: World | undefined;
+    try {
+      w = await world();
+      const { proxy, alice, bob, aliceAci, bobAci } = w;
+      const stop = new AbortController();
+      const listening = alice.listen(stop.signal);
+      for (let i = 0; i < 20; i++) assert.equal((await alice.send('bob', `message ${i}`)).status, 'sent');
+      stop.abort();
+      await listening;
+      assert.equal((await inbox(bob, 'alice')).length, 20);
+      const claims = (aci: string) => proxy.requests.filter((r) => r.method === 'GET' && r.path.startsWith(`/v1/keys/${aci}/`)).length;
+      assert.equal(claims(bobAci), 1, 'one claim for the peer');
+      // Before: every send claimed '*' of alice's own account to look for sibling devices,
+      // taking one of her one-time prekeys each time and hitting the claim rate limit (500 per
+      // 10 minutes) after 500 messages.
+      assert.equal(claims(aliceAci), 0, 'no claim of one’s own bundle when one has no other device');
+    } finally {
+      await teardown(w);
+    }
+  });
+});

@@ -14,7 +14,12 @@ export interface SessionManagerDeps {
   readonly api: RelayApi;
   readonly stores: ProtocolStores;
   readonly self: { readonly aci: string; readonly deviceId: number };
+  /** Clock for re-checking one's own device list, ms since the epoch. Default Date.now. */
+  readonly now?: () => number;
 }
+
+/** How long "this device is alone on its account" is believed before the device list is fetched again, ms. */
+export const ALONE_RECHECK_MS = 60_000;
 
 function b(text: string): Uint8Array {
   const bytes = fromBase64Url(text);
@@ -26,6 +31,8 @@ function b(text: string): Uint8Array {
 export class SessionManager {
   readonly cipher: SessionCipher;
   private readonly deps: SessionManagerDeps;
+  /** When the relay's device list last showed this device alone on its account (undefined: not known). */
+  private aloneSince: number | undefined;
 
   constructor(deps: SessionManagerDeps) {
     this.deps = deps;
@@ -47,8 +54,10 @@ export class SessionManager {
     let bundle: BundleResponse;
     if (!devices) {
       if ((await this.knownDevices(aci)).length > 0) return;
+      if (aci === this.deps.self.aci) return this.ensureOwnSessions();
       bundle = await this.deps.api.claimBundles(aci, '*');
     } else {
+      if (aci === this.deps.self.aci) this.aloneSince = undefined;
       const parts = await Promise.all(devices.map((d) => this.deps.api.claimBundles(aci, d)));
       bundle = { aci, identityKey: parts[0]!.identityKey, devices: parts.flatMap((p) => p.devices) };
     }
@@ -56,6 +65,22 @@ export class SessionManager {
       if (aci === this.deps.self.aci && d.deviceId === this.deps.self.deviceId) continue;
       await this.processBundle(aci, bundle.identityKey, d);
     }
+  }
+
+  /**
+   * Sessions with one's own other devices, found through the device list: claiming '*' of one's
+   * own account would take one of this very device's one-time prekeys on every sent message (for
+   * the transcript) and run into the relay's claim rate limit after a few hundred messages.
+   */
+  private async ensureOwnSessions(): Promise<void> {
+    const now = (this.deps.now ?? Date.now)();
+    if (this.aloneSince !== undefined && now - this.aloneSince < ALONE_RECHECK_MS) return;
+    const others = (await this.deps.api.devices()).devices.map((d) => d.deviceId).filter((d) => d !== this.deps.self.deviceId);
+    if (others.length === 0) {
+      this.aloneSince = now;
+      return;
+    }
+    await this.ensureSessions(this.deps.self.aci, others);
   }
 
   private async processBundle(aci: string, identityKey: string, d: DeviceBundleJson): Promise<void> {
