@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { setImmediate } from 'node:timers/promises';
 import type { MessageView } from '@parley/client';
 import { fullHistory, openRecording, until, type RecordingClient } from '../support/client-harness.js';
 import { startRelay, type RelayProcess } from '../support/relay-process.js';
@@ -92,10 +93,28 @@ describe('client engine: two people chat', () => {
     }
   });
 
+  it('delivers messages typed in quick succession before each send() returns', async () => {
+    // Each send starts while the previous one's flush is still running.
+    const sends: Promise<MessageView>[] = [];
+    for (let i = 0; i < 12; i++) {
+      sends.push(alice.client.send('bob', `quick ${i}`));
+      await setImmediate();
+    }
+    const done = await Promise.all(sends);
+    assert.deepEqual(
+      done.map((m) => m.status),
+      done.map(() => 'sent'),
+      'none stays behind in the outbox while the relay is up',
+    );
+    const got = await bob.client.receive();
+    assert.deepEqual(ids(got), ids(done));
+  });
+
   it('shows the same history, in the same order, on both sides, with outgoing messages sent', () => {
     const ha = fullHistory(alice.client, 'bob');
     const hb = fullHistory(bob.client, 'alice');
-    assert.equal(ha.length, 6);
+    const quick = Array.from({ length: 12 }, (_, i) => `quick ${i}`);
+    assert.equal(ha.length, 6 + quick.length);
     assert.deepEqual(ids(ha), ids(hb), 'both sides order the conversation the same way');
     assert.deepEqual(
       ha.map((m) => m.text),
@@ -106,6 +125,7 @@ describe('client engine: two people chat', () => {
         'call me when you read this',
         'back now, calling you',
         'still listening?',
+        ...quick,
       ],
     );
     for (let i = 1; i < ha.length; i++) assert.ok(ha[i]!.lamport >= ha[i - 1]!.lamport, 'history is in lamport order');
@@ -126,20 +146,20 @@ describe('client engine: two people chat', () => {
     const pageNewest = alice.client.history('bob', { limit: 2 });
     assert.deepEqual(ids(pageNewest), ids(ha.slice(-2)).reverse(), 'history pages are newest first');
     const pageBefore = alice.client.history('bob', { limit: 2, before: pageNewest[1]!.id });
-    assert.deepEqual(ids(pageBefore), ids(ha.slice(2, 4)).reverse());
+    assert.deepEqual(ids(pageBefore), ids(ha.slice(-4, -2)).reverse());
   });
 
   it('lists the conversation with its last message and unread count', () => {
     const [ca, ...restA] = alice.client.conversations();
     assert.deepEqual(restA, []);
     assert.equal(ca!.address, 'bob@localhost');
-    assert.equal(ca!.lastMessage?.text, 'still listening?');
+    assert.equal(ca!.lastMessage?.text, 'quick 11');
     assert.equal(ca!.unread, 2, 'two messages from bob are unread');
     assert.equal(ca!.identityChanged, false);
     const [cb] = bob.client.conversations();
     assert.equal(cb!.address, 'alice@localhost');
     assert.equal(cb!.lastMessage?.id, ca!.lastMessage?.id);
-    assert.equal(cb!.unread, 4);
+    assert.equal(cb!.unread, 16);
     assert.deepEqual(
       alice.client.contacts().map((c) => c.address),
       ['bob@localhost'],

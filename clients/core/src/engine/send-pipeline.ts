@@ -45,15 +45,30 @@ export interface FlushResult {
 export class SendPipeline {
   private readonly deps: SendPipelineDeps;
   private flushing: Promise<FlushResult> | undefined;
+  /** The run that follows the one in progress; every call made during a run waits for it. */
+  private next: Promise<FlushResult> | undefined;
 
   constructor(deps: SendPipelineDeps) {
     this.deps = deps;
   }
 
-  /** Sends every due outbox entry; concurrent calls share one run. */
+  /**
+   * Sends every entry due when it is called. A run in progress listed its entries before this
+   * call and may miss one just queued, so a call during a run is answered by one more run after
+   * it (shared by every call made meanwhile).
+   */
   flush(): Promise<FlushResult> {
-    this.flushing ??= this.run().finally(() => (this.flushing = undefined));
-    return this.flushing;
+    if (!this.flushing) {
+      this.flushing = this.run().finally(() => (this.flushing = undefined));
+      return this.flushing;
+    }
+    this.next ??= this.flushing
+      .catch(() => undefined)
+      .then(() => {
+        this.next = undefined;
+        return this.flush();
+      });
+    return this.next;
   }
 
   private async run(): Promise<FlushResult> {
