@@ -22,11 +22,15 @@ export interface StartRelayOptions {
   readonly args?: readonly string[];
   /** Port; 0 (any free port) by default. */
   readonly port?: number;
+  /** Extra environment variables (PARLEY_…) on top of this process's environment. */
+  readonly env?: Readonly<Record<string, string>>;
 }
 
 /** A running relay process. */
 export interface RelayProcess {
+  /** `http://…`, or `https://…` when the relay serves TLS. */
   readonly url: string;
+  /** `ws://…/v1/websocket`, or `wss://…`. */
   readonly wsUrl: string;
   readonly port: number;
   readonly dataDir: string;
@@ -45,7 +49,7 @@ export async function startRelay(opts: StartRelayOptions = {}): Promise<RelayPro
   const child = spawn(
     process.execPath,
     [RELAY_BIN, '--port', String(opts.port ?? 0), '--data', dataDir, '--log-level', 'warn', ...(opts.args ?? [])],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
+    { stdio: ['ignore', 'pipe', 'pipe'], ...(opts.env ? { env: { ...process.env, ...opts.env } } : {}) },
   );
   let out = '';
   child.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
@@ -54,7 +58,7 @@ export async function startRelay(opts: StartRelayOptions = {}): Promise<RelayPro
   const url = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`relay did not start within 15 s:\n${out}`)), 15_000);
     const onData = () => {
-      const m = /listening on (http:\/\/\S+)/.exec(out);
+      const m = /listening on (https?:\/\/\S+)/.exec(out);
       if (m) {
         clearTimeout(timer);
         child.stdout!.off('data', onData);

@@ -19,6 +19,7 @@ import {
   type RegisterAccountResponse,
   type RelayInfoResponse,
 } from '@parley/protocol';
+import { connectFailure } from './connect-failure.js';
 import { TransportError } from './transport-error.js';
 
 /** Device credentials for authenticated calls. */
@@ -30,7 +31,10 @@ export interface ApiCredentials {
 
 /** Options of a RelayApi. */
 export interface RelayApiOptions {
-  /** Base URL, e.g. http://127.0.0.1:7070. */
+  /**
+   * Base URL, e.g. http://127.0.0.1:7070 or https://chat.example.org. HTTPS certificates are
+   * checked against the system CAs plus NODE_EXTRA_CA_CERTS (see connect-failure.ts).
+   */
   readonly baseUrl: string;
   /** Per-request deadline, ms. Default 15,000. */
   readonly timeoutMs?: number;
@@ -129,8 +133,8 @@ export class RelayApi {
         signal: AbortSignal.timeout(this.timeoutMs),
       });
     } catch (err) {
-      const timeout = (err as Error).name === 'TimeoutError';
-      throw new TransportError(timeout ? 'TIMEOUT' : 'UNREACHABLE', timeout ? `no answer from ${this.baseUrl} in time` : `cannot reach the relay at ${this.baseUrl}`);
+      if ((err as Error).name === 'TimeoutError') throw new TransportError('TIMEOUT', `no answer from ${this.baseUrl} in time`);
+      throw connectFailure(err, this.baseUrl);
     }
     const text = await res.text();
     if (res.ok) return (text ? JSON.parse(text) : undefined) as T;

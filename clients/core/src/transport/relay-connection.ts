@@ -19,6 +19,7 @@ import {
 } from '@parley/protocol';
 import type { MessageInitShape } from '@bufbuild/protobuf';
 import type { SendSchema } from '@parley/protocol';
+import { connectFailure, failureCode, isUntrustedCertificate } from './connect-failure.js';
 import { TransportError } from './transport-error.js';
 
 /** A Send without its request id (the connection assigns it). */
@@ -173,6 +174,7 @@ export class RelayConnection {
       return;
     }
     this.ws = ws;
+    let certificateFailure: TransportError | undefined;
     ws.binaryType = 'nodebuffer';
     ws.once('open', () => {
       this.attempt = 0;
@@ -197,8 +199,13 @@ export class RelayConnection {
         ws.terminate();
       });
     });
-    ws.on('error', () => {
-      // 'close' follows; reconnect happens there.
+    ws.on('error', (err) => {
+      // 'close' follows; reconnect happens there. A refused certificate does not fix itself on
+      // a retry, so whoever waits for the connection learns it now (reconnecting goes on).
+      if (ws.readyState !== WebSocket.OPEN && isUntrustedCertificate(failureCode(err))) {
+        certificateFailure = connectFailure(err, this.opts.url);
+        for (const w of this.connectedWaiters.splice(0)) w.reject(certificateFailure);
+      }
     });
     ws.once('close', (code, reason) => {
       if (this.ws === ws) this.ws = undefined;
@@ -207,7 +214,7 @@ export class RelayConnection {
       if (code === ERROR_CODES.DEVICE_REMOVED.close) this.fail(new ParleyError('DEVICE_REMOVED'));
       // Another process of this device took over; do not fight it.
       if (code === ERROR_CODES.CONNECTED_ELSEWHERE.close) this.fail(new ParleyError('CONNECTED_ELSEWHERE', 'this device connected from another process'));
-      this.opts.onState?.('disconnected', reason.toString() || String(code));
+      this.opts.onState?.('disconnected', reason.toString() || certificateFailure?.message || String(code));
       this.scheduleReconnect();
     });
   }
