@@ -4,9 +4,11 @@
  * condition, and a client that records what it emitted. Engines run in this process on real
  * SQLCipher profiles against a real relay process.
  */
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { openParleyClient, type MessageView, type ParleyClientApi, type ProgressEvent } from '@parley/client';
 
 /** A fresh, empty profile directory. */
@@ -73,4 +75,36 @@ export async function linkNewDevice(approver: RecordingClient, server: string): 
   const { deviceId } = await approved;
   if (deviceId !== account.deviceId) throw new Error(`approver saw device ${deviceId}, the new device is ${account.deviceId}`);
   return { device, deviceId };
+}
+
+/** The crash-test child script (support/client-crash-child.ts, compiled next to this file). */
+export const CRASH_CHILD = fileURLToPath(new URL('./client-crash-child.js', import.meta.url));
+
+/** A running crash-test child. */
+export interface CrashChild {
+  readonly child: ChildProcess;
+  /** Lines it printed on stdout so far. */
+  readonly lines: string[];
+  /** Its exit code or the signal that ended it. */
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /** What it wrote on stderr so far. */
+  stderr(): string;
+}
+
+/** Starts `client-crash-child.js` with `args` (mode, profile directory, …). */
+export function spawnCrashChild(args: readonly string[]): CrashChild {
+  const child = spawn(process.execPath, [CRASH_CHILD, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const lines: string[] = [];
+  let partial = '';
+  let err = '';
+  child.stdout!.setEncoding('utf8').on('data', (d: string) => {
+    const parts = (partial + d).split('\n');
+    partial = parts.pop()!;
+    lines.push(...parts);
+  });
+  child.stderr!.setEncoding('utf8').on('data', (d: string) => (err += d));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.once('exit', (code, signal) => resolve({ code, signal })),
+  );
+  return { child, lines, exited, stderr: () => err };
 }
