@@ -93,6 +93,9 @@ export class ClientDatabase {
   static open(path: string, key: DatabaseKey, options: OpenDatabaseOptions): ClientDatabase {
     const db = new Database(path, { cacheStatements: true });
     try {
+      // SQLCipher's own log bypasses setLogger and writes "hmac check failed" to stderr on a
+      // wrong passphrase, which the caller already gets as WRONG_PASSPHRASE.
+      db.exec('PRAGMA cipher_log_level = NONE');
       db.exec(key.keyPragma());
       db.exec('PRAGMA busy_timeout = 0');
       db.exec('PRAGMA locking_mode = EXCLUSIVE');
