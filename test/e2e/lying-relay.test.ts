@@ -7,6 +7,7 @@
  * never lose or double a message.
  */
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -35,7 +36,7 @@ import {
   type BundleResponse,
   type Frame,
 } from '@parley/protocol';
-import { startRelay, type RelayProcess } from '../support/relay-process.js';
+import { REPO_ROOT, startRelay, type RelayProcess } from '../support/relay-process.js';
 import { TamperingProxy } from '../support/tampering-proxy.js';
 
 const profile = () => mkdtempSync(join(tmpdir(), 'parley-profile-'));
@@ -101,6 +102,20 @@ const texts = (ms: readonly MessageView[]) => ms.map((m) => m.text);
 async function inbox(client: ParleyClientApi, peer: string): Promise<MessageView[]> {
   await client.receive();
   return client.history(peer, { limit: 100 }).filter((m) => m.direction === 'in').reverse();
+}
+
+/**
+ * A send to a peer whose key changed either fails with IDENTITY_CHANGED or resolves with the
+ * message still pending (when the flush that met the change was not the one send() waited for);
+ * never 'sent'.
+ */
+async function heldForIdentity(sending: Promise<MessageView>): Promise<void> {
+  const outcome = await sending.then(
+    (m) => m.status,
+    (err: unknown) => err,
+  );
+  if (typeof outcome === 'string') assert.equal(outcome, 'pending', 'the message waits for the user');
+  else assert.ok(ClientError.is(outcome, 'IDENTITY_CHANGED'), `a typed refusal, got ${String(outcome)}`);
 }
 
 /** An identity the lying relay made up, with validly signed prekeys and their private records. */
@@ -215,7 +230,7 @@ describe('the client engine behind a lying relay', () => {
         return []; // the relay never sees it
       };
       const sendsBefore = sendsTo(proxy, aliceAci, bobAci).length;
-      await assert.rejects(alice.send('bob', 'are you still you?'), (err: unknown) => ClientError.is(err, 'IDENTITY_CHANGED'));
+      await heldForIdentity(alice.send('bob', 'are you still you?'));
       assert.ok(lied);
 
       const changed = await alice.verify('bob');
@@ -228,7 +243,7 @@ describe('the client engine behind a lying relay', () => {
       // Connecting again does not release it either.
       await alice.receive();
       assert.equal(alice.history('bob')[0]?.status, 'pending');
-      await assert.rejects(alice.send('bob', 'still waiting'), (err: unknown) => ClientError.is(err, 'IDENTITY_CHANGED'));
+      await heldForIdentity(alice.send('bob', 'still waiting'));
       // Only the send the proxy swallowed left alice (encrypted on the old, trusted session).
       assert.equal(sendsTo(proxy, aliceAci, bobAci).length, sendsBefore + 1, 'nothing was encrypted to the unaccepted key');
 
@@ -418,6 +433,40 @@ describe('what the relay learns from a client', () => {
       assert.equal(claims(aliceAci), 0, 'no claim of one’s own bundle when one has no other device');
     } finally {
       await teardown(w);
+    }
+  });
+});
+
+describe('a client process', () => {
+  it('exits as soon as it has received and closed (no timer outlives the connection)', async () => {
+    const relay = await startRelay();
+    const dir = profile();
+    try {
+      const setup = await openParleyClient({ profileDir: dir });
+      await setup.register(relay.url, 'dave');
+      await setup.close();
+      // What `parley receive` does, in a process of its own: the time from close() to the
+      // process's exit is what a script running the CLI waits for nothing.
+      const script = `
+        const { openParleyClient } = await import('@parley/client');
+        const c = await openParleyClient({ profileDir: process.argv[1] });
+        await c.receive();
+        await c.close();
+        process.stdout.write('closed\\n');
+      `;
+      const child = spawn(process.execPath, ['--input-type=module', '-e', script, dir], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
+      let closedAt: number | undefined;
+      child.stdout.setEncoding('utf8').on('data', (d: string) => {
+        if (d.includes('closed')) closedAt ??= performance.now();
+      });
+      const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+      const exitedAt = performance.now();
+      assert.equal(code, 0);
+      assert.ok(closedAt !== undefined, 'the script ran to its end');
+      // Before: a 1 s timer of the WebSocket close handshake kept the process alive after it.
+      assert.ok(exitedAt - closedAt < 500, `exited ${Math.round(exitedAt - closedAt)} ms after close()`);
+    } finally {
+      await relay.stop();
     }
   });
 });

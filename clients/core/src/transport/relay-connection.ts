@@ -133,7 +133,11 @@ export class RelayConnection {
     if (ws && ws.readyState !== WebSocket.CLOSED) {
       const closed = new Promise<void>((resolve) => ws.once('close', () => resolve()));
       ws.close(1000, 'client stopping');
-      await Promise.race([closed, new Promise((r) => setTimeout(r, 1000))]);
+      // The relay gets a second to answer the close handshake; the timer is cleared once it did,
+      // else it would keep a finished process (`parley receive`) alive for that second.
+      let giveUp: NodeJS.Timeout | undefined;
+      await Promise.race([closed, new Promise((r) => (giveUp = setTimeout(r, 1000)))]);
+      clearTimeout(giveUp);
       ws.terminate();
     }
     this.failPending(new TransportError('DISCONNECTED', 'the connection was closed'));
