@@ -56,7 +56,7 @@ export interface RelayMetricsOptions {
   readonly dataFiles?: readonly string[];
   /**
    * Shortest time between two reads of the queued-envelope total, ms: scrapes in between reuse
-   * the last figure, so a burst of scrapes cannot turn into a burst of store queries. Default 5,000.
+   * the last figure, so a burst of scrapes cannot turn into a burst of store queries. Default 1,000.
    */
   readonly queueSampleMs?: number;
   /** Monotonic milliseconds, for the sampling interval. Default `performance.now`. */
@@ -212,7 +212,7 @@ export class RelayMetrics {
     const count = sources.queuedEnvelopes;
     if (count) {
       const now = this.options.now ?? (() => performance.now());
-      const every = this.options.queueSampleMs ?? 5000;
+      const every = this.options.queueSampleMs ?? 1000;
       let last: { at: number; value: number } | undefined;
       new Gauge({
         name: 'parley_relay_queued_envelopes',
@@ -224,9 +224,10 @@ export class RelayMetrics {
             try {
               last = { at: t, value: await count() };
             } catch {
-              // The store is closing or failing: report nothing rather than a stale figure.
+              // The store is closing or failing: NaN (unknown), neither a stale figure nor a 0
+              // that would read as an empty queue.
               last = undefined;
-              this.reset();
+              this.set(Number.NaN);
               return;
             }
           }
