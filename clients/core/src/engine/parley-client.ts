@@ -310,7 +310,10 @@ export class ParleyClient implements ParleyClientApi {
         await this.ensureConnected();
         return this.sender!.flush();
       });
-      if (result.untrusted.includes(aci)) {
+      // The run that met the changed key may have been another caller's (a flush started on
+      // connect), so the stored state decides, not only this flush's result.
+      const held = this.store.messageView(message.id, account.aci)?.status === 'pending';
+      if (result.untrusted.includes(aci) || (held && (await this.identityUnaccepted(aci)))) {
         throw new ClientError('IDENTITY_CHANGED', `${conversation}'s safety number changed: compare it with \`parley verify ${conversation}\`, then accept it with \`parley verify ${conversation} --accept\`; the message waits until then`);
       }
     } catch (err) {
@@ -455,6 +458,12 @@ export class ParleyClient implements ParleyClientApi {
       },
       onResend: () => void this.sender?.flush().catch(() => undefined),
     });
+  }
+
+  /** Whether the last identity key seen for `aci` is not the one the user trusts. */
+  private async identityUnaccepted(aci: string): Promise<boolean> {
+    const seen = await this.store.protocol.identity.getIdentity(aci);
+    return seen !== undefined && !(await this.store.protocol.identity.isTrustedIdentity(aci, seen, 'sending'));
   }
 
   private requireAccount(): EngineAccount {

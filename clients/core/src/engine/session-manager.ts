@@ -111,7 +111,7 @@ export class SessionManager {
   async encryptForAccount(aci: string, plaintext: Uint8Array): Promise<DeviceCiphertext[]> {
     const out: DeviceCiphertext[] = [];
     for (const deviceId of await this.knownDevices(aci)) {
-      const enc = await this.cipher.encrypt({ aci, deviceId }, plaintext);
+      const enc = await this.encryptOne(aci, deviceId, plaintext);
       out.push({
         deviceId,
         registrationId: enc.registrationId,
@@ -120,6 +120,25 @@ export class SessionManager {
       });
     }
     return out;
+  }
+
+  /**
+   * Encrypts for one device. A session started under an identity key the user has since
+   * replaced (accepted a new one) is refused by libsignal for good; such a session is stale,
+   * so it is replaced from a freshly claimed bundle (the old state is archived and still
+   * decrypts late messages). A bundle under yet another key is refused in turn and shows as a
+   * new change.
+   */
+  private async encryptOne(aci: string, deviceId: number, plaintext: Uint8Array) {
+    try {
+      return await this.cipher.encrypt({ aci, deviceId }, plaintext);
+    } catch (err) {
+      if (!(err instanceof CryptoError && err.is('UNTRUSTED_IDENTITY'))) throw err;
+      const seen = await this.deps.stores.identity.getIdentity(aci);
+      if (!seen || !(await this.deps.stores.identity.isTrustedIdentity(aci, seen, 'sending'))) throw err;
+      await this.ensureSessions(aci, [deviceId]);
+      return this.cipher.encrypt({ aci, deviceId }, plaintext);
+    }
   }
 
   /** Applies the relay's view of `aci`'s devices: drops sessions with extra and stale devices, claims missing and stale ones. */
