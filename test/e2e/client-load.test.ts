@@ -37,14 +37,17 @@ describe('client engine: 1,000 messages from 2 people × 3 devices', () => {
 
   it('orders every message identically on all six devices, none missing, none twice', async () => {
     const devices = [...alice, ...bob];
+    // Five devices listen and send; bob's third stays offline and catches up at the end.
+    const offline = devices.length - 1;
+    const online = devices.slice(0, offline);
     const stop = new AbortController();
-    const listening = devices.map((d) => d.client.listen(stop.signal));
+    const listening = online.map((d) => d.client.listen(stop.signal));
     const sent: MessageView[] = [];
     try {
       let n = 0;
       for (let round = 0; n < TOTAL; round++) {
         const burst: Promise<MessageView>[] = [];
-        for (const [i, d] of devices.entries()) {
+        for (const [i, d] of online.entries()) {
           const peer = i < alice.length ? 'bob' : 'alice';
           for (let k = 0; k < BURST && n < TOTAL; k++, n++) burst.push(d.client.send(peer, `round ${round} device ${i} message ${k} (#${n})`));
         }
@@ -53,7 +56,7 @@ describe('client engine: 1,000 messages from 2 people × 3 devices', () => {
         sent.push(...results);
       }
       assert.equal(sent.length, TOTAL);
-      for (const [i, d] of devices.entries()) {
+      for (const [i, d] of online.entries()) {
         const peer = i < alice.length ? 'bob' : 'alice';
         await until(`device ${i} to hold all ${TOTAL} messages`, () => fullHistory(d.client, peer).length >= TOTAL, 30_000);
       }
@@ -61,6 +64,8 @@ describe('client engine: 1,000 messages from 2 people × 3 devices', () => {
       stop.abort();
       await Promise.all(listening);
     }
+    const caughtUp = await devices[offline]!.client.receive();
+    assert.equal(caughtUp.length, TOTAL, 'the offline device gets everything queued for it in one receive()');
 
     const reference = fullHistory(alice[0]!.client, 'bob');
     const want = new Set(sent.map((m) => m.id));
@@ -84,5 +89,17 @@ describe('client engine: 1,000 messages from 2 people × 3 devices', () => {
       assert.equal(new Set(told).size, told.length, `device ${i} emitted no message twice`);
       assert.equal(told.length, TOTAL - own, `device ${i} emitted every message it did not send`);
     }
+  });
+
+  it('hands the whole conversation to a device linked afterwards, over several history chunks', async () => {
+    const reference = fullHistory(bob[0]!.client, 'alice');
+    const linked = await linkNewDevice(bob[0]!, relay.url);
+    bob.push(linked.device);
+    const chunks = linked.device.progress.filter((p) => p.task === 'history-receive').at(-1);
+    assert.ok(chunks && chunks.total > 1 && chunks.done === chunks.total, `the history came in ${chunks?.total} chunks`);
+    assert.deepEqual(
+      fullHistory(linked.device.client, 'alice').map((m) => [m.id, m.lamport, m.text]),
+      reference.map((m) => [m.id, m.lamport, m.text]),
+    );
   });
 });
