@@ -101,7 +101,10 @@ export class SendPipeline {
         this.deps.store.outboxReschedule(entry.id, this.deps.now() + UNTRUSTED_RETRY_MS);
         return 'untrusted';
       }
-      if (err instanceof TransportError) {
+      if (err instanceof TransportError || err instanceof CryptoError || isParleyError(err)) {
+        // A bundle that fails its checks (a lying relay), a claim the relay refused, a network
+        // failure: this entry waits with backoff, and the rest of the outbox goes on. One bad
+        // peer must never block every other send.
         this.deps.store.outboxReschedule(entry.id, this.deps.now() + this.backoff(entry.attempts));
         return 'pending';
       }
