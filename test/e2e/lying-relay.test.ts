@@ -196,6 +196,17 @@ describe('the client engine behind a lying relay', () => {
       assert.equal(sendsTo(proxy, aliceAci, bobAci).length, 0, 'nothing was encrypted to the forged bundle');
       // Bob's queue stays empty.
       assert.deepEqual(await w.bob.receive(), []);
+      // One bad peer does not block the outbox: a send to someone else goes out, and receiving works.
+      const carol = await openParleyClient({ profileDir: profile() });
+      try {
+        await carol.register(proxy.url, 'carol');
+        const toCarol = await alice.send('carol', 'for carol');
+        assert.equal(toCarol.status, 'sent');
+        assert.deepEqual(texts(await carol.receive()), ['for carol']);
+        await alice.receive();
+      } finally {
+        await carol.close();
+      }
 
       await alice.close();
       closed.add(alice);
