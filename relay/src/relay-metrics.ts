@@ -208,7 +208,7 @@ export class RelayMetrics {
     }).set({ version: sources.version, domain: sources.domain }, 1);
     gauge(reg, 'parley_relay_connected_devices', 'Devices with an open WebSocket on this process', sources.connectedDevices);
     gauge(reg, 'parley_relay_provisioning_sockets', 'Open provisioning sockets (devices waiting to be linked)', sources.provisioningSockets);
-    gauge(reg, 'parley_relay_pending_commits', 'Sends waiting for their commit batch (backpressure: new sends are refused past --commit-queue-max)', sources.pendingCommits);
+    gauge(reg, 'parley_relay_pending_commits', 'Sends waiting for their commit batch (backpressure: past the commit queue cap new sends are refused)', sources.pendingCommits);
     const count = sources.queuedEnvelopes;
     if (count) {
       const now = this.options.now ?? (() => performance.now());
