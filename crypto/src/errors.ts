@@ -16,6 +16,8 @@ export const CRYPTO_ERROR_CODES = {
   INVALID_SIGNATURE: 'A signed EC prekey or Kyber prekey signature does not verify against the identity key.',
   UNKNOWN_PREKEY: 'A prekey message names a one-time, signed or Kyber prekey this device does not have (used up or deleted).',
   INVALID_ARGUMENT: 'An argument is out of range: an address, device id, key id, registration id or count.',
+  INVALID_ATTACHMENT:
+    'An encrypted attachment does not match its pointer: wrong key, tampered or truncated bytes, or another digest or size. Nothing of it may be kept.',
   INTERNAL: 'libsignal failed in a way this package does not expect; a bug.',
 } as const;
 

@@ -59,4 +59,22 @@ export {
   safetyNumber,
 } from './safety-number.js';
 export { randomBytes, randomMessageId } from './random.js';
+export {
+  ATTACHMENT_DIGEST_BYTES,
+  ATTACHMENT_IV_BYTES,
+  ATTACHMENT_KEY_BYTES,
+  ATTACHMENT_MAC_BYTES,
+  ATTACHMENT_MAX_PLAINTEXT_BYTES,
+  ATTACHMENT_MIN_PADDED_BYTES,
+  AttachmentDecryptor,
+  AttachmentEncryptor,
+  type AttachmentDecryptorOptions,
+  type AttachmentEncryptorOptions,
+  type AttachmentEncryptResult,
+  createAttachmentDecryptor,
+  createAttachmentEncryptor,
+  encryptedAttachmentSize,
+  generateAttachmentKey,
+  paddedAttachmentSize,
+} from './attachments.js';
 export * from './provisioning.js';

@@ -271,6 +271,10 @@ export const CRYPTO_RULES: Readonly<Record<string, ErrorRule>> = {
     exit: EXIT.CRYPTO,
     hint: 'a message used a prekey this device no longer has: ask the sender to send it again',
   },
+  INVALID_ATTACHMENT: {
+    exit: EXIT.CRYPTO,
+    hint: 'the downloaded file does not match what the sender sent (damaged or tampered with on the way); nothing was kept: run download again, or ask the sender to send it again',
+  },
   INVALID_ARGUMENT: { exit: EXIT.INTERNAL, hint: BUG },
   INTERNAL: { exit: EXIT.INTERNAL, hint: BUG },
 };
