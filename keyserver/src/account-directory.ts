@@ -8,7 +8,7 @@ import { AUTH_SECRET_BYTES, parseBasicAuth, ParleyError, type Aci, type DeviceCr
 import type { Clock } from './clock.js';
 import { silentLog, type KeyServerLog } from './log.js';
 import type { KeyStore } from './ports/key-store.js';
-import type { RateLimiter } from './rate-limiter.js';
+import type { RateLimiter } from './rate-limit/rate-limiter.js';
 import { hashSecret } from './secrets.js';
 
 /** A device as the directory reports it. */
@@ -89,7 +89,7 @@ export class AccountDirectory {
    */
   async authenticate(authorizationHeader: string | undefined, clientKey: string): Promise<AuthenticatedDevice> {
     // Checked before the credentials: while limited, a right guess must not be told from a wrong one.
-    const limit = this.failedAuth.peek(clientKey);
+    const limit = await this.failedAuth.peek(clientKey);
     if (!limit.allowed) {
       throw new ParleyError('RATE_LIMITED', 'too many failed authentication attempts', { retryAfterMs: limit.retryAfterMs });
     }
@@ -104,7 +104,7 @@ export class AccountDirectory {
     const expected = device?.secretHash.length === presented.length ? device.secretHash : DUMMY_HASH;
     const match = timingSafeEqual(presented, expected);
     if (!match || !device || !credentials) {
-      this.failedAuth.take(clientKey);
+      await this.failedAuth.take(clientKey);
       throw new ParleyError('UNAUTHORIZED', UNAUTHORIZED_MESSAGE);
     }
     return { aci: credentials.aci, deviceId: credentials.deviceId };

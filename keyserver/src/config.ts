@@ -4,7 +4,7 @@
  * (CONVENTIONS 9). The relay binary passes the operator's overrides; units are in the names.
  */
 import { LIMITS } from '@parley/protocol';
-import type { RateLimitRule } from './rate-limiter.js';
+import type { RateLimitRule } from './rate-limit/rate-limiter.js';
 
 /** The rate limits of the key server, each with what its bucket is keyed by. */
 export interface KeyServerRateLimits {

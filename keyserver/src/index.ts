@@ -2,7 +2,8 @@
 /**
  * @parley/keyserver — accounts, devices, usernames, link tokens and prekeys behind the KeyStore
  * port; the REST routes; the AccountDirectory the relay authenticates devices and checks device
- * sets with; and the in-process rate limiter the relay reuses.
+ * sets with; and the rate limiter port with its in-process and Redis adapters, which the relay
+ * reuses.
  */
 export {
   AccountDirectory,
@@ -45,14 +46,31 @@ export type {
   StoredSignedPreKey,
 } from './ports/key-store.js';
 export {
+  createInProcessRateLimiterBackend,
   createRateLimiter,
   DEFAULT_RATE_LIMITER_MAX_KEYS,
+  type InProcessRateLimiter,
+  type InProcessRateLimiterBackendOptions,
+  type RateLimiterOptions,
+} from './rate-limit/in-process-rate-limiter.js';
+export {
+  checkRateLimitRule,
+  enforceRateLimit,
+  MAX_RATE_LIMIT_UNITS,
   type RateLimitDecision,
   type RateLimiter,
-  type RateLimiterOptions,
+  type RateLimiterBackend,
   type RateLimitRule,
-} from './rate-limiter.js';
-export { enforceRateLimit } from './routes.js';
+} from './rate-limit/rate-limiter.js';
+export {
+  createRedisRateLimiterBackend,
+  DEFAULT_REDIS_RATE_LIMIT_PREFIX,
+  openRedisRateLimiterBackend,
+  RedisConnectError,
+  redisUrlForLog,
+  type OpenRedisRateLimiterOptions,
+  type RedisRateLimiterBackendOptions,
+} from './rate-limit/redis-rate-limiter.js';
 export { applyMigrations, KEY_STORE_MIGRATIONS, MigrationError, type Migration } from './sqlite/migrate.js';
 export { openSqliteKeyStore, SqliteKeyStore, type SqliteKeyStoreOptions } from './sqlite/sqlite-key-store.js';
 export { compileStrictSchema, strictValidatorCompiler, type StrictSchema, type StrictValidator } from './strict-schema.js';

@@ -11,7 +11,8 @@ import { resolveKeyServerConfig, type KeyServerConfig, type KeyServerConfigInput
 import { KeyService } from './key-service.js';
 import { silentLog, type KeyServerLog } from './log.js';
 import type { KeyStore } from './ports/key-store.js';
-import { createRateLimiter, type RateLimiter } from './rate-limiter.js';
+import { createInProcessRateLimiterBackend } from './rate-limit/in-process-rate-limiter.js';
+import type { RateLimiter, RateLimiterBackend } from './rate-limit/rate-limiter.js';
 import { registerKeyServerRoutes, type RouteLimiters } from './routes.js';
 
 /** What {@link createKeyServer} is built from. */
@@ -23,6 +24,12 @@ export interface KeyServerOptions {
   readonly config?: KeyServerConfigInput;
   /** Default: silent. */
   readonly log?: KeyServerLog;
+  /**
+   * Where the rate limit buckets live: Redis for a cluster (every node shares them). Not closed
+   * by {@link KeyServer.close} (the relay shares it). Default: in process, each limiter holding
+   * at most `config.rateLimiterMaxKeys` buckets.
+   */
+  readonly rateLimiters?: RateLimiterBackend;
 }
 
 /** A composed key server. */
@@ -47,8 +54,8 @@ export function createKeyServer(options: KeyServerOptions): KeyServer {
   const { store, clock } = options;
   const config = resolveKeyServerConfig(options.config);
   const log = options.log ?? silentLog;
-  const limiter = (name: keyof KeyServerConfig['rateLimits']): RateLimiter =>
-    createRateLimiter({ ...config.rateLimits[name], clock, maxKeys: config.rateLimiterMaxKeys });
+  const backend = options.rateLimiters ?? createInProcessRateLimiterBackend({ clock, maxKeysPerLimiter: config.rateLimiterMaxKeys });
+  const limiter = (name: keyof KeyServerConfig['rateLimits']): RateLimiter => backend.limiter(name, config.rateLimits[name]);
   const directory = new AccountDirectory({
     store,
     clock,

@@ -20,7 +20,7 @@ import {
 import type { AccountDirectory, AuthenticatedDevice } from './account-directory.js';
 import { keyServerErrorHandler } from './error-handler.js';
 import type { KeyService } from './key-service.js';
-import type { RateLimiter } from './rate-limiter.js';
+import { enforceRateLimit, type RateLimiter } from './rate-limit/rate-limiter.js';
 import {
   bundleParamsSchema,
   deviceParamsSchema,
@@ -47,12 +47,6 @@ export interface RouteDeps {
   readonly service: KeyService;
   readonly directory: AccountDirectory;
   readonly limiters: RouteLimiters;
-}
-
-/** Takes a token from `limiter` for `key`, or throws RATE_LIMITED with the time to wait. */
-export function enforceRateLimit(limiter: RateLimiter, key: string): void {
-  const decision = limiter.take(key);
-  if (!decision.allowed) throw new ParleyError('RATE_LIMITED', 'too many requests', { retryAfterMs: decision.retryAfterMs });
 }
 
 /** Registers the key server's routes on `app` (in an encapsulated child context). */
@@ -85,7 +79,7 @@ export function registerKeyServerRoutes(app: FastifyInstance, deps: RouteDeps): 
 
     scope.post(HTTP_ROUTES.linkTokens, { bodyLimit: 1024, schema: { body: emptyBodySchema }, onRequest: authenticated }, async (req) => {
       const device = who(req);
-      enforceRateLimit(limiters.linkToken, device.aci);
+      await enforceRateLimit(limiters.linkToken, device.aci);
       return service.issueLinkToken(device);
     });
 
@@ -124,8 +118,8 @@ export function registerKeyServerRoutes(app: FastifyInstance, deps: RouteDeps): 
         const device = who(req);
         const target = parseAci(req.params.aci);
         const which = req.params.device === '*' ? '*' : parseDeviceId(req.params.device);
-        enforceRateLimit(limiters.claimPerRequester, device.aci);
-        enforceRateLimit(limiters.claimPerTarget, target);
+        await enforceRateLimit(limiters.claimPerRequester, device.aci);
+        await enforceRateLimit(limiters.claimPerTarget, target);
         return service.claimBundles(device, target, which);
       },
     );
@@ -134,7 +128,7 @@ export function registerKeyServerRoutes(app: FastifyInstance, deps: RouteDeps): 
       HTTP_ROUTES.directory,
       { schema: { params: directoryParamsSchema }, onRequest: authenticated },
       async (req) => {
-        enforceRateLimit(limiters.directory, who(req).aci);
+        await enforceRateLimit(limiters.directory, who(req).aci);
         return service.lookupUsername(req.params.username);
       },
     );

@@ -1,94 +1,79 @@
 // SPDX-License-Identifier: AGPL-3.0-only
+/** What only the in-process adapter has: bounded memory, rule checks, the backend's names. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { createRateLimiter } from '../src/index.js';
+import { ParleyError } from '@parley/protocol';
+import { createInProcessRateLimiterBackend, createRateLimiter, enforceRateLimit } from '../src/index.js';
 import { ManualClock } from './harness.js';
 
-describe('token-bucket rate limiter', () => {
-  it('allows a burst of capacity, then refuses with the time until the next token', () => {
+describe('in-process rate limiter', () => {
+  it('refuses bad rules and a bad maxKeys at construction', () => {
     const clock = new ManualClock();
-    const limiter = createRateLimiter({ capacity: 3, windowMs: 3000, clock });
-    for (let i = 0; i < 3; i++) assert.deepEqual(limiter.take('ip'), { allowed: true, retryAfterMs: 0 });
-    assert.deepEqual(limiter.take('ip'), { allowed: false, retryAfterMs: 1000 });
-    clock.advance(400);
-    assert.deepEqual(limiter.take('ip'), { allowed: false, retryAfterMs: 600 });
-    clock.advance(599);
-    assert.equal(limiter.take('ip').allowed, false);
-    clock.advance(1);
-    assert.equal(limiter.take('ip').allowed, true);
-    assert.equal(limiter.take('ip').allowed, false);
-  });
-
-  it('waiting exactly retryAfterMs is always enough, whatever the rate', () => {
-    for (const [capacity, windowMs] of [[5, 60_000], [7, 1000], [3, 3_600_000], [50, 60_000]] as const) {
-      const clock = new ManualClock();
-      const limiter = createRateLimiter({ capacity, windowMs, clock });
-      for (let i = 0; i < capacity; i++) limiter.take('k');
-      for (let round = 0; round < 20; round++) {
-        const refused = limiter.take('k');
-        assert.equal(refused.allowed, false);
-        clock.advance(refused.retryAfterMs);
-        assert.equal(limiter.take('k').allowed, true, `capacity ${capacity} window ${windowMs} round ${round}`);
-      }
+    for (const rule of [
+      { capacity: 0, windowMs: 1 },
+      { capacity: 1, windowMs: 0 },
+      { capacity: 1.5, windowMs: 1000 },
+      { capacity: 1, windowMs: 1.5 },
+      { capacity: 1_000_000_000, windowMs: 7 * 86_400_000 },
+    ]) {
+      assert.throws(() => createRateLimiter({ ...rule, clock }), RangeError, JSON.stringify(rule));
     }
+    assert.throws(() => createRateLimiter({ capacity: 1, windowMs: 1, clock, maxKeys: 0 }), RangeError);
   });
 
-  it('keeps keys apart, never refills above capacity, and peek takes nothing', () => {
-    const clock = new ManualClock();
-    const limiter = createRateLimiter({ capacity: 2, windowMs: 1000, clock });
-    limiter.take('a');
-    limiter.take('a');
-    assert.equal(limiter.peek('a').allowed, false);
-    assert.equal(limiter.peek('b').allowed, true);
-    assert.equal(limiter.peek('b').allowed, true);
-    assert.equal(limiter.take('b').allowed, true);
-    clock.advance(1_000_000);
-    assert.equal(limiter.take('a').allowed, true);
-    assert.equal(limiter.take('a').allowed, true);
-    assert.equal(limiter.take('a').allowed, false);
-  });
-
-  it('refuses a cost above capacity with a full window, and bad costs throw', () => {
-    const limiter = createRateLimiter({ capacity: 2, windowMs: 500, clock: new ManualClock() });
-    assert.deepEqual(limiter.take('k', 3), { allowed: false, retryAfterMs: 500 });
-    assert.throws(() => limiter.take('k', 0), RangeError);
-    assert.throws(() => limiter.take('k', Number.NaN), RangeError);
-    assert.throws(() => createRateLimiter({ capacity: 0, windowMs: 1, clock: new ManualClock() }), RangeError);
-    assert.throws(() => createRateLimiter({ capacity: 1, windowMs: 1.5, clock: new ManualClock() }), RangeError);
-  });
-
-  it('survives a clock that steps backwards without minting tokens', () => {
-    const clock = new ManualClock();
-    const limiter = createRateLimiter({ capacity: 1, windowMs: 1000, clock });
-    limiter.take('k');
-    clock.advance(-10_000);
-    assert.equal(limiter.take('k').allowed, false);
-  });
-
-  it('bounds memory: evicts the least recently used bucket past maxKeys and drops refilled ones', () => {
+  it('bounds memory: evicts the least recently used bucket past maxKeys and drops refilled ones', async () => {
     const clock = new ManualClock();
     const limiter = createRateLimiter({ capacity: 1, windowMs: 1000, clock, maxKeys: 3 });
-    for (const k of ['a', 'b', 'c']) limiter.take(k);
+    for (const k of ['a', 'b', 'c']) await limiter.take(k);
     assert.equal(limiter.size, 3);
-    limiter.take('d');
+    await limiter.take('d');
     assert.equal(limiter.size, 3);
     // 'a' was evicted: it starts full again; 'b', 'c', 'd' are still empty.
-    assert.equal(limiter.peek('a').allowed, true);
-    assert.equal(limiter.peek('b').allowed, false);
-    assert.equal(limiter.peek('d').allowed, false);
+    assert.equal((await limiter.peek('a')).allowed, true);
+    assert.equal((await limiter.peek('b')).allowed, false);
+    assert.equal((await limiter.peek('d')).allowed, false);
     // After a window every bucket is full again and a sweep drops them.
     clock.advance(1000);
-    for (let i = 0; i < 3; i++) limiter.take(`x${i}`);
+    for (let i = 0; i < 3; i++) await limiter.take(`x${i}`);
     assert.ok(limiter.size <= 3);
     const many = createRateLimiter({ capacity: 5, windowMs: 1000, clock, maxKeys: 100 });
-    for (let i = 0; i < 10_000; i++) many.take(`ip${i}`);
+    for (let i = 0; i < 10_000; i++) await many.take(`ip${i}`);
     assert.ok(many.size <= 100);
   });
 
-  it('reset forgets a key', () => {
+  it('a touched bucket is the most recently used one and survives eviction', async () => {
+    const clock = new ManualClock();
+    const limiter = createRateLimiter({ capacity: 2, windowMs: 60_000, clock, maxKeys: 2 });
+    await limiter.take('old');
+    await limiter.take('new');
+    await limiter.take('old');
+    await limiter.take('newest');
+    assert.equal((await limiter.take('old')).allowed, false, '"old" was used last before "newest" and is kept, empty');
+    assert.equal((await limiter.take('new')).allowed, true);
+  });
+
+  it('reset drops the bucket from memory', async () => {
     const limiter = createRateLimiter({ capacity: 1, windowMs: 1000, clock: new ManualClock() });
-    limiter.take('k');
-    limiter.reset('k');
-    assert.equal(limiter.take('k').allowed, true);
+    await limiter.take('k');
+    assert.equal(limiter.size, 1);
+    await limiter.reset('k');
+    assert.equal(limiter.size, 0);
+  });
+
+  it('the backend names limiters and refuses names that could not be Redis key parts', () => {
+    const backend = createInProcessRateLimiterBackend({ clock: new ManualClock() });
+    assert.equal(backend.kind, 'in-process');
+    assert.deepEqual(backend.limiter('sendPerDevice', { capacity: 3, windowMs: 1000 }).rule, { capacity: 3, windowMs: 1000 });
+    for (const bad of ['', 'a b', 'x:y', 'n'.repeat(65), 'ü']) assert.throws(() => backend.limiter(bad, { capacity: 1, windowMs: 1 }), RangeError, bad);
+    assert.throws(() => backend.limiter('ok', { capacity: 0, windowMs: 1 }), RangeError);
+  });
+
+  it('enforceRateLimit throws RATE_LIMITED with the time to wait', async () => {
+    const limiter = createRateLimiter({ capacity: 1, windowMs: 4000, clock: new ManualClock() });
+    await enforceRateLimit(limiter, 'k');
+    await assert.rejects(
+      enforceRateLimit(limiter, 'k'),
+      (e: unknown) => e instanceof ParleyError && e.code === 'RATE_LIMITED' && e.details.retryAfterMs === 4000,
+    );
   });
 });

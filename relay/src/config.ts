@@ -5,6 +5,7 @@
  */
 import { BlockList, isIP } from 'node:net';
 import { LIMITS, parseDomain } from '@parley/protocol';
+import { checkRateLimitOverrides, type RateLimitOverrides } from './rate-limits.js';
 
 /** Every setting of a relay process. Units are in the names. */
 export interface RelayConfig {
@@ -55,6 +56,16 @@ export interface RelayConfig {
   readonly behindProxy: boolean;
   /** Bearer token /metrics requires, at least 16 characters. Default none (/metrics is open). */
   readonly metricsToken: string | undefined;
+  /** Send frames per account (all its devices together) per minute, as a burst refilled over a minute; 0 = no limit. Default 1,800. */
+  readonly sendsPerAccountPerMinute: number;
+  /** Send frames per device per minute, as a burst refilled over a minute; 0 = no limit. Default 600. */
+  readonly sendsPerDevicePerMinute: number;
+  /** Failed authentications per client address per minute; past it every attempt is refused. Default 50. */
+  readonly authFailuresPerMinute: number;
+  /** Any limit by name (`--rate-limits`), winning over the flags above. Default none. */
+  readonly rateLimits: RateLimitOverrides;
+  /** Redis for the rate limits of relay and key server, shared by every node (`redis://…`). Default none (in process). */
+  readonly redisUrl: string | undefined;
 }
 
 /** The defaults, in one place. */
@@ -81,6 +92,11 @@ export const DEFAULT_RELAY_CONFIG: RelayConfig = Object.freeze({
   tlsKeyFile: undefined,
   behindProxy: false,
   metricsToken: undefined,
+  sendsPerAccountPerMinute: 1800,
+  sendsPerDevicePerMinute: 600,
+  authFailuresPerMinute: 50,
+  rateLimits: Object.freeze({}),
+  redisUrl: undefined,
 });
 
 /** A configuration value that is out of range; the message names the setting. */
@@ -125,8 +141,9 @@ export function resolveRelayConfig(partial: Partial<RelayConfig> = {}): RelayCon
   intIn('registrationsPerHour', c.registrationsPerHour, 1, 10_000_000);
   if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(c.logLevel)) throw new ConfigError('logLevel is not a pino level');
   intIn('shutdownGraceMs', c.shutdownGraceMs, 0, 600_000);
+  const rateLimits = checkRateLimitSettings(c);
   checkListenSafety(c);
-  return Object.freeze({ ...c, domain: parseDomain(c.domain) });
+  return Object.freeze({ ...c, domain: parseDomain(c.domain), rateLimits });
 }
 
 /**
@@ -143,6 +160,21 @@ export function isLoopbackHost(host: string): boolean {
   loopback.addAddress('::1', 'ipv6');
   // BlockList matches IPv4-mapped IPv6 addresses (::ffff:127.0.0.1) against the IPv4 rule.
   return loopback.check(h, family === 6 ? 'ipv6' : 'ipv4');
+}
+
+/** Rate limit flags, `--rate-limits` and `--redis`; returns the overrides, frozen. */
+function checkRateLimitSettings(c: RelayConfig): RateLimitOverrides {
+  intIn('sendsPerAccountPerMinute', c.sendsPerAccountPerMinute, 0, 10_000_000);
+  intIn('sendsPerDevicePerMinute', c.sendsPerDevicePerMinute, 0, 10_000_000);
+  intIn('authFailuresPerMinute', c.authFailuresPerMinute, 1, 1_000_000);
+  if (c.redisUrl !== undefined && (typeof c.redisUrl !== 'string' || !/^rediss?:\/\/[^/\s]+/.test(c.redisUrl))) {
+    throw new ConfigError('--redis must be a redis:// or rediss:// URL');
+  }
+  try {
+    return checkRateLimitOverrides(c.rateLimits);
+  } catch (err) {
+    throw new ConfigError(`--rate-limits: ${(err as Error).message}`);
+  }
 }
 
 function optionalText(name: string, v: unknown): void {

@@ -45,6 +45,11 @@ export interface IntakeDeps {
   readonly commit: (request: EnqueueRequest) => Promise<EnqueueResult>;
   /** Counts sends, committed envelopes and live-delivery latency. */
   readonly metrics: RelayMetrics;
+  /**
+   * The sender's rate limits, checked before anything else (a refused send costs no validation
+   * and commits nothing). Rejects with RATE_LIMITED. Default: no limit.
+   */
+  readonly admitSend?: (sender: { readonly aci: Aci; readonly deviceId: DeviceId }) => Promise<void>;
 }
 
 /**
@@ -102,6 +107,7 @@ export class EnvelopeIntake {
     const { config, clock, directory } = this.deps;
     // Monotonic and sub-millisecond, for the live-delivery latency; `now` below is wall time.
     const arrived = performance.now();
+    await this.deps.admitSend?.(conn.queue);
     const now = clock.now();
     const send = validateSend(raw, now, {
       maxDevices: config.maxDevicesPerAccount,

@@ -11,7 +11,7 @@ import type { Duplex } from 'node:stream';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { createRateLimiter, enforceRateLimit } from '@parley/keyserver';
+import { createInProcessRateLimiterBackend, enforceRateLimit, type RateLimiterBackend } from '@parley/keyserver';
 import {
   ERROR_CODES,
   fromBase64Url,
@@ -30,6 +30,7 @@ import { ConnectionRegistry } from './connection-registry.js';
 import { DeviceConnection, queueKey, type ConnectionContext } from './device-connection.js';
 import { EnvelopeIntake, type DeviceDirectory } from './envelope-intake.js';
 import { ProvisioningHub } from './provisioning.js';
+import { createSendAdmission, relayRateLimits } from './rate-limits.js';
 import type { AckRequest, EnqueueRequest, EnqueueResult, EnvelopeStore } from './ports/envelope-store.js';
 import { RelayMetrics } from './relay-metrics.js';
 
@@ -68,6 +69,11 @@ export interface RelayPorts {
   readonly metrics?: RelayMetrics;
   /** Serve HTTPS and WSS with these; plain HTTP and WS without. */
   readonly tls?: TlsCredentials;
+  /**
+   * Where the rate limit buckets live (Redis for a cluster); the caller closes it. Default: in
+   * process, on `clock`.
+   */
+  readonly rateLimiters?: RateLimiterBackend;
 }
 
 /** A running (or ready to run) relay. */
@@ -146,7 +152,9 @@ export function createRelay(config: RelayConfig, ports: RelayPorts): Relay {
 
   const provisioning = new ProvisioningHub({ clock, ttlMs: LIMITS.provisioningSocketTtlMs, maxSockets: 10_000 });
   // Unauthenticated: both the socket and the messages to it are rate limited per client address.
-  const provisioningLimiter = createRateLimiter({ capacity: 20, windowMs: 60_000, clock });
+  const limits = relayRateLimits(config);
+  const rateLimiters = ports.rateLimiters ?? createInProcessRateLimiterBackend({ clock });
+  const provisioningLimiter = rateLimiters.limiter('provisioning', limits.provisioning);
   app.put<{ Params: { address: string }; Body: ProvisioningMessageRequest }>(
     HTTP_ROUTES.provisioningMessage,
     {
@@ -195,6 +203,7 @@ export function createRelay(config: RelayConfig, ports: RelayPorts): Relay {
     directory,
     registry,
     metrics,
+    admitSend: createSendAdmission(rateLimiters, limits, metrics),
     commit: (r) =>
       commits.submit(r).catch((err: unknown) => {
         if (isParleyError(err) && err.code === 'RATE_LIMITED') metrics.rateLimitHit('commit_queue');
@@ -255,20 +264,22 @@ export function createRelay(config: RelayConfig, ports: RelayPorts): Relay {
     const path = (req.url ?? '').split('?')[0] ?? '';
     if (shuttingDown) return refuseUpgrade(socket, new ParleyError('SERVER_SHUTDOWN'), path);
     if (path === HTTP_ROUTES.provisioningSocket) {
-      try {
-        enforceRateLimit(provisioningLimiter, `socket:${clientAddress(req)}`);
-      } catch (err) {
-        return refuseUpgrade(socket, err, path, 'provisioning_socket');
-      }
-      if (provisioning.full) {
-        return refuseUpgrade(socket, new ParleyError('RATE_LIMITED', 'too many devices are being linked', { retryAfterMs: 10_000 }), path, 'provisioning_capacity');
-      }
-      wss.handleUpgrade(req, socket, head, (ws) => {
-        // The linking device only listens; anything it sends is ignored.
-        ws.on('error', () => ws.terminate());
-        provisioning.open(ws);
-        log.debug('provisioning socket opened');
-      });
+      // The check may take a Redis round trip; the socket may be gone or the relay stopping after it.
+      enforceRateLimit(provisioningLimiter, `socket:${clientAddress(req)}`).then(
+        () => {
+          if (shuttingDown || socket.destroyed) return refuseUpgrade(socket, new ParleyError('SERVER_SHUTDOWN'), path);
+          if (provisioning.full) {
+            return refuseUpgrade(socket, new ParleyError('RATE_LIMITED', 'too many devices are being linked', { retryAfterMs: 10_000 }), path, 'provisioning_capacity');
+          }
+          wss.handleUpgrade(req, socket, head, (ws) => {
+            // The linking device only listens; anything it sends is ignored.
+            ws.on('error', () => ws.terminate());
+            provisioning.open(ws);
+            log.debug('provisioning socket opened');
+          });
+        },
+        (err: unknown) => refuseUpgrade(socket, err, path, 'provisioning_socket'),
+      );
       return;
     }
     if (path !== HTTP_ROUTES.websocket) return refuseUpgrade(socket, new ParleyError('NOT_FOUND', 'no WebSocket at this path'), path);

@@ -7,12 +7,21 @@
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { createSecureContext } from 'node:tls';
-import { createKeyServer, keyServerErrorHandler, openSqliteKeyStore } from '@parley/keyserver';
+import {
+  createInProcessRateLimiterBackend,
+  createKeyServer,
+  keyServerErrorHandler,
+  openRedisRateLimiterBackend,
+  openSqliteKeyStore,
+  redisUrlForLog,
+  type RateLimiterBackend,
+} from '@parley/keyserver';
 import { systemClock } from '../clock.js';
 import { ConfigError, type RelayConfig } from '../config.js';
 import { createRelayLogger } from '../relay-logger.js';
 import { RelayMetrics } from '../relay-metrics.js';
 import { createRelay, type TlsCredentials } from '../relay-server.js';
+import { keyServerRateLimits } from '../rate-limits.js';
 import { openSqliteEnvelopeStore } from '../storage/sqlite-envelope-store.js';
 import { parseRelayCommand, relayHelp } from './options.js';
 
@@ -71,15 +80,38 @@ export async function main(argv: readonly string[], env: Readonly<Record<string,
   const dataDir = resolve(config.dataDir);
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
 
+  // One backend for the key server's limits and the relay's: in process, or Redis shared by every node.
+  let rateLimiters: RateLimiterBackend;
+  if (config.redisUrl === undefined) {
+    rateLimiters = createInProcessRateLimiterBackend({ clock: systemClock });
+  } else {
+    const redisLog = log.child({ component: 'ratelimit', redis: redisUrlForLog(config.redisUrl) });
+    try {
+      rateLimiters = await openRedisRateLimiterBackend({
+        url: config.redisUrl,
+        prefix: `parley:${config.domain}:rl:`,
+        onHealthChange: (healthy, err) => {
+          if (healthy) redisLog.info('Redis answers again: rate limits are shared by every node again');
+          else redisLog.warn({ reason: err instanceof Error ? err.message : 'error' }, 'Redis does not answer: rate limits hold per node until it does');
+        },
+      });
+    } catch (err) {
+      process.stderr.write(`parley-relay: ${(err as Error).message}\n`);
+      process.exit(2);
+    }
+    redisLog.info('rate limits in Redis');
+  }
+
   const keyStore = openSqliteKeyStore(join(dataDir, 'keys.db'));
   const keyServer = createKeyServer({
     store: keyStore,
     clock: systemClock,
     config: {
       maxDevicesPerAccount: config.maxDevicesPerAccount,
-      rateLimits: { register: { capacity: config.registrationsPerHour, windowMs: 3_600_000 } },
+      rateLimits: keyServerRateLimits(config),
     },
     log: log.child({ component: 'keyserver' }),
+    rateLimiters,
   });
   const envelopes = openSqliteEnvelopeStore({ path: join(dataDir, 'relay.db'), synchronous: config.sqliteSynchronous, clock: systemClock });
   const dbFiles = ['keys.db', 'keys.db-wal', 'relay.db', 'relay.db-wal'].map((f) => join(dataDir, f));
@@ -92,6 +124,7 @@ export async function main(argv: readonly string[], env: Readonly<Record<string,
     clock: systemClock,
     log,
     metrics,
+    rateLimiters,
     ...(tls ? { tls } : {}),
   });
 
@@ -107,6 +140,7 @@ export async function main(argv: readonly string[], env: Readonly<Record<string,
     relay
       .close()
       .then(() => keyServer.close())
+      .then(() => rateLimiters.close())
       .then(
         () => process.exit(0),
         (err: unknown) => {

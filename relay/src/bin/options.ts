@@ -5,14 +5,15 @@
  */
 import { parseArgs } from 'node:util';
 import { ConfigError, DEFAULT_RELAY_CONFIG, resolveRelayConfig, type RelayConfig } from '../config.js';
+import { parseRateLimitSpec } from '../rate-limits.js';
 
 /** One setting: its config key, flag, env var, parser kind and help line. */
 export interface OptionSpec {
   readonly key: keyof RelayConfig;
   readonly flag: string;
   readonly env: string;
-  /** `flag`: a switch without a value (env: 1/true/yes or 0/false/no). */
-  readonly kind: 'string' | 'int' | 'flag';
+  /** `flag`: a switch without a value (env: 1/true/yes or 0/false/no); `limits`: `name=CAPACITY/WINDOW,…`. */
+  readonly kind: 'string' | 'int' | 'flag' | 'limits';
   readonly help: string;
   /** Converts the given unit to the config's unit (e.g. days to ms). */
   readonly scale?: number;
@@ -34,6 +35,11 @@ export const RELAY_OPTIONS: readonly OptionSpec[] = [
   { key: 'keepaliveIntervalMs', flag: 'keepalive-ms', env: 'PARLEY_KEEPALIVE_MS', kind: 'int', help: 'ping interval; silent sockets are dropped after two' },
   { key: 'sqliteSynchronous', flag: 'sqlite-sync', env: 'PARLEY_SQLITE_SYNC', kind: 'string', help: "'full' (fsync each commit) or 'normal' (survives a crash of the process, not of the machine)" },
   { key: 'registrationsPerHour', flag: 'registrations-per-hour', env: 'PARLEY_REGISTRATIONS_PER_HOUR', kind: 'int', help: 'account registrations per client address per hour' },
+  { key: 'sendsPerAccountPerMinute', flag: 'rate-limit-sends-per-minute', env: 'PARLEY_RATE_LIMIT_SENDS_PER_MINUTE', kind: 'int', help: 'sends per account (all its devices) per minute; 0 = no limit' },
+  { key: 'sendsPerDevicePerMinute', flag: 'rate-limit-device-sends-per-minute', env: 'PARLEY_RATE_LIMIT_DEVICE_SENDS_PER_MINUTE', kind: 'int', help: 'sends per device per minute; 0 = no limit' },
+  { key: 'authFailuresPerMinute', flag: 'rate-limit-auth-failures-per-minute', env: 'PARLEY_RATE_LIMIT_AUTH_FAILURES_PER_MINUTE', kind: 'int', help: 'failed authentications per client address per minute' },
+  { key: 'rateLimits', flag: 'rate-limits', env: 'PARLEY_RATE_LIMITS', kind: 'limits', help: 'any limit by name: name=CAPACITY/WINDOW[,…], WINDOW in ms|s|m|h|d, e.g. sendPerDevice=60/1m,claimPerTarget=100/10m (docs/operations.md lists the names)' },
+  { key: 'redisUrl', flag: 'redis', env: 'PARLEY_REDIS_URL', kind: 'string', help: 'redis:// URL: keep rate limits in Redis, shared by every relay node (prefer the env var when the URL holds a password)' },
   { key: 'logLevel', flag: 'log-level', env: 'PARLEY_LOG_LEVEL', kind: 'string', help: 'fatal, error, warn, info, debug, trace or silent' },
   { key: 'tlsCertFile', flag: 'tls-cert', env: 'PARLEY_TLS_CERT', kind: 'string', help: 'PEM certificate chain: serve HTTPS and WSS (with --tls-key)' },
   { key: 'tlsKeyFile', flag: 'tls-key', env: 'PARLEY_TLS_KEY', kind: 'string', help: 'PEM private key of --tls-cert' },
@@ -69,6 +75,12 @@ export function parseRelayCommand(argv: readonly string[], env: Readonly<Record<
     if (raw === undefined || raw === '') continue;
     if (o.kind === 'flag') {
       partial[o.key] = parseSwitch(o, raw);
+    } else if (o.kind === 'limits') {
+      try {
+        partial[o.key] = parseRateLimitSpec(String(raw));
+      } catch (err) {
+        throw new ConfigError(`--${o.flag} (${o.env}): ${(err as Error).message}`);
+      }
     } else if (o.kind === 'int') {
       const text = String(raw);
       if (!/^[0-9]+$/.test(text)) throw new ConfigError(`--${o.flag} (${o.env}) must be a whole number (got ${JSON.stringify(text)})`);
@@ -91,7 +103,7 @@ function parseSwitch(o: OptionSpec, raw: unknown): boolean {
 /** An option's default as --help and the docs show it. */
 export function shownDefault(o: OptionSpec): string {
   const def = DEFAULT_RELAY_CONFIG[o.key];
-  if (def === undefined) return 'none';
+  if (def === undefined || o.kind === 'limits') return 'none';
   if (o.kind === 'flag') return def ? 'on' : 'off';
   return o.scale ? `${Number(def) / o.scale} ${o.unit}` : String(def);
 }

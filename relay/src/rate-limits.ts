@@ -1,0 +1,140 @@
+// SPDX-License-Identifier: AGPL-3.0-only
+/**
+ * The relay's rate limits: which limits exist, what each bucket is keyed by, their defaults, the
+ * `--rate-limits` override syntax, and the admission check every Send frame passes before
+ * anything of it is validated or committed. The buckets live wherever the RateLimiterBackend
+ * keeps them (in process, or Redis shared by every node); see docs/operations.md "Rate limits".
+ */
+import { DEFAULT_KEY_SERVER_CONFIG, enforceRateLimit, type KeyServerRateLimits, type RateLimiter, type RateLimiterBackend, type RateLimitRule } from '@parley/keyserver';
+import { isParleyError, type Aci, type DeviceId } from '@parley/protocol';
+import type { RelayConfig } from './config.js';
+import type { RelayMetrics } from './relay-metrics.js';
+
+const MINUTE = 60_000;
+
+/** The limits the relay itself applies (the key server applies the others). */
+export interface RelayOwnRateLimits {
+  /** Send frames per sending account (all its devices together); undefined = off. */
+  readonly sendPerAccount: RateLimitRule | undefined;
+  /** Send frames per sending device; undefined = off. */
+  readonly sendPerDevice: RateLimitRule | undefined;
+  /** Provisioning (device linking) sockets opened per client address. */
+  readonly provisioning: RateLimitRule;
+}
+
+/** Names of the relay's own limits. */
+export const RELAY_OWN_RATE_LIMITS = ['sendPerAccount', 'sendPerDevice', 'provisioning'] as const;
+
+/** Every limit `--rate-limits` can set: the relay's own and the key server's. */
+export const RATE_LIMIT_NAMES: readonly string[] = [...RELAY_OWN_RATE_LIMITS, ...Object.keys(DEFAULT_KEY_SERVER_CONFIG.rateLimits)];
+
+/** Limits that may be switched off (`name=off`); the others protect against abuse and only go up. */
+const SWITCHABLE = new Set(['sendPerAccount', 'sendPerDevice']);
+
+/** Overrides from `--rate-limits`: a rule, or 'off' for a limit that may be switched off. */
+export type RateLimitOverrides = Readonly<Record<string, RateLimitRule | 'off'>>;
+
+/** Default of the provisioning socket limit: 20 per minute per client address. */
+export const DEFAULT_PROVISIONING_RATE_LIMIT: RateLimitRule = Object.freeze({ capacity: 20, windowMs: MINUTE });
+
+const UNIT_MS: Readonly<Record<string, number>> = { ms: 1, s: 1000, m: MINUTE, h: 60 * MINUTE, d: 24 * 60 * MINUTE };
+const MAX_CAPACITY = 1_000_000_000;
+const MAX_WINDOW_MS = 7 * 24 * 60 * MINUTE;
+
+/**
+ * Parses `name=CAPACITY/WINDOW[,…]` (WINDOW an integer with ms, s, m, h or d; `name=off` for a
+ * send limit), e.g. `sendPerDevice=5/10s,claimPerTarget=100/10m`.
+ * @throws Error with a message naming the part that is wrong.
+ */
+export function parseRateLimitSpec(text: string): RateLimitOverrides {
+  const out: Record<string, RateLimitRule | 'off'> = {};
+  for (const part of text.split(',').map((p) => p.trim()).filter((p) => p.length > 0)) {
+    const m = /^([A-Za-z]+)=(?:(off)|([0-9]+)\/([0-9]+)(ms|s|m|h|d))$/.exec(part);
+    if (!m) throw new Error(`"${part}" is not name=CAPACITY/WINDOW (e.g. sendPerDevice=60/1m) or name=off`);
+    const name = m[1]!;
+    if (name in out) throw new Error(`${name} is given twice`);
+    out[name] = m[2] ? 'off' : { capacity: Number(m[3]), windowMs: Number(m[4]) * UNIT_MS[m[5]!]! };
+  }
+  return checkRateLimitOverrides(out);
+}
+
+/**
+ * Checks overrides given as an object (config from code).
+ * @returns a deeply frozen copy.
+ * @throws Error naming the limit.
+ */
+export function checkRateLimitOverrides(overrides: RateLimitOverrides): RateLimitOverrides {
+  if (typeof overrides !== 'object' || overrides === null) throw new Error('rateLimits must be an object');
+  const out: Record<string, RateLimitRule | 'off'> = {};
+  for (const [name, rule] of Object.entries(overrides)) {
+    if (!RATE_LIMIT_NAMES.includes(name)) throw new Error(`unknown rate limit ${name} (known: ${RATE_LIMIT_NAMES.join(', ')})`);
+    if (rule === 'off') {
+      if (!SWITCHABLE.has(name)) throw new Error(`${name} cannot be switched off; raise it instead`);
+      out[name] = 'off';
+      continue;
+    }
+    const { capacity, windowMs } = rule ?? {};
+    if (!Number.isInteger(capacity) || capacity < 1 || capacity > MAX_CAPACITY) throw new Error(`${name}: capacity must be an integer from 1 to ${MAX_CAPACITY}`);
+    if (!Number.isInteger(windowMs) || windowMs < 1 || windowMs > MAX_WINDOW_MS) throw new Error(`${name}: the window must be from 1 ms to 7 days`);
+    if (capacity * windowMs > Number.MAX_SAFE_INTEGER) throw new Error(`${name}: capacity × window is too large`);
+    out[name] = Object.freeze({ capacity, windowMs });
+  }
+  return Object.freeze(out);
+}
+
+const perMinute = (n: number): RateLimitRule | undefined => (n === 0 ? undefined : Object.freeze({ capacity: n, windowMs: MINUTE }));
+
+function pick<T extends RateLimitRule | undefined>(overrides: RateLimitOverrides, name: string, fallback: T): RateLimitRule | undefined | T {
+  const o = overrides[name];
+  if (o === undefined) return fallback;
+  return o === 'off' ? undefined : Object.freeze({ capacity: o.capacity, windowMs: o.windowMs });
+}
+
+/** The relay's own limits after flags and `--rate-limits` (which wins). */
+export function relayRateLimits(config: RelayConfig): RelayOwnRateLimits {
+  const o = config.rateLimits;
+  return Object.freeze({
+    sendPerAccount: pick(o, 'sendPerAccount', perMinute(config.sendsPerAccountPerMinute)),
+    sendPerDevice: pick(o, 'sendPerDevice', perMinute(config.sendsPerDevicePerMinute)),
+    provisioning: pick(o, 'provisioning', DEFAULT_PROVISIONING_RATE_LIMIT) ?? DEFAULT_PROVISIONING_RATE_LIMIT,
+  });
+}
+
+/** The key server's limits after flags and `--rate-limits` (which wins): its config's `rateLimits`. */
+export function keyServerRateLimits(config: RelayConfig): Partial<KeyServerRateLimits> {
+  const out: Partial<Record<keyof KeyServerRateLimits, RateLimitRule>> = {
+    register: { capacity: config.registrationsPerHour, windowMs: 60 * MINUTE },
+    failedAuth: { capacity: config.authFailuresPerMinute, windowMs: MINUTE },
+  };
+  for (const name of Object.keys(DEFAULT_KEY_SERVER_CONFIG.rateLimits) as Array<keyof KeyServerRateLimits>) {
+    const o = config.rateLimits[name];
+    if (o !== undefined && o !== 'off') out[name] = { capacity: o.capacity, windowMs: o.windowMs };
+  }
+  return out;
+}
+
+/** Who sends. */
+export interface Sender {
+  readonly aci: Aci;
+  readonly deviceId: DeviceId;
+}
+
+/**
+ * Builds the admission check of Send frames: a token from the sending device's bucket, then
+ * one from its account's. A device flooding runs dry on its own bucket first and leaves the
+ * account's to its other devices.
+ * @returns a function that resolves when the send may go on.
+ * @throws (the returned function) ParleyError RATE_LIMITED with `retryAfterMs`.
+ */
+export function createSendAdmission(backend: RateLimiterBackend, limits: RelayOwnRateLimits, metrics: RelayMetrics): (sender: Sender) => Promise<void> {
+  const perDevice: RateLimiter | undefined = limits.sendPerDevice && backend.limiter('sendPerDevice', limits.sendPerDevice);
+  const perAccount: RateLimiter | undefined = limits.sendPerAccount && backend.limiter('sendPerAccount', limits.sendPerAccount);
+  const limited = (err: unknown, name: string): never => {
+    if (isParleyError(err) && err.code === 'RATE_LIMITED') metrics.rateLimitHit(name);
+    throw err;
+  };
+  return async (sender) => {
+    if (perDevice) await enforceRateLimit(perDevice, `${sender.aci}.${sender.deviceId}`).catch((e: unknown) => limited(e, 'send_per_device'));
+    if (perAccount) await enforceRateLimit(perAccount, sender.aci).catch((e: unknown) => limited(e, 'send_per_account'));
+  };
+}
