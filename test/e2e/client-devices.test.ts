@@ -136,3 +136,39 @@ describe('client engine: one person, three devices', () => {
     }
   });
 });
+
+describe('client engine: two devices linked at the same time', () => {
+  let relay: RelayProcess;
+  let alice1: RecordingClient;
+  const opened: RecordingClient[] = [];
+
+  before(async () => {
+    relay = await startRelay();
+    alice1 = await openRecording();
+    opened.push(alice1);
+    await alice1.client.register(relay.url, 'alice');
+    await alice1.client.send('alice', 'a note to myself, before either link');
+  });
+  after(async () => {
+    for (const c of opened) await c.client.close();
+    await relay?.stop();
+  });
+
+  it('gives each new device its own id and the history, even when the links overlap', async () => {
+    const links = await Promise.allSettled([
+      linkNewDevice(alice1, relay.url, { timeoutMs: 15_000 }),
+      linkNewDevice(alice1, relay.url, { timeoutMs: 15_000 }),
+    ]);
+    for (const l of links) if (l.status === 'fulfilled') opened.push(l.value.device);
+    const rejected = links.flatMap((l) => (l.status === 'rejected' ? [String(l.reason)] : []));
+    assert.deepEqual(rejected, [], 'both links complete');
+    const linked = links.map((l) => (l as PromiseFulfilledResult<{ device: RecordingClient; deviceId: number }>).value);
+    assert.deepEqual(linked.map((l) => l.deviceId).sort(), [2, 3]);
+    for (const l of linked) {
+      assert.deepEqual(
+        fullHistory(l.device.client, 'alice').map((m) => m.text),
+        ['a note to myself, before either link'],
+      );
+    }
+  });
+});

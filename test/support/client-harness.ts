@@ -61,20 +61,32 @@ export function fullHistory(client: ParleyClientApi, address: string): MessageVi
   return out.reverse();
 }
 
-/** Links a new profile to the account of `approver`, both sides running at once. */
-export async function linkNewDevice(approver: RecordingClient, server: string): Promise<{ device: RecordingClient; deviceId: number }> {
+/**
+ * Links a new profile to the account of `approver`, both sides running at once. `timeoutMs`
+ * bounds the new device's wait (the engine's default is minutes).
+ */
+export async function linkNewDevice(
+  approver: RecordingClient,
+  server: string,
+  options: { timeoutMs?: number } = {},
+): Promise<{ device: RecordingClient; deviceId: number }> {
   const device = await openRecording();
   let approved: Promise<{ deviceId: number }> | undefined;
   const linked = device.client.link(server, (code) => {
     approved = approver.client.approveLink(code);
     // Awaited below; a rejection must not surface as unhandled while the link is still running.
     approved.catch(() => undefined);
-  });
-  const account = await linked;
-  if (!approved) throw new Error('link resolved without showing a link code');
-  const { deviceId } = await approved;
-  if (deviceId !== account.deviceId) throw new Error(`approver saw device ${deviceId}, the new device is ${account.deviceId}`);
-  return { device, deviceId };
+  }, options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs });
+  try {
+    const account = await linked;
+    if (!approved) throw new Error('link resolved without showing a link code');
+    const { deviceId } = await approved;
+    if (deviceId !== account.deviceId) throw new Error(`approver saw device ${deviceId}, the new device is ${account.deviceId}`);
+    return { device, deviceId };
+  } catch (err) {
+    await device.client.close();
+    throw err;
+  }
 }
 
 /** The crash-test child script (support/client-crash-child.ts, compiled next to this file). */

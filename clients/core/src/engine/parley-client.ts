@@ -20,6 +20,7 @@ import {
   decodeFrame,
   fromBase64Url,
   fromUtf8,
+  LIMITS,
   parseAddress,
   parseUsername,
   toBase64Url,
@@ -89,6 +90,11 @@ interface ProvisioningPayload {
   server: string;
   identityKeyPair: string;
   token: string;
+  /**
+   * The registration id the new device takes: how the approver tells its device apart from
+   * another one being linked to the account at the same time. Absent from older approvers.
+   */
+  registrationId?: number;
 }
 
 /** See the module comment. */
@@ -191,7 +197,9 @@ export class ParleyClient implements ParleyClientApi {
     const payload = JSON.parse(fromUtf8(openProvisioningMessage(keyPair.privateKey, sealed))) as ProvisioningPayload;
     const identityKeyPair = fromBase64Url(payload.identityKeyPair);
     if (payload.v !== 1 || !identityKeyPair) throw new ClientError('INVALID_ARGUMENT', 'the approving device sent a provisioning message this version cannot read');
-    const identity = identityFromKeyPair(identityKeyPair, generateRegistrationId());
+    const given = payload.registrationId;
+    const registrationId = Number.isInteger(given) && given! >= 1 && given! <= LIMITS.maxRegistrationId ? given! : generateRegistrationId();
+    const identity = identityFromKeyPair(identityKeyPair, registrationId);
     const secret = randomBytes(32);
     const { keys, state } = await initialDeviceKeys(this.store.protocol, identity.identityKeyPair, this.now());
     const res = await api.linkDevice({ token: payload.token, registrationId: identity.registrationId, authSecret: toBase64Url(secret), ...keys });
@@ -217,7 +225,11 @@ export class ParleyClient implements ParleyClientApi {
     const code = parseLinkCode(linkCode);
     const api = this.api!;
     if (code.relay.replace(/\/+$/, '') !== api.baseUrl) throw new ClientError('INVALID_ARGUMENT', `the new device uses another relay (${code.relay}); link it to ${api.baseUrl}`);
-    const before = new Set((await api.devices()).devices.map((d) => d.deviceId));
+    const existing = (await api.devices()).devices;
+    const before = new Set(existing.map((d) => d.deviceId));
+    let registrationId: number;
+    do registrationId = generateRegistrationId();
+    while (existing.some((d) => d.registrationId === registrationId));
     const token = await api.linkToken();
     const payload: ProvisioningPayload = {
       v: 1,
@@ -227,13 +239,15 @@ export class ParleyClient implements ParleyClientApi {
       server: account.serverUrl,
       identityKeyPair: toBase64Url(account.identityKeyPair),
       token: token.token,
+      registrationId,
     };
     await api.sendProvisioning(code.address, toBase64Url(sealProvisioningMessage(code.publicKey, utf8(JSON.stringify(payload)))));
-    // Wait for the new device to register itself.
+    // Wait for the new device to register itself. Any new device is not enough: another link
+    // may be running at the same time, and its device must not get this one's history.
     let newId: number | undefined;
     for (let i = 0; i < 600 && newId === undefined; i++) {
-      const now = (await api.devices()).devices.map((d) => d.deviceId);
-      newId = now.find((d) => !before.has(d));
+      const now = (await api.devices()).devices;
+      newId = now.find((d) => !before.has(d.deviceId) && d.registrationId === registrationId)?.deviceId;
       if (newId === undefined) await new Promise((r) => setTimeout(r, 100));
     }
     if (newId === undefined) throw new TransportError('TIMEOUT', 'the new device did not register in time');
