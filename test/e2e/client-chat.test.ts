@@ -166,6 +166,20 @@ describe('client engine: two people chat', () => {
     );
   });
 
+  it('ends a running listen() when the client is closed', async () => {
+    const carol = await openRecording();
+    await carol.client.register(relay.url, 'carol');
+    const states: string[] = [];
+    carol.client.on('connection', (state) => states.push(state));
+    const never = new AbortController(); // nobody aborts it: close() alone must end the listener
+    const listening = carol.client.listen(never.signal);
+    await until('carol to connect', () => states.includes('connected'));
+    await carol.client.close();
+    const ended = await Promise.race([listening.then(() => 'ended'), new Promise((r) => setTimeout(() => r('still running'), 3000))]);
+    assert.equal(ended, 'ended');
+    assert.equal(states.at(-1), 'stopped');
+  });
+
   it('finds messages by word and by prefix on both sides, and nothing for a word never sent', () => {
     for (const c of [alice.client, bob.client]) {
       const byWord = c.search('lunch');

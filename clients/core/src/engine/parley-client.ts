@@ -119,6 +119,8 @@ export class ParleyClient implements ParleyClientApi {
   private connectionUsers = 0;
   /** The closing of the previous connection; a new one waits for it (one socket per device). */
   private stopping: Promise<void> = Promise.resolve();
+  /** Aborted by close(): ends listen() and receive() waits that nobody else would end. */
+  private readonly closing = new AbortController();
 
   constructor(deps: ParleyClientDeps) {
     this.store = deps.store;
@@ -348,7 +350,7 @@ export class ParleyClient implements ParleyClientApi {
         await this.sender!.flush();
         const idleMs = (options.idleSeconds ?? 0) * 1000;
         this.lastActivity = this.now();
-        while (idleMs > 0 && this.now() - this.lastActivity < idleMs && !this.fatal) {
+        while (idleMs > 0 && this.now() - this.lastActivity < idleMs && !this.fatal && !this.closing.signal.aborted) {
           await new Promise((r) => setTimeout(r, Math.min(200, idleMs)));
         }
         await this.sender!.flush();
@@ -367,8 +369,9 @@ export class ParleyClient implements ParleyClientApi {
       const flushTimer = setInterval(() => void this.sender!.flush().catch(() => undefined), 5000);
       try {
         await new Promise<void>((resolve) => {
-          if (signal.aborted) return resolve();
+          if (signal.aborted || this.closing.signal.aborted) return resolve();
           signal.addEventListener('abort', () => resolve(), { once: true });
+          this.closing.signal.addEventListener('abort', () => resolve(), { once: true });
         });
       } finally {
         clearInterval(flushTimer);
@@ -429,6 +432,7 @@ export class ParleyClient implements ParleyClientApi {
   }
 
   async close(): Promise<void> {
+    this.closing.abort();
     await this.stopConnection(true);
     this.store.close();
   }
