@@ -22,6 +22,14 @@ const RETRY_MAX_MS = 5 * 60_000;
 const UNTRUSTED_RETRY_MS = 24 * 3600_000;
 /** Device-set repairs per send before it is marked failed (a peer changing devices in a loop). */
 const MAX_REPAIRS = 5;
+/** Outbox entries one round takes. */
+const OUTBOX_BATCH = 500;
+/** Sends in flight at once on the socket (the relay answers each; its window is far larger). */
+const IN_FLIGHT = 256;
+
+function unique(ids: readonly number[]): number[] {
+  return [...new Set(ids)];
+}
 
 /** What the pipeline needs. */
 export interface SendPipelineDeps {
@@ -71,112 +79,167 @@ export class SendPipeline {
     return this.next;
   }
 
+  /**
+   * One run, in rounds: (1) every due entry that has no saved attempt is encrypted through one
+   * staged overlay, and the new session state and all the attempts are committed in one
+   * transaction; (2) every attempt goes out at once, pipelined on the socket; (3) the outcomes
+   * are committed in one transaction. Refusals that need session repair (device-set changes)
+   * are repaired and their entries go round again. Three commits per round instead of several
+   * per message, and no waiting for one answer before the next send.
+   */
   private async run(): Promise<FlushResult> {
+    const { store } = this.deps;
     let sent = 0;
     let failed = 0;
     let pending = 0;
     const untrusted = new Set<string>();
-    const due = this.deps.store.outboxDue(this.deps.now(), 1000);
-    for (const entry of due) {
-      const outcome = await this.deps.serial.run(() => this.attempt(entry));
-      if (outcome === 'sent') sent++;
-      else if (outcome === 'failed') failed++;
-      else pending++;
-      if (outcome === 'untrusted') untrusted.add(entry.destinationAci);
-      if (outcome === 'offline') {
-        pending += due.length - sent - failed - pending;
+    const repairs = new Map<number, number>();
+    for (let round = 0; round <= MAX_REPAIRS; round++) {
+      const due = store.outboxDue(this.deps.now(), OUTBOX_BATCH);
+      if (due.length === 0) break;
+      const conn = this.deps.connection();
+      if (!conn?.connected) {
+        pending += due.length;
         break;
+      }
+      const ready = await this.deps.serial.run(() => this.encryptBatch(due, untrusted));
+      sent += ready.alone;
+      pending += ready.deferred;
+      const outcomes = await this.sendAll(conn, ready.entries);
+      const fixes = new Map<string, { missing: number[]; extra: number[]; stale: number[]; entries: OutboxEntry[] }>();
+      store.transaction(() => {
+        for (const { entry, err } of outcomes) {
+          if (!err) {
+            store.outboxDone(entry.id);
+            if (entry.messageId) store.setOutgoingStatus(entry.messageId, 'sent');
+            sent++;
+          } else if (err instanceof TransportError) {
+            // Maybe committed, maybe not: keep the bytes and the id, retry later.
+            store.outboxReschedule(entry.id, this.deps.now() + this.backoff(entry.attempts));
+            pending++;
+          } else if ((isParleyError(err, 'MISMATCHED_DEVICES') || isParleyError(err, 'STALE_DEVICES')) && (repairs.get(entry.id) ?? 0) < MAX_REPAIRS) {
+            // The relay committed nothing: repair the sessions and encrypt again next round.
+            repairs.set(entry.id, (repairs.get(entry.id) ?? 0) + 1);
+            const fix = fixes.get(entry.destinationAci) ?? { missing: [], extra: [], stale: [], entries: [] };
+            fix.entries.push(entry);
+            fix.missing.push(...(err.details.missingDevices ?? []));
+            fix.extra.push(...(err.details.extraDevices ?? []));
+            fix.stale.push(...(err.details.staleDevices ?? []));
+            fixes.set(entry.destinationAci, fix);
+            store.outboxClearAttempt(entry.id);
+          } else if (isParleyError(err, 'RATE_LIMITED') || isParleyError(err, 'QUEUE_FULL') || isParleyError(err, 'INTERNAL')) {
+            store.outboxReschedule(entry.id, this.deps.now() + (isParleyError(err) ? (err.details.retryAfterMs ?? this.backoff(entry.attempts)) : 0));
+            pending++;
+          } else {
+            // NOT_FOUND (the account is gone), BAD_REQUEST (a bug), repairs exhausted: give up on this one.
+            store.outboxFail(entry.id);
+            if (entry.messageId) store.setOutgoingStatus(entry.messageId, 'failed');
+            failed++;
+          }
+        }
+      });
+      for (const [aci, fix] of fixes) {
+        try {
+          await this.deps.serial.run(() => this.deps.sessions.repair(aci, { missing: unique(fix.missing), extra: unique(fix.extra), stale: unique(fix.stale) }));
+        } catch (err) {
+          // A new device under a changed identity key waits for the user; any other failure
+          // (a bad bundle, a refused claim) waits with backoff. Either way these entries stop
+          // going round now.
+          const isUntrusted = err instanceof CryptoError && err.is('UNTRUSTED_IDENTITY');
+          if (isUntrusted) untrusted.add(aci);
+          store.transaction(() => {
+            for (const entry of fix.entries) store.outboxReschedule(entry.id, this.deps.now() + (isUntrusted ? UNTRUSTED_RETRY_MS : this.backoff(entry.attempts)));
+          });
+          pending += fix.entries.length;
+        }
       }
     }
     return { sent, pending, failed, untrusted: [...untrusted] };
   }
 
-  private async attempt(entry: OutboxEntry): Promise<'sent' | 'pending' | 'failed' | 'offline' | 'untrusted'> {
-    try {
-      return await this.attemptOnce(entry);
-    } catch (err) {
-      if (err instanceof CryptoError && err.is('UNTRUSTED_IDENTITY')) {
-        // Nothing is encrypted to a changed identity key until the user accepts it
-        // (`verify --accept` reschedules the peer's sends).
-        this.deps.store.outboxReschedule(entry.id, this.deps.now() + UNTRUSTED_RETRY_MS);
-        return 'untrusted';
-      }
-      if (err instanceof TransportError || err instanceof CryptoError || isParleyError(err)) {
-        // A bundle that fails its checks (a lying relay), a claim the relay refused, a network
-        // failure: this entry waits with backoff, and the rest of the outbox goes on. One bad
-        // peer must never block every other send.
-        this.deps.store.outboxReschedule(entry.id, this.deps.now() + this.backoff(entry.attempts));
-        return 'pending';
-      }
-      throw err;
-    }
-  }
-
-  private async attemptOnce(entry: OutboxEntry): Promise<'sent' | 'pending' | 'failed' | 'offline'> {
-    const { store, sessions } = this.deps;
-    let current = entry;
-    for (let repairs = 0; repairs <= MAX_REPAIRS; repairs++) {
-      const conn = this.deps.connection();
-      if (!conn?.connected) return 'offline';
-      if (!current.ciphertexts || !current.envelopeMessageId) {
-        await sessions.ensureSessions(current.destinationAci);
-        const ciphertexts = await sessions.encryptForAccount(current.destinationAci, current.content);
-        if (ciphertexts.length === 0) {
-          // One's own account with no other device: nobody to send a transcript to.
-          store.outboxDone(current.id);
-          return 'sent';
-        }
-        const envelopeMessageId = randomMessageId();
-        store.transaction(() => {
-          store.outboxSaveAttempt(current.id, envelopeMessageId, ciphertexts);
-          if (current.messageId) store.recordSentEnvelope(toHex(envelopeMessageId), current.messageId, current.destinationAci, this.deps.now());
-        });
-        current = { ...current, envelopeMessageId, ciphertexts };
+  /**
+   * Encrypts every entry without a saved attempt through one staged overlay and commits the
+   * session state with the attempts in one transaction. Entries that cannot be encrypted now
+   * wait with backoff (one bad peer never blocks the rest).
+   */
+  private async encryptBatch(due: readonly OutboxEntry[], untrusted: Set<string>): Promise<{ entries: OutboxEntry[]; alone: number; deferred: number }> {
+    const { store } = this.deps;
+    const staged = store.stageProtocol();
+    const sessions = this.deps.sessions.withStores(staged.stores);
+    const entries: OutboxEntry[] = [];
+    const saves: Array<{ entry: OutboxEntry; envelopeMessageId: Uint8Array }> = [];
+    const alone: number[] = [];
+    const later: Array<{ id: number; at: number }> = [];
+    for (const entry of due) {
+      if (entry.ciphertexts && entry.envelopeMessageId) {
+        entries.push(entry);
+        continue;
       }
       try {
-        await conn.send({
-          destination: aciToBytes(current.destinationAci as Aci),
-          messageId: current.envelopeMessageId!,
-          timestamp: BigInt(this.deps.now()),
-          urgent: true,
-          messages: current.ciphertexts!.map((c) => ({ ...c })),
-        });
-        store.transaction(() => {
-          store.outboxDone(current.id);
-          if (current.messageId) store.setOutgoingStatus(current.messageId, 'sent');
-        });
-        return 'sent';
-      } catch (err) {
-        if (err instanceof TransportError) {
-          // Maybe committed, maybe not: keep the bytes and the id, retry later.
-          store.outboxReschedule(current.id, this.deps.now() + this.backoff(current.attempts));
-          return 'pending';
-        }
-        if (isParleyError(err, 'MISMATCHED_DEVICES') || isParleyError(err, 'STALE_DEVICES')) {
-          await sessions.repair(current.destinationAci, {
-            missing: err.details.missingDevices,
-            extra: err.details.extraDevices,
-            stale: err.details.staleDevices,
-          });
-          store.outboxClearAttempt(current.id);
-          current = { ...current, envelopeMessageId: undefined, ciphertexts: undefined };
+        await sessions.ensureSessions(entry.destinationAci);
+        const ciphertexts = await sessions.encryptForAccount(entry.destinationAci, entry.content);
+        if (ciphertexts.length === 0) {
+          // One's own account with no other device: nobody to send a transcript to.
+          alone.push(entry.id);
           continue;
         }
-        if (isParleyError(err, 'RATE_LIMITED') || isParleyError(err, 'QUEUE_FULL') || isParleyError(err, 'INTERNAL')) {
-          const wait = err.details.retryAfterMs ?? this.backoff(current.attempts);
-          store.outboxReschedule(current.id, this.deps.now() + wait);
-          return 'pending';
+        const envelopeMessageId = randomMessageId();
+        const ready = { ...entry, envelopeMessageId, ciphertexts };
+        saves.push({ entry: ready, envelopeMessageId });
+        entries.push(ready);
+      } catch (err) {
+        if (err instanceof CryptoError && err.is('UNTRUSTED_IDENTITY')) {
+          // Nothing is encrypted to a changed identity key until the user accepts it
+          // (`verify --accept` wakes the peer's sends).
+          untrusted.add(entry.destinationAci);
+          later.push({ id: entry.id, at: this.deps.now() + UNTRUSTED_RETRY_MS });
+        } else if (err instanceof TransportError || err instanceof CryptoError || isParleyError(err)) {
+          // A bundle that fails its checks (a lying relay), a claim the relay refused, a
+          // network failure: this entry waits with backoff.
+          later.push({ id: entry.id, at: this.deps.now() + this.backoff(entry.attempts) });
+        } else {
+          staged.discard();
+          throw err;
         }
-        // NOT_FOUND (the account is gone), BAD_REQUEST (a bug): give up on this one.
-        store.transaction(() => {
-          store.outboxFail(current.id);
-          if (current.messageId) store.setOutgoingStatus(current.messageId, 'failed');
-        });
-        return 'failed';
       }
     }
-    store.outboxFail(current.id);
-    return 'failed';
+    store.transaction(() => {
+      staged.commit();
+      for (const { entry, envelopeMessageId } of saves) {
+        store.outboxSaveAttempt(entry.id, envelopeMessageId, entry.ciphertexts!);
+        if (entry.messageId) store.recordSentEnvelope(toHex(envelopeMessageId), entry.messageId, entry.destinationAci, this.deps.now());
+      }
+      for (const id of alone) store.outboxDone(id);
+      for (const l of later) store.outboxReschedule(l.id, l.at);
+    });
+    return { entries, alone: alone.length, deferred: later.length };
+  }
+
+  /** Sends every attempt at once (bounded), pipelined on the one socket. */
+  private async sendAll(conn: RelayConnection, entries: readonly OutboxEntry[]): Promise<Array<{ entry: OutboxEntry; err?: unknown }>> {
+    const out: Array<{ entry: OutboxEntry; err?: unknown }> = [];
+    for (let i = 0; i < entries.length; i += IN_FLIGHT) {
+      const slice = entries.slice(i, i + IN_FLIGHT);
+      out.push(
+        ...(await Promise.all(
+          slice.map((entry) =>
+            conn
+              .send({
+                destination: aciToBytes(entry.destinationAci as Aci),
+                messageId: entry.envelopeMessageId!,
+                timestamp: BigInt(this.deps.now()),
+                urgent: true,
+                messages: entry.ciphertexts!.map((c) => ({ ...c })),
+              })
+              .then(
+                () => ({ entry }),
+                (err: unknown) => ({ entry, err }),
+              ),
+          ),
+        )),
+      );
+    }
+    return out;
   }
 
   private backoff(attempts: number): number {

@@ -32,11 +32,20 @@ export class SessionManager {
   readonly cipher: SessionCipher;
   private readonly deps: SessionManagerDeps;
   /** When the relay's device list last showed this device alone on its account (undefined: not known). */
-  private aloneSince: number | undefined;
+  private shared: { aloneSince: number | undefined } = { aloneSince: undefined };
 
-  constructor(deps: SessionManagerDeps) {
+  constructor(deps: SessionManagerDeps, shared?: { aloneSince: number | undefined }) {
     this.deps = deps;
     this.cipher = new SessionCipher(deps.stores, { localAddress: deps.self });
+    if (shared) this.shared = shared;
+  }
+
+  /**
+   * The same manager over other stores (a staged overlay, so a whole batch of encryptions
+   * commits in one transaction); the "alone" cache is shared.
+   */
+  withStores(stores: ProtocolStores): SessionManager {
+    return new SessionManager({ ...this.deps, stores }, this.shared);
   }
 
   /** Device ids this device has sessions with for `aci`, minus itself. */
@@ -57,7 +66,7 @@ export class SessionManager {
       if (aci === this.deps.self.aci) return this.ensureOwnSessions();
       bundle = await this.deps.api.claimBundles(aci, '*');
     } else {
-      if (aci === this.deps.self.aci) this.aloneSince = undefined;
+      if (aci === this.deps.self.aci) this.shared.aloneSince = undefined;
       const parts = await Promise.all(devices.map((d) => this.deps.api.claimBundles(aci, d)));
       bundle = { aci, identityKey: parts[0]!.identityKey, devices: parts.flatMap((p) => p.devices) };
     }
@@ -74,10 +83,10 @@ export class SessionManager {
    */
   private async ensureOwnSessions(): Promise<void> {
     const now = (this.deps.now ?? Date.now)();
-    if (this.aloneSince !== undefined && now - this.aloneSince < ALONE_RECHECK_MS) return;
+    if (this.shared.aloneSince !== undefined && now - this.shared.aloneSince < ALONE_RECHECK_MS) return;
     const others = (await this.deps.api.devices()).devices.map((d) => d.deviceId).filter((d) => d !== this.deps.self.deviceId);
     if (others.length === 0) {
-      this.aloneSince = now;
+      this.shared.aloneSince = now;
       return;
     }
     await this.ensureSessions(this.deps.self.aci, others);
