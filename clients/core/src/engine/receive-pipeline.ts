@@ -19,6 +19,16 @@ import type { HistoryReceiver } from './history-transfer.js';
 import type { Serial } from './serial.js';
 import type { SessionManager } from './session-manager.js';
 
+/** Envelopes decrypted into one staged overlay, committed together. */
+interface Batch {
+  readonly staged: ReturnType<EngineStore['stageProtocol']>;
+  readonly cipher: SessionCipher;
+  /** Store writes, run in order inside the batch's transaction. */
+  readonly effects: Array<() => void>;
+  /** Messages stored by the effects, announced after the commit. */
+  readonly stored: EngineMessage[];
+}
+
 /** What the pipeline needs. */
 export interface ReceivePipelineDeps {
   readonly store: EngineStore;
@@ -44,33 +54,66 @@ export class ReceivePipeline {
 
   /** Handles a batch in order; resolves once every envelope is committed (or deliberately dropped). */
   async handle(envelopes: readonly Envelope[]): Promise<void> {
-    for (const e of envelopes) {
-      if (e.online) continue; // typing indicators: nothing to store
-      await this.deps.serial.run(() => this.handleOne(e));
-    }
+    await this.deps.serial.run(async () => {
+      // One staged overlay and one transaction for the whole delivered batch: decrypting stays
+      // per envelope, but the commit (and its fsync) is paid once.
+      let batch = this.newBatch();
+      for (const e of envelopes) {
+        if (e.online) continue; // typing indicators: nothing to store
+        const outcome = await this.handleOne(e, batch);
+        if (outcome === 'failed') {
+          // Commit what decrypted before it, then recover this one on its own.
+          await this.commitBatch(batch);
+          await this.decryptionFailed(aciFromBytes(e.source), e.sourceDevice, toHex(e.messageId), e);
+          batch = this.newBatch();
+        }
+      }
+      await this.commitBatch(batch);
+    });
   }
 
-  private async handleOne(envelope: Envelope): Promise<void> {
+  private newBatch(): Batch {
+    const staged = this.deps.store.stageProtocol();
+    return { staged, cipher: new SessionCipher(staged.stores, { localAddress: this.deps.self }), effects: [], stored: [] };
+  }
+
+  private async commitBatch(batch: Batch): Promise<void> {
+    if (batch.effects.length === 0) {
+      batch.staged.discard();
+      return;
+    }
+    this.deps.store.transaction(() => {
+      batch.staged.commit();
+      for (const effect of batch.effects) effect();
+    });
+    for (const m of batch.stored) this.deps.onMessage(m);
+    await this.deps.history.maybeComplete();
+  }
+
+  /**
+   * Decrypts one envelope into `batch` (its effects run in the batch's transaction).
+   * A failed decryption changes nothing (libsignal stores state only on success) and is
+   * answered 'failed' for the caller to recover.
+   */
+  private async handleOne(envelope: Envelope, batch: Batch): Promise<'ok' | 'failed'> {
     const { store } = this.deps;
     const source = aciFromBytes(envelope.source);
     const sourceDevice = envelope.sourceDevice;
     const envelopeId = toHex(envelope.messageId);
     if (envelope.type !== EnvelopeType.PREKEY && envelope.type !== EnvelopeType.CIPHERTEXT) {
       // Sealed sender and plaintext content come with later issues; record and move on.
-      store.markEnvelopeSeen(source, sourceDevice, envelopeId, this.deps.now());
-      return;
+      const now = this.deps.now();
+      batch.effects.push(() => store.markEnvelopeSeen(source, sourceDevice, envelopeId, now));
+      return 'ok';
     }
-    const previousKey = await store.protocol.identity.getIdentity(source);
-    const staged = store.stageProtocol();
-    const cipher = new SessionCipher(staged.stores, { localAddress: this.deps.self });
+    const { staged, cipher } = batch;
+    const previousKey = await staged.stores.identity.getIdentity(source);
     let plaintext: Uint8Array;
     try {
       plaintext = await cipher.decrypt({ aci: source, deviceId: sourceDevice }, envelope.type === EnvelopeType.PREKEY ? 'prekey' : 'ciphertext', envelope.content);
     } catch (err) {
-      staged.discard();
-      if (err instanceof CryptoError && err.is('DUPLICATE_MESSAGE')) return; // a replay: shown once already
-      await this.decryptionFailed(source, sourceDevice, envelopeId, envelope);
-      return;
+      if (err instanceof CryptoError && err.is('DUPLICATE_MESSAGE')) return 'ok'; // a replay: shown once already
+      return 'failed';
     }
     const content = decodeContent(plaintext);
     const newKey = await staged.stores.identity.getIdentity(source);
@@ -78,9 +121,8 @@ export class ReceivePipeline {
     const senderAddress = content?.body.case === 'data' ? await this.verifiedAddress(source, content.body.value) : store.contactAddressByAci(source);
     const conversationOf = senderAddress ?? source;
     const now = this.deps.now();
-    const stored: EngineMessage[] = [];
-    store.transaction(() => {
-      staged.commit();
+    const stored = batch.stored;
+    batch.effects.push(() => {
       if (senderAddress) store.rememberContact(source, senderAddress);
       if (keyChanged) {
         const m = systemMessage(conversationOf, source, sourceDevice, `${conversationOf}'s safety number changed`, 'identity-change', now, store.maxLamport(conversationOf));
@@ -158,8 +200,7 @@ export class ReceivePipeline {
           return;
       }
     });
-    for (const m of stored) this.deps.onMessage(m);
-    await this.deps.history.maybeComplete();
+    return 'ok';
   }
 
   /** A visible entry, a session reset, and a resend request through a fresh session. */
