@@ -113,6 +113,15 @@ export class ParleyClient implements ParleyClientApi {
   private lastActivity = 0;
   private fatal: ClientError | undefined;
   private historyImported: Array<(n: number) => void> = [];
+  /** Sends waiting for the next group commit (see queueSend). */
+  private intake: Array<{
+    account: EngineAccount;
+    aci: string;
+    conversation: string;
+    text: string;
+    resolve: (m: EngineMessage) => void;
+    reject: (e: unknown) => void;
+  }> = [];
   /** Key upkeep started after the last drain; awaited before a connection is closed. */
   private maintenance: Promise<void> = Promise.resolve();
   /** Operations holding the connection open (see useConnection). */
@@ -292,35 +301,7 @@ export class ParleyClient implements ParleyClientApi {
     if (text.length === 0) throw new ClientError('INVALID_ARGUMENT', 'the message is empty');
     if (text.length > 64 * 1024) throw new ClientError('INVALID_ARGUMENT', 'the message is over 64 KiB of text');
     const { aci, conversation } = await this.resolve(address);
-    const id = randomMessageId();
-    const now = this.now();
-    const message: EngineMessage = this.store.transaction(() => {
-      const lamport = this.store.maxLamport(conversation) + 1;
-      const m: EngineMessage = {
-        id: toHex(id),
-        conversation,
-        senderAci: account.aci,
-        senderDevice: account.deviceId,
-        direction: 'out',
-        body: text,
-        kind: 'text',
-        sentAt: now,
-        receivedAt: now,
-        lamport,
-        status: 'pending',
-      };
-      this.store.insertMessage(m);
-      const data = { messageId: id, lamport: BigInt(lamport), timestamp: BigInt(now), text, senderAddress: `${account.username}@${account.domain}` };
-      this.store.outboxAdd({ messageId: m.id, destinationAci: aci, content: encodeContent({ body: { case: 'data', value: data } }), nowMs: now });
-      if (aci !== account.aci) {
-        this.store.outboxAdd({
-          destinationAci: account.aci,
-          content: encodeContent({ body: { case: 'sync', value: { kind: { case: 'sent', value: { destination: aciToBytes(aci as Aci), destinationAddress: conversation, message: data } } } } }),
-          nowMs: now,
-        });
-      }
-      return m;
-    });
+    const message = await this.queueSend(account, aci, conversation, text);
     try {
       const result = await this.useConnection(async () => {
         await this.ensureConnected();
@@ -337,6 +318,60 @@ export class ParleyClient implements ParleyClientApi {
       // Offline: the message stays in the outbox and goes out on the next run.
     }
     return this.store.messageView(message.id, account.aci) ?? toView(message);
+  }
+
+  /**
+   * Commits a send to the outbox. Sends made in the same event-loop turn share one transaction
+   * (group commit, as on the relay): one fsync for a burst instead of one per message.
+   */
+  private queueSend(account: EngineAccount, aci: string, conversation: string, text: string): Promise<EngineMessage> {
+    return new Promise((resolve, reject) => {
+      this.intake.push({ account, aci, conversation, text, resolve, reject });
+      if (this.intake.length === 1) setImmediate(() => this.commitIntake());
+    });
+  }
+
+  private commitIntake(): void {
+    const batch = this.intake.splice(0);
+    const now = this.now();
+    let messages: EngineMessage[];
+    try {
+      messages = this.store.transaction(() => batch.map((req) => this.intakeOne(req, now)));
+    } catch (err) {
+      for (const req of batch) req.reject(err);
+      return;
+    }
+    batch.forEach((req, i) => req.resolve(messages[i]!));
+  }
+
+  private intakeOne(req: { account: EngineAccount; aci: string; conversation: string; text: string }, now: number): EngineMessage {
+    const { account, aci, conversation, text } = req;
+    const id = randomMessageId();
+    const lamport = this.store.maxLamport(conversation) + 1;
+    const m: EngineMessage = {
+      id: toHex(id),
+      conversation,
+      senderAci: account.aci,
+      senderDevice: account.deviceId,
+      direction: 'out',
+      body: text,
+      kind: 'text',
+      sentAt: now,
+      receivedAt: now,
+      lamport,
+      status: 'pending',
+    };
+    this.store.insertMessage(m);
+    const data = { messageId: id, lamport: BigInt(lamport), timestamp: BigInt(now), text, senderAddress: `${account.username}@${account.domain}` };
+    this.store.outboxAdd({ messageId: m.id, destinationAci: aci, content: encodeContent({ body: { case: 'data', value: data } }), nowMs: now });
+    if (aci !== account.aci) {
+      this.store.outboxAdd({
+        destinationAci: account.aci,
+        content: encodeContent({ body: { case: 'sync', value: { kind: { case: 'sent', value: { destination: aciToBytes(aci as Aci), destinationAddress: conversation, message: data } } } } }),
+        nowMs: now,
+      });
+    }
+    return m;
   }
 
   async receive(options: { idleSeconds?: number } = {}): Promise<MessageView[]> {

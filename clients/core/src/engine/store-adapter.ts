@@ -36,6 +36,7 @@ interface MessageRow {
 /** Wraps an open client store as the engine's ports. */
 export function adaptClientStore(store: ClientStore): ClientStorePorts {
   const { messages, outbox, database } = store;
+  let lastSentPrune = 0;
 
   const self = (): EngineAccount => {
     const a = store.getAccount();
@@ -218,7 +219,11 @@ export function adaptClientStore(store: ClientStore): ClientStorePorts {
         destinationAci,
         now,
       ]);
-      database.run('DELETE FROM sent_envelopes WHERE sent_at < ?', [now - 30 * 24 * 3600_000]);
+      // Prune the log now and then, not on every send.
+      if (now - lastSentPrune > 3600_000) {
+        lastSentPrune = now;
+        database.run('DELETE FROM sent_envelopes WHERE sent_at < ?', [now - 30 * 24 * 3600_000]);
+      }
     },
     sentEnvelope(envelopeId) {
       const r = database.get<{ message_id: string; destination_aci: string }>('SELECT message_id, destination_aci FROM sent_envelopes WHERE envelope_message_id = ?', [envelopeId]);
