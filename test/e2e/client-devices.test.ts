@@ -172,3 +172,56 @@ describe('client engine: two devices linked at the same time', () => {
     }
   });
 });
+
+describe('client engine: linking while the conversation goes on', () => {
+  let relay: RelayProcess;
+  const opened: RecordingClient[] = [];
+
+  before(async () => {
+    relay = await startRelay();
+  });
+  after(async () => {
+    for (const c of opened) await c.client.close();
+    await relay?.stop();
+  });
+
+  it('gives the new device both the history and what arrived during the link, once each, in one order', async () => {
+    const alice = await openRecording();
+    const bob = await openRecording();
+    opened.push(alice, bob);
+    await alice.client.register(relay.url, 'alice');
+    await bob.client.register(relay.url, 'bob');
+    for (let i = 0; i < 5; i++) await bob.client.send('alice', `before the link ${i}`);
+    await alice.client.receive();
+
+    // Bob keeps writing while alice's first device (listening) approves a second one.
+    let writing = true;
+    const written = (async () => {
+      let i = 0;
+      while (writing) {
+        await bob.client.send('alice', `during the link ${i++}`);
+        await new Promise((r) => setTimeout(r, 5));
+      }
+      return i;
+    })();
+    const stop = new AbortController();
+    const listening = alice.client.listen(stop.signal);
+    let alice2: RecordingClient;
+    try {
+      alice2 = (await linkNewDevice(alice, relay.url)).device;
+      opened.push(alice2);
+    } finally {
+      writing = false;
+      await written;
+      stop.abort();
+      await listening;
+    }
+    assert.ok((await written) > 0, 'bob wrote during the link');
+    await alice2.client.receive();
+    await alice.client.receive();
+    const h1 = fullHistory(alice.client, 'bob');
+    const h2 = fullHistory(alice2.client, 'bob');
+    assert.equal(h1.length, 5 + (await written));
+    assert.deepEqual(ids(h2), ids(h1));
+  });
+});
