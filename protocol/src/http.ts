@@ -24,6 +24,10 @@ export const HTTP_ROUTES = {
   provisioningSocket: '/v1/provisioning',
   /** `PUT /v1/provisioning/{address}` — an existing device sends the linking device one message. */
   provisioningMessage: '/v1/provisioning/:address',
+  /** `POST` — an upload slot for one encrypted attachment. */
+  attachments: '/v1/attachments',
+  /** `GET /v1/attachments/{id}` (download, Range) and `PUT` (upload through the relay). */
+  attachment: '/v1/attachments/:id',
   health: '/healthz',
   ready: '/readyz',
 } as const;
@@ -143,6 +147,29 @@ export interface RelayInfoResponse {
   /** The domain this relay serves: addresses on it are `user@domain`. */
   domain: string;
   version: string;
+}
+
+/** POST /v1/attachments — ask for a slot to upload one encrypted attachment. */
+export interface AttachmentSlotRequest {
+  /** Exact bytes of the encrypted blob, 1..the relay's cap (100 MiB by default). */
+  size: number;
+}
+
+/** Answer to POST /v1/attachments: where and how to upload the blob. */
+export interface AttachmentSlotResponse {
+  /** The blob's id: 32 lowercase hex characters. */
+  id: string;
+  /**
+   * Where to `PUT` the bytes: an absolute URL (a pre-signed URL of the relay's object store),
+   * or a path on the relay (starting with `/`) to resolve against the relay's base URL.
+   */
+  uploadUrl: string;
+  /** Headers the PUT must carry besides Content-Length. */
+  headers: Record<string, string>;
+  /** The exact Content-Length the PUT must have. */
+  size: number;
+  /** Milliseconds since the epoch; start the upload before then. */
+  expiresAt: number;
 }
 
 /** Every REST error body. */
