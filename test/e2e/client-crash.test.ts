@@ -27,19 +27,35 @@ async function registered(server: string, username: string): Promise<{ dir: stri
 
 describe('client engine: SIGKILL between commit and ack', () => {
   let relay: RelayProcess;
+  let proxy: TamperingProxy;
   let alice: RecordingClient;
   let bobDir: string;
 
   before(async () => {
     relay = await startRelay();
+    // Bob reaches the relay through a faithful proxy, which records what was delivered to him.
+    proxy = await TamperingProxy.start(relay.url);
     alice = await openRecording();
     await alice.client.register(relay.url, 'alice');
-    bobDir = (await registered(relay.url, 'bob')).dir;
+    bobDir = (await registered(proxy.url, 'bob')).dir;
   });
   after(async () => {
     await alice?.client.close();
+    await proxy?.close();
     await relay?.stop();
   });
+
+  /** Envelope ids delivered to bob on each WebSocket connection, by connection number. */
+  const deliveredByConnection = (): Map<number, string[]> => {
+    const out = new Map<number, string[]>();
+    for (const f of proxy.frames) {
+      if (f.direction !== 'to-client' || f.frame.kind.case !== 'deliver') continue;
+      const list = out.get(f.connection) ?? [];
+      list.push(...f.frame.kind.value.envelopes.map((e) => toHex(e.messageId)));
+      out.set(f.connection, list);
+    }
+    return out;
+  };
 
   it('keeps the message it committed, shows it once after restart, and gets the rest again', async () => {
     const sent: MessageView[] = [];
@@ -72,6 +88,12 @@ describe('client engine: SIGKILL between commit and ack', () => {
         `no decryption-error or system entry: ${h.map((m) => m.kind).join(',')}`,
       );
       assert.deepEqual(await bob.client.receive(), [], 'and nothing is redelivered after the ack');
+      const [killed, restarted] = [...deliveredByConnection().values()];
+      assert.ok(killed && killed.length >= 1, 'the killed client had been delivered the first envelope');
+      assert.ok(
+        killed.every((id) => restarted?.includes(id)),
+        'everything delivered to the killed client was delivered again (it never acked)',
+      );
 
       // The sessions survived the crash in both directions.
       const answer = await bob.client.send('alice', 'all three arrived');
