@@ -34,6 +34,7 @@ export const ERROR_CODES = {
   ID_REUSED: { status: 409, summary: 'The message id was already used for this device with a different body. A retry must resend the same bytes.' },
   BAD_ACK: { status: 400, summary: 'An ack names a sequence number that was not delivered on this connection. Nothing was deleted.' },
   QUEUE_FULL: { status: 507, summary: 'A destination device\u2019s queue is at its cap; nothing of the send was queued. Retry later.' },
+  RANGE_NOT_SATISFIABLE: { status: 416, summary: 'A download\u2019s byte range starts at or past the end of the attachment; `Content-Range: bytes */SIZE` gives its size.' },
   RATE_LIMITED: { status: 429, summary: 'Too many requests; `retry_after_ms` (or the Retry-After header) says when to retry.' },
   CONNECTED_ELSEWHERE: { status: 409, close: 4409, summary: 'Another connection of the same device took over the queue; this one is closed.' },
   DEVICE_REMOVED: { status: 401, close: 4403, summary: 'The device was removed from its account while connected; it can no longer connect.' },

@@ -6,9 +6,10 @@
 import { BlockList, isIP } from 'node:net';
 import { LIMITS, parseDomain } from '@parley/protocol';
 import { checkRateLimitOverrides, type RateLimitOverrides } from './rate-limits.js';
+import { attachmentConfigProblem, type AttachmentConfig } from './attachments/attachment-config.js';
 
-/** Every setting of a relay process. Units are in the names. */
-export interface RelayConfig {
+/** Every setting of a relay process. Units are in the names. The attachment settings are documented in AttachmentConfig. */
+export interface RelayConfig extends AttachmentConfig {
   /** Address to listen on. Default 127.0.0.1. */
   readonly host: string;
   /** TCP port; 0 picks a free one. Default 7070. */
@@ -97,6 +98,15 @@ export const DEFAULT_RELAY_CONFIG: RelayConfig = Object.freeze({
   authFailuresPerMinute: 50,
   rateLimits: Object.freeze({}),
   redisUrl: undefined,
+  attachmentStore: 'filesystem',
+  maxAttachmentBytes: 100 * 1024 * 1024,
+  attachmentSlotsPerHour: 200,
+  s3Bucket: undefined,
+  s3Endpoint: undefined,
+  s3Region: 'us-east-1',
+  s3AccessKeyId: undefined,
+  s3SecretAccessKey: undefined,
+  s3ForcePathStyle: false,
 });
 
 /** A configuration value that is out of range; the message names the setting. */
@@ -142,6 +152,8 @@ export function resolveRelayConfig(partial: Partial<RelayConfig> = {}): RelayCon
   if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(c.logLevel)) throw new ConfigError('logLevel is not a pino level');
   intIn('shutdownGraceMs', c.shutdownGraceMs, 0, 600_000);
   const rateLimits = checkRateLimitSettings(c);
+  const attachmentProblem = attachmentConfigProblem(c);
+  if (attachmentProblem) throw new ConfigError(attachmentProblem);
   checkListenSafety(c);
   return Object.freeze({ ...c, domain: parseDomain(c.domain), rateLimits });
 }

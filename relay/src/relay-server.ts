@@ -23,6 +23,7 @@ import {
   type DeviceId,
   type ProvisioningMessageRequest,
 } from '@parley/protocol';
+import { registerAttachmentRoutes, type AttachmentStorage } from './attachments/attachment-routes.js';
 import type { Clock } from './clock.js';
 import { CommitBatcher } from './commit-batcher.js';
 import type { RelayConfig } from './config.js';
@@ -74,6 +75,8 @@ export interface RelayPorts {
    * process, on `clock`.
    */
   readonly rateLimiters?: RateLimiterBackend;
+  /** The attachment blob store; without it the relay has no attachment routes. The relay closes it. */
+  readonly attachments?: AttachmentStorage;
 }
 
 /** A running (or ready to run) relay. */
@@ -155,6 +158,7 @@ export function createRelay(config: RelayConfig, ports: RelayPorts): Relay {
   const limits = relayRateLimits(config);
   const rateLimiters = ports.rateLimiters ?? createInProcessRateLimiterBackend({ clock });
   const provisioningLimiter = rateLimiters.limiter('provisioning', limits.provisioning);
+  if (ports.attachments) registerAttachmentRoutes(app, { storage: ports.attachments, directory, clock, log, config, limiters: rateLimiters });
   app.put<{ Params: { address: string }; Body: ProvisioningMessageRequest }>(
     HTTP_ROUTES.provisioningMessage,
     {

@@ -232,6 +232,7 @@ export const WIRE_RULES: Readonly<Record<string, ErrorRule>> = {
     exit: EXIT.REFUSED,
     hint: (ctx) => `${peer(ctx)} has too many undelivered messages on the relay (offline for long?): try again later`,
   },
+  RANGE_NOT_SATISFIABLE: { exit: EXIT.REFUSED, hint: 'the partial download does not fit the attachment: run download again (it starts over)' },
   RATE_LIMITED: {
     exit: EXIT.REFUSED,
     hint: (_ctx, err) => {

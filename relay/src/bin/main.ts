@@ -16,6 +16,7 @@ import {
   redisUrlForLog,
   type RateLimiterBackend,
 } from '@parley/keyserver';
+import { openAttachmentStorage } from '../attachments/open-attachment-storage.js';
 import { systemClock } from '../clock.js';
 import { ConfigError, type RelayConfig } from '../config.js';
 import { createRelayLogger } from '../relay-logger.js';
@@ -116,8 +117,13 @@ export async function main(argv: readonly string[], env: Readonly<Record<string,
   const envelopes = openSqliteEnvelopeStore({ path: join(dataDir, 'relay.db'), synchronous: config.sqliteSynchronous, clock: systemClock });
   const dbFiles = ['keys.db', 'keys.db-wal', 'relay.db', 'relay.db-wal'].map((f) => join(dataDir, f));
   const metrics = new RelayMetrics({ processMetrics: true, dataFiles: dbFiles });
+  const attachments = await openAttachmentStorage(config, { dataDir, clock: systemClock, log }).catch((err: unknown) => {
+    process.stderr.write(`parley-relay: ${(err as Error).message}\n`);
+    return process.exit(2);
+  });
   const relay = createRelay(config, {
     envelopes,
+    attachments,
     directory: keyServer.directory,
     mountRoutes: (app) => keyServer.registerRoutes(app),
     errorHandler: keyServerErrorHandler,
