@@ -221,3 +221,43 @@ describe('client engine: SIGKILL with sends in the outbox', () => {
     assert.equal(fullHistory(bob.client, 'alice').filter((m) => m.id === id).length, 1);
   });
 });
+
+describe('client engine: the relay SIGKILLed in the middle of a burst', () => {
+  it('delivers every message once after the relay comes back, in the sender’s order', async () => {
+    let relay = await startRelay();
+    const alice = await openRecording();
+    const bob = await openRecording();
+    try {
+      await alice.client.register(relay.url, 'alice');
+      await bob.client.register(relay.url, 'bob');
+      await alice.client.send('bob', 'before the burst');
+      const sends: Promise<MessageView>[] = [];
+      let killed: Promise<void> | undefined;
+      for (let i = 0; i < 200; i++) {
+        sends.push(alice.client.send('bob', `burst ${i}`));
+        // Some sends are answered, some are in flight (maybe committed), some not yet sent.
+        if (i === 100) killed = relay.kill();
+        if (i % 10 === 0) await new Promise((r) => setImmediate(r));
+      }
+      await killed;
+      relay = await startRelay({ dataDir: relay.dataDir, port: relay.port });
+      const settled = await Promise.all(sends);
+      assert.ok(settled.every((m) => m.status === 'sent' || m.status === 'pending'));
+      await alice.client.receive();
+      const ha = fullHistory(alice.client, 'bob');
+      assert.equal(ha.length, 201);
+      assert.ok(
+        ha.every((m) => m.status === 'sent'),
+        'the outbox is empty after a receive()',
+      );
+      await bob.client.receive();
+      const hb = fullHistory(bob.client, 'alice');
+      assert.deepEqual(ids(hb), ids(ha), 'bob has every message once, in the same order');
+      assert.ok(hb.every((m) => m.kind === 'text'));
+    } finally {
+      await alice.client.close();
+      await bob.client.close();
+      await relay.stop();
+    }
+  });
+});

@@ -22,6 +22,8 @@ const RETRY_MAX_MS = 5 * 60_000;
 const UNTRUSTED_RETRY_MS = 24 * 3600_000;
 /** Device-set repairs per send before it is marked failed (a peer changing devices in a loop). */
 const MAX_REPAIRS = 5;
+/** Sends cut off by a dropped connection that are retried on the next connection without backoff. */
+const TRANSPORT_RETRIES_AT_ONCE = 3;
 /** Outbox entries one round takes. */
 const OUTBOX_BATCH = 500;
 /** Sends in flight at once on the socket (the relay answers each; its window is far larger). */
@@ -114,8 +116,12 @@ export class SendPipeline {
             if (entry.messageId) store.setOutgoingStatus(entry.messageId, 'sent');
             sent++;
           } else if (err instanceof TransportError) {
-            // Maybe committed, maybe not: keep the bytes and the id, retry later.
-            store.outboxReschedule(entry.id, this.deps.now() + this.backoff(entry.attempts));
+            // Maybe committed, maybe not: keep the bytes and the id. What failed is the
+            // connection, so the next one retries at once (a backoff here left these behind a
+            // receive() right after the relay came back); only an entry that keeps meeting a
+            // broken connection (it may be what breaks it) waits with backoff.
+            const wait = entry.attempts < TRANSPORT_RETRIES_AT_ONCE ? 0 : this.backoff(entry.attempts);
+            store.outboxReschedule(entry.id, this.deps.now() + wait);
             pending++;
           } else if ((isParleyError(err, 'MISMATCHED_DEVICES') || isParleyError(err, 'STALE_DEVICES')) && (repairs.get(entry.id) ?? 0) < MAX_REPAIRS) {
             // The relay committed nothing: repair the sessions and encrypt again next round.
