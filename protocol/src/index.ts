@@ -47,6 +47,7 @@ export type {
 } from './gen/parley/v1/wire_pb.js';
 export { create, toBinary, fromBinary } from '@bufbuild/protobuf';
 export {
+  AttachmentPointerSchema,
   ContentSchema,
   DataMessageSchema,
   HistoryChunkSchema,
@@ -54,4 +55,4 @@ export {
   SentTranscriptSchema,
   SyncMessageSchema,
 } from './gen/parley/v1/content_pb.js';
-export type { Content, DataMessage, HistoryChunk, ResendRequest, SentTranscript, SyncMessage } from './gen/parley/v1/content_pb.js';
+export type { AttachmentPointer, Content, DataMessage, HistoryChunk, ResendRequest, SentTranscript, SyncMessage } from './gen/parley/v1/content_pb.js';

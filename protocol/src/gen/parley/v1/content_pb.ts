@@ -15,7 +15,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file parley/v1/content.proto.
  */
 export const file_parley_v1_content: GenFile = /*@__PURE__*/
-  fileDesc("ChdwYXJsZXkvdjEvY29udGVudC5wcm90bxIJcGFybGV5LnYxItIBCgdDb250ZW50EiYKBGRhdGEYASABKAsyFi5wYXJsZXkudjEuRGF0YU1lc3NhZ2VIABImCgRzeW5jGAIgASgLMhYucGFybGV5LnYxLlN5bmNNZXNzYWdlSAASKgoHaGlzdG9yeRgDIAEoCzIXLnBhcmxleS52MS5IaXN0b3J5Q2h1bmtIABIyCg5yZXNlbmRfcmVxdWVzdBgEIAEoCzIYLnBhcmxleS52MS5SZXNlbmRSZXF1ZXN0SAASDwoHcGFkZGluZxgPIAEoDEIGCgRib2R5ImsKC0RhdGFNZXNzYWdlEhIKCm1lc3NhZ2VfaWQYASABKAwSDwoHbGFtcG9ydBgCIAEoBBIRCgl0aW1lc3RhbXAYAyABKAQSDAoEdGV4dBgEIAEoCRIWCg5zZW5kZXJfYWRkcmVzcxgFIAEoCSJACgtTeW5jTWVzc2FnZRIpCgRzZW50GAEgASgLMhkucGFybGV5LnYxLlNlbnRUcmFuc2NyaXB0SABCBgoEa2luZCJrCg5TZW50VHJhbnNjcmlwdBITCgtkZXN0aW5hdGlvbhgBIAEoDBIbChNkZXN0aW5hdGlvbl9hZGRyZXNzGAIgASgJEicKB21lc3NhZ2UYAyABKAsyFi5wYXJsZXkudjEuRGF0YU1lc3NhZ2UiZgoMSGlzdG9yeUNodW5rEhMKC3RyYW5zZmVyX2lkGAEgASgMEg0KBWluZGV4GAIgASgNEg0KBXRvdGFsGAMgASgNEgwKBGRhdGEYBCABKAwSFQoNdGFyZ2V0X2RldmljZRgFIAEoDSI/Cg1SZXNlbmRSZXF1ZXN0EhsKE2VudmVsb3BlX21lc3NhZ2VfaWQYASABKAwSEQoJdGltZXN0YW1wGAIgASgEYgZwcm90bzM");
+  fileDesc("ChdwYXJsZXkvdjEvY29udGVudC5wcm90bxIJcGFybGV5LnYxItIBCgdDb250ZW50EiYKBGRhdGEYASABKAsyFi5wYXJsZXkudjEuRGF0YU1lc3NhZ2VIABImCgRzeW5jGAIgASgLMhYucGFybGV5LnYxLlN5bmNNZXNzYWdlSAASKgoHaGlzdG9yeRgDIAEoCzIXLnBhcmxleS52MS5IaXN0b3J5Q2h1bmtIABIyCg5yZXNlbmRfcmVxdWVzdBgEIAEoCzIYLnBhcmxleS52MS5SZXNlbmRSZXF1ZXN0SAASDwoHcGFkZGluZxgPIAEoDEIGCgRib2R5Ip4BCgtEYXRhTWVzc2FnZRISCgptZXNzYWdlX2lkGAEgASgMEg8KB2xhbXBvcnQYAiABKAQSEQoJdGltZXN0YW1wGAMgASgEEgwKBHRleHQYBCABKAkSFgoOc2VuZGVyX2FkZHJlc3MYBSABKAkSMQoLYXR0YWNobWVudHMYBiADKAsyHC5wYXJsZXkudjEuQXR0YWNobWVudFBvaW50ZXIiiAEKEUF0dGFjaG1lbnRQb2ludGVyEg8KB2Jsb2JfaWQYASABKAkSCwoDa2V5GAIgASgMEg4KBmRpZ2VzdBgDIAEoDBIMCgRzaXplGAQgASgEEhQKDGNvbnRlbnRfdHlwZRgFIAEoCRIRCglmaWxlX25hbWUYBiABKAkSDgoGZG9tYWluGAcgASgJIkAKC1N5bmNNZXNzYWdlEikKBHNlbnQYASABKAsyGS5wYXJsZXkudjEuU2VudFRyYW5zY3JpcHRIAEIGCgRraW5kImsKDlNlbnRUcmFuc2NyaXB0EhMKC2Rlc3RpbmF0aW9uGAEgASgMEhsKE2Rlc3RpbmF0aW9uX2FkZHJlc3MYAiABKAkSJwoHbWVzc2FnZRgDIAEoCzIWLnBhcmxleS52MS5EYXRhTWVzc2FnZSJmCgxIaXN0b3J5Q2h1bmsSEwoLdHJhbnNmZXJfaWQYASABKAwSDQoFaW5kZXgYAiABKA0SDQoFdG90YWwYAyABKA0SDAoEZGF0YRgEIAEoDBIVCg10YXJnZXRfZGV2aWNlGAUgASgNIj8KDVJlc2VuZFJlcXVlc3QSGwoTZW52ZWxvcGVfbWVzc2FnZV9pZBgBIAEoDBIRCgl0aW1lc3RhbXAYAiABKARiBnByb3RvMw");
 
 /**
  * The decrypted content of one envelope. Exactly one body is set.
@@ -107,6 +107,13 @@ export type DataMessage = Message<"parley.v1.DataMessage"> & {
    * @generated from field: string sender_address = 5;
    */
   senderAddress: string;
+
+  /**
+   * Files sent with the message (`text` is then their caption, possibly empty).
+   *
+   * @generated from field: repeated parley.v1.AttachmentPointer attachments = 6;
+   */
+  attachments: AttachmentPointer[];
 };
 
 /**
@@ -115,6 +122,70 @@ export type DataMessage = Message<"parley.v1.DataMessage"> & {
  */
 export const DataMessageSchema: GenMessage<DataMessage> = /*@__PURE__*/
   messageDesc(file_parley_v1_content, 1);
+
+/**
+ * Where an encrypted file is and how to open it (DESIGN §9). The blob is
+ * IV (16) | AES-256-CBC of the file padded with zeros to a 5% size class | HMAC-SHA256 (32).
+ *
+ * @generated from message parley.v1.AttachmentPointer
+ */
+export type AttachmentPointer = Message<"parley.v1.AttachmentPointer"> & {
+  /**
+   * The blob's id on the relay of `domain`: 32 lowercase hex characters.
+   *
+   * @generated from field: string blob_id = 1;
+   */
+  blobId: string;
+
+  /**
+   * 64 bytes: the AES-256 key, then the HMAC-SHA256 key. Secret.
+   *
+   * @generated from field: bytes key = 2;
+   */
+  key: Uint8Array;
+
+  /**
+   * SHA-256 of the whole encrypted blob (32 bytes).
+   *
+   * @generated from field: bytes digest = 3;
+   */
+  digest: Uint8Array;
+
+  /**
+   * Bytes of the file (the blob is larger: padding, IV, MAC).
+   *
+   * @generated from field: uint64 size = 4;
+   */
+  size: bigint;
+
+  /**
+   * MIME type the sender gave, e.g. image/png; untrusted.
+   *
+   * @generated from field: string content_type = 5;
+   */
+  contentType: string;
+
+  /**
+   * The sender's file name without any directory; untrusted (recipients sanitize it).
+   *
+   * @generated from field: string file_name = 6;
+   */
+  fileName: string;
+
+  /**
+   * The domain of the relay that stores the blob (the sender's).
+   *
+   * @generated from field: string domain = 7;
+   */
+  domain: string;
+};
+
+/**
+ * Describes the message parley.v1.AttachmentPointer.
+ * Use `create(AttachmentPointerSchema)` to create a new message.
+ */
+export const AttachmentPointerSchema: GenMessage<AttachmentPointer> = /*@__PURE__*/
+  messageDesc(file_parley_v1_content, 2);
 
 /**
  * Messages to one's own other devices.
@@ -139,7 +210,7 @@ export type SyncMessage = Message<"parley.v1.SyncMessage"> & {
  * Use `create(SyncMessageSchema)` to create a new message.
  */
 export const SyncMessageSchema: GenMessage<SyncMessage> = /*@__PURE__*/
-  messageDesc(file_parley_v1_content, 2);
+  messageDesc(file_parley_v1_content, 3);
 
 /**
  * "I sent this to that conversation": keeps every device of the sender in step.
@@ -170,7 +241,7 @@ export type SentTranscript = Message<"parley.v1.SentTranscript"> & {
  * Use `create(SentTranscriptSchema)` to create a new message.
  */
 export const SentTranscriptSchema: GenMessage<SentTranscript> = /*@__PURE__*/
-  messageDesc(file_parley_v1_content, 3);
+  messageDesc(file_parley_v1_content, 4);
 
 /**
  * One chunk of a history archive sent from an approving device to a newly linked one.
@@ -217,7 +288,7 @@ export type HistoryChunk = Message<"parley.v1.HistoryChunk"> & {
  * Use `create(HistoryChunkSchema)` to create a new message.
  */
 export const HistoryChunkSchema: GenMessage<HistoryChunk> = /*@__PURE__*/
-  messageDesc(file_parley_v1_content, 4);
+  messageDesc(file_parley_v1_content, 5);
 
 /**
  * A recipient could not decrypt an envelope and asks the sender to reset the session and
@@ -244,5 +315,5 @@ export type ResendRequest = Message<"parley.v1.ResendRequest"> & {
  * Use `create(ResendRequestSchema)` to create a new message.
  */
 export const ResendRequestSchema: GenMessage<ResendRequest> = /*@__PURE__*/
-  messageDesc(file_parley_v1_content, 5);
+  messageDesc(file_parley_v1_content, 6);
 
