@@ -33,6 +33,13 @@ export function parsePositiveInt(text: string): number {
   return n;
 }
 
+/** A file's position in a message: 0..99, as `history --json` lists `attachments[].index`. */
+export function parseFileIndex(text: string): number {
+  const t = text.trim();
+  if (!/^[0-9]+$/.test(t) || Number(t) > 99) throw new InvalidArgumentError('a file index is a whole number from 0 (the first file) to 99');
+  return Number(t);
+}
+
 /** A device id: 1..127. */
 export function parseDeviceId(text: string): number {
   const n = parsePositiveInt(text);

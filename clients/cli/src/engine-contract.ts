@@ -7,6 +7,10 @@ import type { OpenClientOptions, ParleyClientApi } from '@parley/client';
 
 export type {
   AccountInfo,
+  AttachmentView,
+  DownloadOptions,
+  DownloadResult,
+  SendFileOptions,
   ClientEvents,
   ContactView,
   ConversationView,

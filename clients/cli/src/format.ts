@@ -6,6 +6,7 @@
  */
 import type {
   AccountInfo,
+  DownloadResult,
   ContactView,
   ConversationView,
   DeviceView,
@@ -47,7 +48,9 @@ export function formatMessage(m: MessageView): string {
       return `${when} * ${text}`;
     default: {
       const state = m.status === 'pending' || m.status === 'failed' ? ` (${m.status})` : '';
-      return `${when} ${m.sender}: ${text}${state}`;
+      const files = (m.attachments ?? []).map((a) => `[file ${a.index}: ${sanitize(a.fileName)}, ${formatBytes(a.size)}]`);
+      const body = [text, ...files].filter((p) => p.length > 0).join(' ');
+      return `${when} ${m.sender}: ${body}${state}`;
     }
   }
 }
@@ -98,9 +101,34 @@ const TASK_LABELS: Readonly<Record<ProgressEvent['task'], string>> = {
   'history-receive': 'history',
   export: 'export',
   link: 'link',
+  upload: 'upload',
+  download: 'download',
 };
 
-/** `history 12/40 chunks`. */
+/** `1.5 MiB`, `512 B`: binary units, one decimal from KiB on. */
+export function formatBytes(n: number): string {
+  if (n < 1024) return `${n} B`;
+  const units = ['KiB', 'MiB', 'GiB', 'TiB'];
+  let v = n / 1024;
+  let i = 0;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return `${v.toFixed(1)} ${units[i]}`;
+}
+
+/** `history 12/40 chunks`; `upload 1.5/3.0 MiB (50%)` for bytes. */
 export function formatProgress(p: ProgressEvent): string {
-  return `${TASK_LABELS[p.task] ?? p.task} ${p.done}/${p.total} ${p.unit}`;
+  const label = TASK_LABELS[p.task] ?? p.task;
+  if (p.unit === 'bytes') {
+    const pct = p.total > 0 ? Math.floor((p.done / p.total) * 100) : 100;
+    return `${label} ${formatBytes(p.done)} of ${formatBytes(p.total)} (${pct}%)`;
+  }
+  return `${label} ${p.done}/${p.total} ${p.unit}`;
+}
+
+/** `saved report.pdf (1.5 MiB, application/pdf) to /home/alice/report.pdf`. */
+export function formatDownload(d: DownloadResult): string {
+  return `saved ${sanitize(d.fileName)} (${formatBytes(d.size)}, ${d.contentType}) to ${d.path}`;
 }

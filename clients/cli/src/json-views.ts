@@ -5,6 +5,8 @@
  */
 import type {
   AccountInfo,
+  AttachmentView,
+  DownloadResult,
   ContactView,
   ConversationView,
   DeviceView,
@@ -33,7 +35,18 @@ export function messageJson(m: MessageView): Record<string, unknown> {
     receivedAt: m.receivedAt,
     lamport: m.lamport,
     status: m.status,
+    ...(m.attachments && m.attachments.length > 0 ? { attachments: m.attachments.map(attachmentJson) } : {}),
   };
+}
+
+/** One file of a message (`attachments` of a message line). */
+export function attachmentJson(a: AttachmentView): Record<string, unknown> {
+  return { index: a.index, fileName: a.fileName, contentType: a.contentType, size: a.size, ...(a.path !== undefined ? { path: a.path } : {}) };
+}
+
+/** The line of `download`. */
+export function downloadJson(d: DownloadResult): Record<string, unknown> {
+  return { path: d.path, size: d.size, fileName: d.fileName, contentType: d.contentType };
 }
 
 /** A line of `conversations`; `lastMessage` is left out when there is none. */

@@ -8,6 +8,7 @@ import {
   parseAddressArg,
   parseDeviceId,
   parseExportFormat,
+  parseFileIndex,
   parseMessageId,
   parsePositiveInt,
   parseSeconds,
@@ -22,6 +23,7 @@ import {
   registerCommand,
   whoamiCommand,
 } from './commands/account.js';
+import { downloadCommand, sendFileCommand } from './commands/attachments.js';
 import { contactsCommand, verifyCommand } from './commands/contacts.js';
 import { exportCommand } from './commands/export.js';
 import {
@@ -69,7 +71,7 @@ function action<A extends unknown[]>(
   rt: CliRuntime,
   work: Work<A>,
   /** Checks that need no profile, so that a usage error never opens one. */
-  validate?: (options: Record<string, unknown>) => void,
+  validate?: (options: Record<string, unknown>, ...args: A) => void,
   use: ProfileUse = { creates: false },
 ): (...all: unknown[]) => Promise<void> {
   return async (...all: unknown[]) => {
@@ -77,7 +79,7 @@ function action<A extends unknown[]>(
     const options = cmd.optsWithGlobals<Record<string, unknown>>();
     const args = all.slice(0, -2) as A;
     rt.context.command = commandPath(cmd);
-    validate?.(options);
+    validate?.(options, ...args);
     const globals: GlobalOptions = {
       profile: options.profile as string | undefined,
       json: options.json === true,
@@ -165,12 +167,47 @@ export function buildProgram(rt: CliRuntime, version: string, configure: (progra
   withGlobalOptions(
     program
       .command('send')
-      .description('send a text message')
+      .description('send a text message, or a file with --file')
       .argument('<address>', 'user@domain, or user on your own relay', parseAddressArg)
-      .argument('<text>', 'the text (quote it); - reads it from stdin'),
+      .argument('[text]', 'the text (quote it); - reads it from stdin')
+      .option('--file <path>', 'send this file (encrypted on this device; at most the relay\'s limit, 100 MiB by default)')
+      .option('--caption <text>', 'the text shown with the file'),
   )
-    .addHelpText('after', examples('parley send bob@example.org "see you at 8"', 'echo "hello" | parley send bob -'))
-    .action(action(rt, (s, _o, address: string, text: string) => sendCommand(s, address, text)));
+    .addHelpText(
+      'after',
+      examples('parley send bob@example.org "see you at 8"', 'echo "hello" | parley send bob -', 'parley send bob --file ./report.pdf --caption "the Q3 numbers"'),
+    )
+    .action(
+      action(
+        rt,
+        (s, o, address: string, text: string | undefined) =>
+          typeof o.file === 'string' ? sendFileCommand(s, address, o.file, o.caption as string | undefined) : sendCommand(s, address, text!),
+        (o, _address: string, text: string | undefined) => {
+          if (typeof o.file === 'string') {
+            if (o.file.length === 0) throw new CliError('USAGE', '--file needs a path');
+            if (text !== undefined) throw new CliError('USAGE', 'with --file, give the text as --caption TEXT');
+          } else {
+            if (o.caption !== undefined) throw new CliError('USAGE', '--caption goes with --file; a text message is the text argument');
+            if (text === undefined) throw new CliError('USAGE', 'send needs a text (or - to read stdin), or --file PATH');
+          }
+        },
+      ),
+    );
+
+  withGlobalOptions(
+    program
+      .command('download')
+      .description('download a file of a message, check it and save it; an interrupted download resumes')
+      .argument('<messageId>', 'the message id, as `history --json` prints it', parseMessageId)
+      .option('--out <path>', 'file to write, or a directory to write it into (default: the current directory, under the sender\'s file name)')
+      .option('--index <n>', 'which file of the message, from 0', parseFileIndex),
+  )
+    .addHelpText('after', examples('parley download 0123456789abcdef0123456789abcdef', 'parley download 0123456789abcdef0123456789abcdef --out ~/Downloads/'))
+    .action(
+      action(rt, (s, o, messageId: string) =>
+        downloadCommand(s, messageId, { ...(typeof o.out === 'string' ? { out: o.out } : {}), ...(o.index !== undefined ? { index: o.index as number } : {}) }),
+      ),
+    );
 
   withGlobalOptions(
     program

@@ -254,6 +254,83 @@ describe('send', () => {
   }
 });
 
+describe('send --file and download', () => {
+  const progress = (task: 'upload' | 'download', total: number) =>
+    Array.from({ length: 101 }, (_, i) => ({ task, done: Math.round((total * i) / 100), total, unit: 'bytes' as const }));
+
+  it('send --file uploads the file (path from the working directory) with its caption and prints the message', async () => {
+    const client = new FakeParleyClient();
+    client.transferProgress = progress('upload', 1_651_520);
+    const r = await run(['send', 'bob', '--file', 'docs/report.pdf', '--caption', 'Q3 numbers'], { client, cwd: '/home/alice' });
+    assert.equal(r.code, 0, r.stderr.text);
+    const call = client.callsOf('sendFile')[0]!;
+    assert.equal(call.args[0], 'bob');
+    assert.equal(call.args[1], '/home/alice/docs/report.pdf');
+    assert.equal((call.args[2] as { caption?: string }).caption, 'Q3 numbers');
+    assert.equal(client.callsOf('send').length, 0);
+    assert.equal(r.stdout.text, '[2026-11-22 10:31] alice@localhost: Q3 numbers [file 0: report.pdf, 1.5 MiB]\n');
+    // 101 progress events become one line per 5% (and none repeated).
+    const lines = r.stderr.lines.filter((l) => l.startsWith('upload '));
+    assert.equal(lines.length, 21);
+    assert.equal(lines[0], 'upload 0 B of 1.6 MiB (0%)');
+    assert.equal(lines.at(-1), 'upload 1.6 MiB of 1.6 MiB (100%)');
+    assert.equal(client.listenerCount(), 0);
+  });
+
+  it('send --file --json prints the MessageView with its attachments, progress as JSON on stderr', async () => {
+    const client = new FakeParleyClient();
+    client.transferProgress = progress('upload', 1000);
+    const r = await run(['send', 'bob@localhost', '--file', '/tmp/report.pdf', '--json'], { client });
+    assert.equal(r.code, 0, r.stderr.text);
+    const m = r.stdout.json[0] as { text: string; attachments: unknown[] };
+    assert.equal(m.text, '');
+    assert.deepEqual(m.attachments, [{ index: 0, fileName: 'report.pdf', contentType: 'application/pdf', size: 1_572_864, path: '/tmp/report.pdf' }]);
+    const first = r.stderr.json[0] as { progress: Record<string, unknown> };
+    assert.deepEqual(first, { progress: { task: 'upload', done: 0, total: 1000, unit: 'bytes' } });
+  });
+
+  it('download saves into the working directory by default and prints where', async () => {
+    const client = new FakeParleyClient();
+    client.transferProgress = progress('download', 1_651_520);
+    const r = await run(['download', '0123456789ABCDEF0123456789ABCDEF'], { client, cwd: '/home/alice' });
+    assert.equal(r.code, 0, r.stderr.text);
+    const call = client.callsOf('downloadAttachment')[0]!;
+    assert.equal(call.args[0], '0123456789abcdef0123456789abcdef');
+    assert.equal((call.args[1] as { out: string }).out, '/home/alice');
+    assert.equal((call.args[1] as { index?: number }).index, undefined);
+    assert.equal(r.stdout.text, 'saved report.pdf (1.5 MiB, application/pdf) to /home/alice/report.pdf\n');
+    assert.equal(r.stderr.lines.filter((l) => l.startsWith('download ')).length, 21);
+  });
+
+  it('download --out and --index, and --json', async () => {
+    const r = await run(['download', '0123456789abcdef0123456789abcdef', '--out', 'in/box.pdf', '--index', '2', '--json'], { cwd: '/home/alice' });
+    assert.equal(r.code, 0, r.stderr.text);
+    const opts = r.client.callsOf('downloadAttachment')[0]!.args[1] as { out: string; index: number };
+    assert.equal(opts.out, '/home/alice/in/box.pdf');
+    assert.equal(opts.index, 2);
+    assert.deepEqual(r.stdout.json, [{ path: '/home/alice/report.pdf', size: 1_572_864, fileName: 'report.pdf', contentType: 'application/pdf' }]);
+  });
+
+  it('a file that does not match its pointer exits with the crypto code and says nothing was kept', async () => {
+    const client = new FakeParleyClient();
+    // The engine's CryptoError, as the CLI tells it apart: by name and code.
+    client.failures.set('downloadAttachment', Object.assign(new Error('the attachment does not match its pointer'), { name: 'CryptoError', code: 'INVALID_ATTACHMENT' }));
+    const r = await run(['download', '0123456789abcdef0123456789abcdef'], { client });
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr.text, /\(INVALID_ATTACHMENT\)/);
+    assert.match(r.stderr.text, /nothing was kept/);
+  });
+
+  it('messages with files show them in history', async () => {
+    const client = new FakeParleyClient();
+    client.historyList = [
+      message({ text: 'photos', attachments: [{ index: 0, fileName: 'a.jpg', contentType: 'image/jpeg', size: 2048 }, { index: 1, fileName: '\u001b[2Jevil.png', contentType: 'image/png', size: 10 }] }),
+    ];
+    const r = await run(['history', 'bob'], { client });
+    assert.equal(r.stdout.text, '[2026-11-22 10:31] bob@localhost: photos [file 0: a.jpg, 2.0 KiB] [file 1: [2Jevil.png, 10 B]\n');
+  });
+});
+
 describe('receive', () => {
   it('prints each message once, from events and from the result', async () => {
     const client = new FakeParleyClient();

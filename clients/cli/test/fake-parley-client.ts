@@ -6,6 +6,9 @@
  */
 import type {
   AccountInfo,
+  DownloadOptions,
+  DownloadResult,
+  SendFileOptions,
   ClientEvents,
   ContactView,
   ConversationView,
@@ -73,6 +76,18 @@ export class FakeParleyClient implements ParleyClientApi {
   deviceList: DeviceView[] = [];
   sent: (address: string, text: string) => MessageView = (address, text) =>
     message({ conversation: address.includes('@') ? address : `${address}@localhost`, direction: 'out', sender: 'alice@localhost', text, status: 'sent' });
+  /** Emitted during sendFile and downloadAttachment. */
+  transferProgress: ProgressEvent[] = [];
+  sentFile: (address: string, path: string, options?: SendFileOptions) => MessageView = (address, path, options) =>
+    message({
+      conversation: address.includes('@') ? address : `${address}@localhost`,
+      direction: 'out',
+      sender: 'alice@localhost',
+      text: options?.caption ?? '',
+      status: 'sent',
+      attachments: [{ index: 0, fileName: path.split('/').pop()!, contentType: 'application/pdf', size: 1_572_864, path }],
+    });
+  downloaded: DownloadResult = { path: '/home/alice/report.pdf', size: 1_572_864, fileName: 'report.pdf', contentType: 'application/pdf' };
   /** Emitted as 'message' events during receive. */
   receivedEvents: MessageView[] = [];
   /** Returned by receive. */
@@ -152,6 +167,18 @@ export class FakeParleyClient implements ParleyClientApi {
   async send(address: string, text: string): Promise<MessageView> {
     this.#record('send', address, text);
     return this.sent(address, text);
+  }
+
+  async sendFile(address: string, path: string, options?: SendFileOptions): Promise<MessageView> {
+    this.#record('sendFile', address, path, options);
+    for (const p of this.transferProgress) this.emit('progress', p);
+    return this.sentFile(address, path, options);
+  }
+
+  async downloadAttachment(messageId: string, options?: DownloadOptions): Promise<DownloadResult> {
+    this.#record('downloadAttachment', messageId, options);
+    for (const p of this.transferProgress) this.emit('progress', p);
+    return this.downloaded;
   }
 
   async receive(options?: { idleSeconds?: number }): Promise<MessageView[]> {

@@ -14,6 +14,7 @@ const COMMANDS = [
   'devices',
   'devices remove',
   'send',
+  'download',
   'receive',
   'listen',
   'conversations',
@@ -52,7 +53,9 @@ describe('--help', () => {
   it('parley help <command> and the subcommand lists of link and devices', async () => {
     const r = await run(['help', 'send']);
     assert.equal(r.code, 0);
-    assert.match(r.stdout.text, /^Usage: parley send \[options\] <address> <text>/);
+    assert.match(r.stdout.text, /^Usage: parley send \[options\] <address> \[text\]/);
+    assert.match(r.stdout.text, /--file <path>/);
+    assert.match(r.stdout.text, /--caption <text>/);
     assert.match((await run(['link', '--help'])).stdout.text, /^ {2}approve \[options\] <code>/m);
     assert.match((await run(['devices', '--help'])).stdout.text, /^ {2}remove \[options\] <id>/m);
   });
@@ -67,7 +70,14 @@ describe('--help', () => {
 describe('usage errors exit 2 and open no profile', () => {
   const cases: Array<[string[], RegExp]> = [
     [['sned', 'bob', 'hi'], /unknown command 'sned'.*Did you mean send\?/],
-    [['send', 'bob'], /missing required argument 'text'/],
+    [['send', 'bob'], /send needs a text \(or - to read stdin\), or --file PATH/],
+    [['send', 'bob', 'hello', '--file', 'a.pdf'], /with --file, give the text as --caption TEXT/],
+    [['send', 'bob', '--caption', 'look'], /--caption goes with --file/],
+    [['send', 'bob', '--file', ''], /--file needs a path/],
+    [['download'], /missing required argument 'messageId'/],
+    [['download', 'nothex'], /a message id is 32 hex characters/],
+    [['download', '0123456789abcdef0123456789abcdef', '--index', '100'], /a file index is a whole number from 0/],
+    [['download', '0123456789abcdef0123456789abcdef', '--index', '-1'], /a file index is a whole number from 0|argument missing|unknown option/],
     [['send', 'bob', 'hello', 'world'], /too many arguments/],
     [['whoami', '--frobnicate'], /unknown option '--frobnicate'/],
     [['register', 'alice'], /required option '--server <url>' not specified/],
@@ -122,7 +132,7 @@ describe('the binary', () => {
     const r = spawnSync(process.execPath, [bin, '--help'], { encoding: 'utf8', env: { PATH: process.env.PATH ?? '', HOME: '/nonexistent' }, timeout: 30_000 });
     assert.equal(r.status, 0, r.stderr);
     assert.match(r.stdout, /^Usage: parley /);
-    for (const name of ['register', 'whoami', 'link', 'devices', 'send', 'receive', 'listen', 'conversations', 'history', 'search', 'verify', 'contacts', 'export']) {
+    for (const name of ['register', 'whoami', 'link', 'devices', 'send', 'download', 'receive', 'listen', 'conversations', 'history', 'search', 'verify', 'contacts', 'export']) {
       assert.match(r.stdout, new RegExp(`^  ${name} `, 'm'), name);
     }
   });

@@ -4,6 +4,7 @@
  */
 export * from './errors.js';
 export * from './store/account-store.js';
+export * from './store/attachment-store.js';
 export * from './store/client-store.js';
 export * from './store/database.js';
 export * from './store/message-search.js';
@@ -22,3 +23,11 @@ export * from './engine/parley-client-api.js';
 export * from './engine/open-client.js';
 export { ParleyClient, type ClientStorePorts, type ViewStore } from './engine/parley-client.js';
 export { formatLinkCode, parseLinkCode, type LinkCode } from './engine/link-code.js';
+export {
+  attachmentsFromPointers,
+  contentTypeOf,
+  sanitizeContentType,
+  sanitizeFileName,
+  type EngineAttachment,
+  type NewEngineAttachment,
+} from './engine/attachment-pointers.js';

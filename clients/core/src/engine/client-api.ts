@@ -15,6 +15,19 @@ export interface AccountInfo {
   readonly server: string;
 }
 
+/** A file of a message. */
+export interface AttachmentView {
+  /** 0-based position in the message (what `download --index` takes). */
+  readonly index: number;
+  /** The sender's file name, sanitized (no directories, no control characters). */
+  readonly fileName: string;
+  readonly contentType: string;
+  /** Bytes of the file. */
+  readonly size: number;
+  /** Where this device keeps it: the file sent, or where it was downloaded to. */
+  readonly path?: string;
+}
+
 /** A message as a person sees it. */
 export interface MessageView {
   /** 32 hex characters: the sender-chosen logical message id. */
@@ -32,6 +45,8 @@ export interface MessageView {
   readonly receivedAt: number;
   readonly lamport: number;
   readonly status: 'pending' | 'sent' | 'delivered' | 'read' | 'failed' | 'received';
+  /** Files sent with the message (`text` is then their caption); absent when there are none. */
+  readonly attachments?: readonly AttachmentView[];
 }
 
 /** A conversation in the list. */
@@ -76,12 +91,13 @@ export interface SafetyNumberView {
   readonly verified: boolean;
 }
 
-/** Progress of long work (linking, history transfer, export). */
+/** Progress of long work (linking, history transfer, export, file upload and download). */
 export interface ProgressEvent {
-  readonly task: 'history-send' | 'history-receive' | 'export' | 'link';
+  readonly task: 'history-send' | 'history-receive' | 'export' | 'link' | 'upload' | 'download';
   readonly done: number;
   readonly total: number;
-  readonly unit: 'chunks' | 'messages' | 'steps';
+  /** `bytes` for uploads and downloads: of the encrypted blob (the file plus up to 5%). */
+  readonly unit: 'chunks' | 'messages' | 'steps' | 'bytes';
 }
 
 /** Events a running client emits. */

@@ -5,6 +5,7 @@
  * the pipelines readable and the store replaceable.
  */
 import type { ProtocolStores } from '@parley/crypto';
+import type { EngineAttachment, NewEngineAttachment } from './attachment-pointers.js';
 
 /** This device's account, as stored. `authSecret` and `identityKeyPair` are secrets. */
 export interface EngineAccount {
@@ -99,6 +100,15 @@ export interface EngineStore {
   outboxFail(id: number): void;
   /** Makes every outbox entry for `aci` due now (after the user accepted its new identity key). */
   outboxWake(destinationAci: string, nowMs: number): void;
+
+  /** Stores the files of message (senderAci, messageId), numbered in order (kept when stored already). */
+  saveAttachments(senderAci: string, messageId: string, attachments: readonly NewEngineAttachment[]): void;
+  /** The files of message (senderAci, messageId), in order. */
+  attachmentsOf(senderAci: string, messageId: string): EngineAttachment[];
+  /** The files of every message with id `messageId`, with their sender, by sender then position. */
+  attachmentsByMessageId(messageId: string): Array<EngineAttachment & { readonly senderAci: string }>;
+  /** Records where this device keeps a file of a message. */
+  setAttachmentPath(senderAci: string, messageId: string, index: number, path: string): void;
 
   /** Records an envelope that carried no visible message; false when it was seen before. */
   markEnvelopeSeen(sourceAci: string, sourceDevice: number, envelopeMessageId: string, nowMs: number): boolean;

@@ -13,5 +13,5 @@ export async function openParleyClient(options: OpenClientOptions): Promise<Parl
   setLogger(() => {});
   ensureProfileDir(options.profileDir);
   const store = openClientStore({ profileDir: options.profileDir, ...(options.passphrase !== undefined ? { passphrase: options.passphrase } : {}) });
-  return new ParleyClient({ store: adaptClientStore(store) });
+  return new ParleyClient({ store: adaptClientStore(store), profileDir: options.profileDir });
 }

@@ -22,6 +22,36 @@ export interface OpenClientOptions {
   readonly passphrase?: string;
 }
 
+/** Options of sendFile. */
+export interface SendFileOptions {
+  /** The message text shown with the file. Default none. */
+  readonly caption?: string;
+  /** MIME type; default a guess from the file's extension. */
+  readonly contentType?: string;
+  /** Stops the upload (nothing is sent). */
+  readonly signal?: AbortSignal;
+}
+
+/** Options of downloadAttachment. */
+export interface DownloadOptions {
+  /** Which file of the message, 0-based. Default 0. */
+  readonly index?: number;
+  /** Destination file, or an existing directory to put it in under its own name. Default: the current directory. */
+  readonly out?: string;
+  /** Stops the download; the next call resumes it. */
+  readonly signal?: AbortSignal;
+}
+
+/** What downloadAttachment wrote. */
+export interface DownloadResult {
+  /** Absolute path of the file written. */
+  readonly path: string;
+  /** Its size in bytes. */
+  readonly size: number;
+  readonly fileName: string;
+  readonly contentType: string;
+}
+
 /** Export formats. */
 export type ExportFormat = 'jsonl' | 'md';
 
@@ -47,6 +77,17 @@ export interface ParleyClientApi {
    * its status is 'sent' when the relay accepted it, 'pending' when it stays in the outbox.
    */
   send(address: string, text: string): Promise<MessageView>;
+  /**
+   * Encrypts and uploads the file at `path` (progress events 'upload'), then sends it like a
+   * text, with `caption` as its text. Fails without sending anything when the upload fails.
+   */
+  sendFile(address: string, path: string, options?: SendFileOptions): Promise<MessageView>;
+  /**
+   * Downloads file `index` (default 0) of message `messageId`, checks it against its pointer
+   * and writes it to `out` (default: its file name in the current directory, made unique).
+   * An interrupted download resumes where it stopped on the next call (progress 'download').
+   */
+  downloadAttachment(messageId: string, options?: DownloadOptions): Promise<DownloadResult>;
   /**
    * Connects, delivers the outbox, handles everything queued (events 'message'), and keeps
    * listening until `idleSeconds` pass with nothing new (0: return once the queue is drained).

@@ -4,6 +4,9 @@
  * wiring the store, the relay API and connection, the session manager and the two pipelines.
  */
 import { mkdirSync } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import {
   generateIdentity,
   generateProvisioningKeyPair,
@@ -48,7 +51,9 @@ import { encodeContent } from './content-codec.js';
 import type { EngineAccount, EngineMessage, EngineStore } from './engine-store.js';
 import { buildHistoryChunks, HistoryReceiver, type HistoryStore } from './history-transfer.js';
 import { formatLinkCode, parseLinkCode } from './link-code.js';
-import type { ExportFormat, OpenClientOptions, ParleyClientApi } from './parley-client-api.js';
+import type { DownloadOptions, DownloadResult, ExportFormat, OpenClientOptions, ParleyClientApi, SendFileOptions } from './parley-client-api.js';
+import { pointerOf, type NewEngineAttachment } from './attachment-pointers.js';
+import { downloadFile, freePathIn, uploadFile } from './attachment-transfer.js';
 import { ReceivePipeline } from './receive-pipeline.js';
 import { SendPipeline } from './send-pipeline.js';
 import { Serial } from './serial.js';
@@ -80,6 +85,8 @@ export type StoreOpener = (options: OpenClientOptions) => ClientStorePorts;
 export interface ParleyClientDeps {
   readonly store: ClientStorePorts;
   readonly now?: () => number;
+  /** The profile directory; partial downloads are kept in its `downloads/`. Default: the system's temp directory. */
+  readonly profileDir?: string;
 }
 
 interface ProvisioningPayload {
@@ -119,6 +126,7 @@ export class ParleyClient implements ParleyClientApi {
     aci: string;
     conversation: string;
     text: string;
+    attachments?: readonly NewEngineAttachment[];
     resolve: (m: EngineMessage) => void;
     reject: (e: unknown) => void;
   }> = [];
@@ -131,9 +139,13 @@ export class ParleyClient implements ParleyClientApi {
   /** Aborted by close(): ends listen() and receive() waits that nobody else would end. */
   private readonly closing = new AbortController();
 
+  /** Where partial (encrypted) downloads wait to be resumed. */
+  private readonly partialDir: string;
+
   constructor(deps: ParleyClientDeps) {
     this.store = deps.store;
     this.now = deps.now ?? (() => Date.now());
+    this.partialDir = join(deps.profileDir ?? join(tmpdir(), 'parley'), 'downloads');
     const account = this.store.getAccount();
     if (account) this.wire(account);
   }
@@ -302,6 +314,60 @@ export class ParleyClient implements ParleyClientApi {
     if (text.length > 64 * 1024) throw new ClientError('INVALID_ARGUMENT', 'the message is over 64 KiB of text');
     const { aci, conversation } = await this.resolve(address);
     const message = await this.queueSend(account, aci, conversation, text);
+    return this.deliver(account, aci, conversation, message);
+  }
+
+  async sendFile(address: string, path: string, options: SendFileOptions = {}): Promise<MessageView> {
+    const account = this.requireAccount();
+    const caption = options.caption ?? '';
+    if (caption.length > 64 * 1024) throw new ClientError('INVALID_ARGUMENT', 'the caption is over 64 KiB of text');
+    const { aci, conversation } = await this.resolve(address);
+    const attachment = await uploadFile({
+      api: this.api!,
+      path,
+      domain: account.domain,
+      ...(options.contentType !== undefined ? { contentType: options.contentType } : {}),
+      ...(options.signal ? { signal: options.signal } : {}),
+      onProgress: (done, total) => this.emit('progress', { task: 'upload', done, total, unit: 'bytes' }),
+    });
+    const message = await this.queueSend(account, aci, conversation, caption, [attachment]);
+    return this.deliver(account, aci, conversation, message);
+  }
+
+  async downloadAttachment(messageId: string, options: DownloadOptions = {}): Promise<DownloadResult> {
+    this.requireAccount();
+    if (!/^[0-9a-f]{32}$/.test(messageId)) throw new ClientError('INVALID_ARGUMENT', 'a message id is 32 hex characters');
+    const index = options.index ?? 0;
+    const all = this.store.attachmentsByMessageId(messageId);
+    if (all.length === 0) throw new ClientError('NOT_FOUND', `message ${messageId} has no file (or is not in this profile)`);
+    const a = all.find((x) => x.index === index);
+    if (!a) throw new ClientError('NOT_FOUND', `message ${messageId} has ${all.length} file${all.length === 1 ? '' : 's'}; --index counts from 0`);
+    if (a.domain !== this.requireAccount().domain) throw new ClientError('INVALID_ARGUMENT', `the file is on another relay (${a.domain}); federation is not available yet`);
+    const outPath = await this.downloadTarget(options.out, a.fileName);
+    const done = await downloadFile({
+      api: this.api!,
+      attachment: a,
+      partialPath: join(this.partialDir, `${a.blobId}.part`),
+      outPath,
+      ...(options.signal ? { signal: options.signal } : {}),
+      onProgress: (d, total) => this.emit('progress', { task: 'download', done: d, total, unit: 'bytes' }),
+    });
+    this.store.setAttachmentPath(a.senderAci, messageId, a.index, done.path);
+    return { path: done.path, size: done.size, fileName: a.fileName, contentType: a.contentType };
+  }
+
+  /** `out` as given, a free name inside `out` when it is a directory, or one in the current directory. */
+  private async downloadTarget(out: string | undefined, fileName: string): Promise<string> {
+    if (out === undefined) return freePathIn(process.cwd(), fileName);
+    const isDir = await stat(out).then(
+      (st) => st.isDirectory(),
+      () => false,
+    );
+    return isDir ? freePathIn(out, fileName) : out;
+  }
+
+  /** Delivers a queued message now if the relay can be reached; it stays queued otherwise. */
+  private async deliver(account: EngineAccount, aci: string, conversation: string, message: EngineMessage): Promise<MessageView> {
     try {
       const result = await this.useConnection(async () => {
         await this.ensureConnected();
@@ -324,9 +390,9 @@ export class ParleyClient implements ParleyClientApi {
    * Commits a send to the outbox. Sends made in the same event-loop turn share one transaction
    * (group commit, as on the relay): one fsync for a burst instead of one per message.
    */
-  private queueSend(account: EngineAccount, aci: string, conversation: string, text: string): Promise<EngineMessage> {
+  private queueSend(account: EngineAccount, aci: string, conversation: string, text: string, attachments?: readonly NewEngineAttachment[]): Promise<EngineMessage> {
     return new Promise((resolve, reject) => {
-      this.intake.push({ account, aci, conversation, text, resolve, reject });
+      this.intake.push({ account, aci, conversation, text, ...(attachments ? { attachments } : {}), resolve, reject });
       if (this.intake.length === 1) setImmediate(() => this.commitIntake());
     });
   }
@@ -344,8 +410,9 @@ export class ParleyClient implements ParleyClientApi {
     batch.forEach((req, i) => req.resolve(messages[i]!));
   }
 
-  private intakeOne(req: { account: EngineAccount; aci: string; conversation: string; text: string }, now: number): EngineMessage {
+  private intakeOne(req: { account: EngineAccount; aci: string; conversation: string; text: string; attachments?: readonly NewEngineAttachment[] }, now: number): EngineMessage {
     const { account, aci, conversation, text } = req;
+    const attachments = req.attachments ?? [];
     const id = randomMessageId();
     const lamport = this.store.maxLamport(conversation) + 1;
     const m: EngineMessage = {
@@ -362,7 +429,15 @@ export class ParleyClient implements ParleyClientApi {
       status: 'pending',
     };
     this.store.insertMessage(m);
-    const data = { messageId: id, lamport: BigInt(lamport), timestamp: BigInt(now), text, senderAddress: `${account.username}@${account.domain}` };
+    if (attachments.length > 0) this.store.saveAttachments(account.aci, m.id, attachments);
+    const data = {
+      messageId: id,
+      lamport: BigInt(lamport),
+      timestamp: BigInt(now),
+      text,
+      senderAddress: `${account.username}@${account.domain}`,
+      attachments: attachments.map(pointerOf),
+    };
     this.store.outboxAdd({ messageId: m.id, destinationAci: aci, content: encodeContent({ body: { case: 'data', value: data } }), nowMs: now });
     if (aci !== account.aci) {
       this.store.outboxAdd({

@@ -13,6 +13,7 @@
 import { CryptoError, SessionCipher } from '@parley/crypto';
 import { aciFromBytes, EnvelopeType, parseAddress, toHex, type DataMessage, type Envelope } from '@parley/protocol';
 import type { RelayApi } from '../transport/relay-api.js';
+import { attachmentsFromPointers, pointerOf, type NewEngineAttachment } from './attachment-pointers.js';
 import { decodeContent, encodeContent } from './content-codec.js';
 import type { EngineMessage, EngineStore } from './engine-store.js';
 import type { HistoryReceiver } from './history-transfer.js';
@@ -149,7 +150,10 @@ export class ReceivePipeline {
             lamport: Number(d.lamport),
             status: 'received',
           };
-          if (d.messageId.length === 16 && store.insertMessage(m) === 'inserted') stored.push(m);
+          if (d.messageId.length === 16 && store.insertMessage(m) === 'inserted') {
+            store.saveAttachments(source, m.id, attachmentsFromPointers(d.attachments));
+            stored.push(m);
+          }
           return;
         }
         case 'sync': {
@@ -178,7 +182,10 @@ export class ReceivePipeline {
             lamport: Number(d.lamport),
             status: 'sent',
           };
-          if (store.insertMessage(m) === 'inserted') stored.push(m);
+          if (store.insertMessage(m) === 'inserted') {
+            store.saveAttachments(source, m.id, attachmentsFromPointers(d.attachments));
+            stored.push(m);
+          }
           return;
         }
         case 'history': {
@@ -192,7 +199,11 @@ export class ReceivePipeline {
           const sent = store.sentEnvelope(toHex(content.body.value.envelopeMessageId));
           const original = sent ? store.outgoingMessage(sent.messageId) : undefined;
           if (!sent || !original || sent.destinationAci !== source) return;
-          store.outboxAdd({ destinationAci: source, content: dataContent(original, this.deps.self.address), nowMs: now });
+          store.outboxAdd({
+            destinationAci: source,
+            content: dataContent(original, this.deps.self.address, store.attachmentsOf(this.deps.self.aci, original.id)),
+            nowMs: now,
+          });
           this.deps.onResend?.(original.id);
           return;
         }
@@ -286,11 +297,18 @@ function systemMessage(
 }
 
 /** Content of a DataMessage rebuilt from a stored outgoing message (resend). */
-export function dataContent(m: EngineMessage, senderAddress: string): Uint8Array {
+export function dataContent(m: EngineMessage, senderAddress: string, attachments: readonly NewEngineAttachment[] = []): Uint8Array {
   return encodeContent({
     body: {
       case: 'data',
-      value: { messageId: hexBytes(m.id), lamport: BigInt(m.lamport), timestamp: BigInt(m.sentAt), text: m.body, senderAddress },
+      value: {
+        messageId: hexBytes(m.id),
+        lamport: BigInt(m.lamport),
+        timestamp: BigInt(m.sentAt),
+        text: m.body,
+        senderAddress,
+        attachments: attachments.map(pointerOf),
+      },
     },
   });
 }

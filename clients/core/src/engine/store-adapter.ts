@@ -6,11 +6,12 @@
  */
 import { fromHex, toHex, type Aci, type DeviceId, type MessageId } from '@parley/protocol';
 import { ClientError } from '../errors.js';
+import { AttachmentStore } from '../store/attachment-store.js';
 import type { ClientStore } from '../store/client-store.js';
 import { stageProtocolStores } from '../store/staged-protocol-stores.js';
 import type { ConversationId, MessageRecord, MessageStatus } from '../store/store-types.js';
 import type { KeyState } from './account-keys.js';
-import type { ContactView, ConversationView, MessageView, SearchHit } from './client-api.js';
+import type { AttachmentView, ContactView, ConversationView, MessageView, SearchHit } from './client-api.js';
 import type { DeviceCiphertext, EngineAccount, EngineMessage, OutboxEntry } from './engine-store.js';
 import type { ArchiveLine } from './history-transfer.js';
 import type { ClientStorePorts } from './parley-client.js';
@@ -36,6 +37,16 @@ interface MessageRow {
 /** Wraps an open client store as the engine's ports. */
 export function adaptClientStore(store: ClientStore): ClientStorePorts {
   const { messages, outbox, database } = store;
+  const files = new AttachmentStore(database);
+
+  /** The files of a message as views; undefined when it has none (most messages). */
+  const filesOf = (senderAci: string, id: string): { attachments?: AttachmentView[] } => {
+    const list = files.forMessage(senderAci, id);
+    if (list.length === 0) return {};
+    return {
+      attachments: list.map((a) => ({ index: a.index, fileName: a.fileName, contentType: a.contentType, size: a.size, ...(a.localPath ? { path: a.localPath } : {}) })),
+    };
+  };
   let lastSentPrune = 0;
 
   const self = (): EngineAccount => {
@@ -91,6 +102,7 @@ export function adaptClientStore(store: ClientStore): ClientStorePorts {
       receivedAt: rec ? rec.receivedAt : row!.received_at,
       lamport: rec ? rec.lamport : row!.lamport,
       status: direction === 'in' && (status === 'delivered' || status === 'read') ? 'received' : status,
+      ...filesOf(senderAci, rec ? rec.id : row!.id),
     };
   };
 
@@ -209,6 +221,11 @@ export function adaptClientStore(store: ClientStore): ClientStorePorts {
     outboxDone: (id) => void outbox.complete(id),
     outboxFail: (id) => outbox.fail(id, { error: 'FAILED' }),
     outboxWake: (aci, now) => void outbox.wake(aci as Aci, now),
+
+    saveAttachments: (senderAci, messageId, list) => files.add(senderAci as Aci, messageId as MessageId, list),
+    attachmentsOf: (senderAci, messageId) => files.forMessage(senderAci, messageId),
+    attachmentsByMessageId: (messageId) => files.byMessageId(messageId),
+    setAttachmentPath: (senderAci, messageId, index, path) => void files.setLocalPath(senderAci, messageId, index, path),
 
     markEnvelopeSeen: (aci, deviceId, envelopeId, now) =>
       store.seenEnvelopes.markSeen({ aci: aci as Aci, deviceId: deviceId as DeviceId }, envelopeId as MessageId, now),

@@ -3,6 +3,7 @@
 import type { StoreMigration } from './database.js';
 import { migration0001InitialSchema } from './migrations/0001-initial-schema.js';
 import { migration0002EngineTables } from './migrations/0002-engine-tables.js';
+import { migration0003Attachments } from './migrations/0003-attachments.js';
 
 /** Every migration of `parley.db`, oldest first. */
-export const STORE_MIGRATIONS: readonly StoreMigration[] = Object.freeze([migration0001InitialSchema, migration0002EngineTables]);
+export const STORE_MIGRATIONS: readonly StoreMigration[] = Object.freeze([migration0001InitialSchema, migration0002EngineTables, migration0003Attachments]);

@@ -3,3 +3,4 @@ export * from './connect-failure.js';
 export * from './relay-api.js';
 export * from './relay-connection.js';
 export * from './transport-error.js';
+export * from './blob-transfer.js';

@@ -8,6 +8,8 @@ import {
   isErrorCode,
   ParleyError,
   type AccountInfoResponse,
+  type AttachmentSlotRequest,
+  type AttachmentSlotResponse,
   type BundleResponse,
   type DeviceListResponse,
   type ErrorResponse,
@@ -110,6 +112,11 @@ export class RelayApi {
   }
   lookup(username: string): Promise<AccountInfoResponse> {
     return this.request('GET', `/v1/directory/${encodeURIComponent(username)}`);
+  }
+  /** An upload slot for an encrypted attachment of exactly `size` bytes. */
+  attachmentSlot(size: number): Promise<AttachmentSlotResponse> {
+    const body: AttachmentSlotRequest = { size };
+    return this.request('POST', '/v1/attachments', body);
   }
   async sendProvisioning(address: string, body: string): Promise<void> {
     await this.request('PUT', `/v1/provisioning/${encodeURIComponent(address)}`, { body });
