@@ -34,6 +34,7 @@ import { ProvisioningHub } from './provisioning.js';
 import { createSendAdmission, relayRateLimits } from './rate-limits.js';
 import type { AckRequest, EnqueueRequest, EnqueueResult, EnvelopeStore } from './ports/envelope-store.js';
 import { RelayMetrics } from './relay-metrics.js';
+import { trackUnusedConnections } from './unused-connections.js';
 
 /** The relay's version, reported on /v1/info. */
 export const RELAY_VERSION = '0.1.0';
@@ -346,6 +347,7 @@ export function createRelay(config: RelayConfig, ports: RelayPorts): Relay {
   sweep.unref();
 
   app.server.on('upgrade', onUpgrade);
+  const closeUnusedConnections = trackUnusedConnections(app.server);
 
   metrics.bind({
     connectedDevices: () => registry.size,
@@ -379,6 +381,7 @@ export function createRelay(config: RelayConfig, ports: RelayPorts): Relay {
       for (const conn of [...registry.all()]) conn.closeWith('SERVER_SHUTDOWN', 'relay restarting; reconnect');
       provisioning.closeAll();
       const closing = app.close();
+      closeUnusedConnections();
       const grace = new Promise<void>((resolve) => setTimeout(resolve, config.shutdownGraceMs).unref());
       await Promise.race([Promise.all([commits.idle(), acks.idle()]), grace]);
       await closing;

@@ -75,6 +75,19 @@ describe('attachments end to end', () => {
     assert.deepEqual(bob.client.history('alice').find((m) => m.id === sent.id)?.attachments, received.attachments);
   });
 
+  it('an upload stopped halfway sends nothing', async () => {
+    const stop = new AbortController();
+    const off = alice.client.on('progress', (p) => {
+      if (p.task === 'upload' && p.done > p.total / 2) stop.abort();
+    });
+    const before = alice.client.history('bob').length;
+    await assert.rejects(alice.client.sendFile('bob', sourcePath, { signal: stop.signal }), (e) => e instanceof TransportError && e.code === 'DISCONNECTED');
+    off();
+    assert.equal(alice.client.history('bob').length, before);
+    // The relay drops what it got of the cut-off upload.
+    await until('the relay to drop the cut-off upload', () => readdirSync(join(relay.dataDir, 'attachments', 'tmp')).length === 0);
+  });
+
   it('the relay stores one encrypted blob and no plaintext of the file, its name or caption', () => {
     const files = filesUnder(relay.dataDir);
     const blobs = files.filter((f) => /attachments\/[0-9a-f]{2}\/[0-9a-f]{32}$/.test(f));

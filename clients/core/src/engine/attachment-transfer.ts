@@ -85,16 +85,18 @@ export async function uploadFile(options: UploadFileOptions): Promise<NewEngineA
       });
     } catch (err) {
       body.destroy();
-      const cause = readError ?? err;
-      if (cause instanceof CryptoError) throw new ClientError('INVALID_ARGUMENT', `${options.path} changed while it was being sent`, { cause });
-      if (cause instanceof TransportError && !options.signal?.aborted) {
-        lastError = cause;
+      if (options.signal?.aborted) throw new TransportError('DISCONNECTED', 'the upload was interrupted; nothing was sent');
+      if (readError instanceof CryptoError || err instanceof CryptoError) {
+        throw new ClientError('INVALID_ARGUMENT', `${options.path} changed while it was being sent`, { cause: readError ?? err });
+      }
+      const fsError = [readError, err].find((e) => (e as NodeJS.ErrnoException | undefined)?.syscall !== undefined) as NodeJS.ErrnoException | undefined;
+      if (fsError) throw new ClientError('INVALID_ARGUMENT', `cannot read ${options.path} (${fsError.code ?? 'error'})`, { cause: fsError });
+      if (err instanceof TransportError) {
+        // The slot may be spent (the relay's upload once); the next attempt asks for a new one.
+        lastError = err;
         continue;
       }
-      if ((cause as NodeJS.ErrnoException).syscall !== undefined) {
-        throw new ClientError('INVALID_ARGUMENT', `cannot read ${options.path} (${(cause as NodeJS.ErrnoException).code ?? 'error'})`, { cause });
-      }
-      throw cause;
+      throw err;
     }
     options.onProgress?.(encryptedSize, encryptedSize);
     const result = encryptor.result();
