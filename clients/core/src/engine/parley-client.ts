@@ -342,7 +342,7 @@ export class ParleyClient implements ParleyClientApi {
     if (all.length === 0) throw new ClientError('NOT_FOUND', `message ${messageId} has no file (or is not in this profile)`);
     const a = all.find((x) => x.index === index);
     if (!a) throw new ClientError('NOT_FOUND', `message ${messageId} has ${all.length} file${all.length === 1 ? '' : 's'}; --index counts from 0`);
-    if (a.domain !== this.requireAccount().domain) throw new ClientError('INVALID_ARGUMENT', `the file is on another relay (${a.domain}); federation is not available yet`);
+    if (a.domain !== '' && a.domain !== this.requireAccount().domain) throw new ClientError('INVALID_ARGUMENT', `the file is on another relay (${a.domain}); federation is not available yet`);
     const outPath = await this.downloadTarget(options.out, a.fileName);
     const done = await downloadFile({
       api: this.api!,
