@@ -7,27 +7,13 @@
 import { basename } from 'node:path';
 import type { MessageInitShape } from '@bufbuild/protobuf';
 import type { AttachmentPointer, AttachmentPointerSchema } from '@parley/protocol';
+import type { AttachmentRecord } from '../store/attachment-store.js';
 
-/** One file of a message, as the engine stores it. */
-export interface EngineAttachment {
-  /** 0-based position in its message. */
-  readonly index: number;
-  /** 32 lowercase hex characters. */
-  readonly blobId: string;
-  /** The domain of the relay that stores the blob. */
-  readonly domain: string;
-  /** 64 bytes; secret. */
-  readonly key: Uint8Array;
-  /** SHA-256 of the encrypted blob. */
-  readonly digest: Uint8Array;
-  /** Bytes of the file. */
-  readonly size: number;
-  readonly contentType: string;
-  /** A sanitized base name. */
-  readonly fileName: string;
-  /** Where this device keeps the file, once it has it. */
-  readonly localPath?: string;
-}
+/**
+ * One file of a message, as the engine stores it: the store's record, so the two cannot drift
+ * (the store keeps pointers exactly as the engine hands them over).
+ */
+export type EngineAttachment = AttachmentRecord;
 
 /** An attachment before it has a position in a message. */
 export type NewEngineAttachment = Omit<EngineAttachment, 'index'>;
