@@ -45,3 +45,13 @@ describe('basic auth', () => {
     });
   }
 });
+
+describe('aci bytes', () => {
+  it('round-trips ACIs through their 16 wire bytes', async () => {
+    const { aciFromBytes, aciToBytes } = await import('../src/index.js');
+    for (let n = 0; n < 50; n++) {
+      const bytes = Uint8Array.from({ length: 16 }, (_, i) => (i * 53 + n * 17) & 0xff);
+      assert.deepEqual(aciToBytes(aciFromBytes(bytes)), bytes);
+    }
+  });
+});
