@@ -20,6 +20,16 @@ export const HTTP_ROUTES = {
   /** The relay's domain and version. */
   info: '/v1/info',
   websocket: '/v1/websocket',
+  /** Unauthenticated WebSocket for sealed-sender sends (`Send` with an access key, `SendMulti`). */
+  unidentifiedWebsocket: '/v1/websocket/unidentified',
+  /** `GET` — a short-lived sender certificate for the authenticated device (sealed sender). */
+  senderCertificate: '/v1/certificate/sender',
+  /** `PUT` — the account's sealed-sender access key (derived from its profile key). */
+  accessKey: '/v1/accounts/me/access-key',
+  /** `PUT` — the account's presence token; `DELETE` — presence off (nobody can subscribe). */
+  presenceToken: '/v1/accounts/me/presence',
+  /** `PUT` — this device's push token; `DELETE` — no push for this device. */
+  pushToken: '/v1/devices/me/push',
   /** Unauthenticated WebSocket of a device being linked. */
   provisioningSocket: '/v1/provisioning',
   /** `PUT /v1/provisioning/{address}` — an existing device sends the linking device one message. */
@@ -147,6 +157,41 @@ export interface RelayInfoResponse {
   /** The domain this relay serves: addresses on it are `user@domain`. */
   domain: string;
   version: string;
+  /**
+   * The relay's sender-certificate trust root: a 33-byte public key. Clients pin it on first
+   * contact and validate sealed-sender certificates of this domain against it.
+   */
+  senderCertificateTrustRoot?: string;
+}
+
+/** GET /v1/certificate/sender */
+export interface SenderCertificateResponse {
+  /** The serialized libsignal SenderCertificate for the authenticated device. */
+  certificate: string;
+  /** Milliseconds since the epoch; fetch a new one well before then. */
+  expiresAt: number;
+}
+
+/** PUT /v1/accounts/me/access-key */
+export interface AccessKeyRequest {
+  /** 16 bytes derived from the account's profile key; proves a sealed sender knows it. */
+  accessKey: string;
+}
+
+/** PUT /v1/accounts/me/presence */
+export interface PresenceTokenRequest {
+  /** 32 random bytes the account hands to its contacts; the relay stores only a hash. */
+  token: string;
+}
+
+/** Push providers a device can register a token with. */
+export type PushProvider = 'apns' | 'fcm';
+
+/** PUT /v1/devices/me/push */
+export interface PushTokenRequest {
+  provider: PushProvider;
+  /** The provider's device token (APNs: hex; FCM: registration token), at most 4096 characters. */
+  token: string;
 }
 
 /** POST /v1/attachments — ask for a slot to upload one encrypted attachment. */

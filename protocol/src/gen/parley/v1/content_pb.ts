@@ -7,15 +7,15 @@
 // @generated from file parley/v1/content.proto (package parley.v1, syntax proto3)
 /* eslint-disable */
 
-import type { GenFile, GenMessage } from "@bufbuild/protobuf/codegenv2";
-import { fileDesc, messageDesc } from "@bufbuild/protobuf/codegenv2";
+import type { GenEnum, GenFile, GenMessage } from "@bufbuild/protobuf/codegenv2";
+import { enumDesc, fileDesc, messageDesc } from "@bufbuild/protobuf/codegenv2";
 import type { Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file parley/v1/content.proto.
  */
 export const file_parley_v1_content: GenFile = /*@__PURE__*/
-  fileDesc("ChdwYXJsZXkvdjEvY29udGVudC5wcm90bxIJcGFybGV5LnYxItIBCgdDb250ZW50EiYKBGRhdGEYASABKAsyFi5wYXJsZXkudjEuRGF0YU1lc3NhZ2VIABImCgRzeW5jGAIgASgLMhYucGFybGV5LnYxLlN5bmNNZXNzYWdlSAASKgoHaGlzdG9yeRgDIAEoCzIXLnBhcmxleS52MS5IaXN0b3J5Q2h1bmtIABIyCg5yZXNlbmRfcmVxdWVzdBgEIAEoCzIYLnBhcmxleS52MS5SZXNlbmRSZXF1ZXN0SAASDwoHcGFkZGluZxgPIAEoDEIGCgRib2R5Ip4BCgtEYXRhTWVzc2FnZRISCgptZXNzYWdlX2lkGAEgASgMEg8KB2xhbXBvcnQYAiABKAQSEQoJdGltZXN0YW1wGAMgASgEEgwKBHRleHQYBCABKAkSFgoOc2VuZGVyX2FkZHJlc3MYBSABKAkSMQoLYXR0YWNobWVudHMYBiADKAsyHC5wYXJsZXkudjEuQXR0YWNobWVudFBvaW50ZXIiiAEKEUF0dGFjaG1lbnRQb2ludGVyEg8KB2Jsb2JfaWQYASABKAkSCwoDa2V5GAIgASgMEg4KBmRpZ2VzdBgDIAEoDBIMCgRzaXplGAQgASgEEhQKDGNvbnRlbnRfdHlwZRgFIAEoCRIRCglmaWxlX25hbWUYBiABKAkSDgoGZG9tYWluGAcgASgJIkAKC1N5bmNNZXNzYWdlEikKBHNlbnQYASABKAsyGS5wYXJsZXkudjEuU2VudFRyYW5zY3JpcHRIAEIGCgRraW5kImsKDlNlbnRUcmFuc2NyaXB0EhMKC2Rlc3RpbmF0aW9uGAEgASgMEhsKE2Rlc3RpbmF0aW9uX2FkZHJlc3MYAiABKAkSJwoHbWVzc2FnZRgDIAEoCzIWLnBhcmxleS52MS5EYXRhTWVzc2FnZSJmCgxIaXN0b3J5Q2h1bmsSEwoLdHJhbnNmZXJfaWQYASABKAwSDQoFaW5kZXgYAiABKA0SDQoFdG90YWwYAyABKA0SDAoEZGF0YRgEIAEoDBIVCg10YXJnZXRfZGV2aWNlGAUgASgNIj8KDVJlc2VuZFJlcXVlc3QSGwoTZW52ZWxvcGVfbWVzc2FnZV9pZBgBIAEoDBIRCgl0aW1lc3RhbXAYAiABKARiBnByb3RvMw");
+  fileDesc("ChdwYXJsZXkvdjEvY29udGVudC5wcm90bxIJcGFybGV5LnYxIs4DCgdDb250ZW50EiYKBGRhdGEYASABKAsyFi5wYXJsZXkudjEuRGF0YU1lc3NhZ2VIABImCgRzeW5jGAIgASgLMhYucGFybGV5LnYxLlN5bmNNZXNzYWdlSAASKgoHaGlzdG9yeRgDIAEoCzIXLnBhcmxleS52MS5IaXN0b3J5Q2h1bmtIABIyCg5yZXNlbmRfcmVxdWVzdBgEIAEoCzIYLnBhcmxleS52MS5SZXNlbmRSZXF1ZXN0SAASLAoHcmVjZWlwdBgFIAEoCzIZLnBhcmxleS52MS5SZWNlaXB0TWVzc2FnZUgAEioKBnR5cGluZxgGIAEoCzIYLnBhcmxleS52MS5UeXBpbmdNZXNzYWdlSAASQwoXc2VuZGVyX2tleV9kaXN0cmlidXRpb24YByABKAsyIC5wYXJsZXkudjEuU2VuZGVyS2V5RGlzdHJpYnV0aW9uSAASLgoMZ3JvdXBfdXBkYXRlGAggASgLMhYucGFybGV5LnYxLkdyb3VwVXBkYXRlSAASEwoLcHJvZmlsZV9rZXkYDSABKAwSFgoOcHJlc2VuY2VfdG9rZW4YDiABKAwSDwoHcGFkZGluZxgPIAEoDEIGCgRib2R5IosDCgtEYXRhTWVzc2FnZRISCgptZXNzYWdlX2lkGAEgASgMEg8KB2xhbXBvcnQYAiABKAQSEQoJdGltZXN0YW1wGAMgASgEEgwKBHRleHQYBCABKAkSFgoOc2VuZGVyX2FkZHJlc3MYBSABKAkSMQoLYXR0YWNobWVudHMYBiADKAsyHC5wYXJsZXkudjEuQXR0YWNobWVudFBvaW50ZXISJgoFZ3JvdXAYByABKAsyFy5wYXJsZXkudjEuR3JvdXBDb250ZXh0Eh8KBXF1b3RlGAggASgLMhAucGFybGV5LnYxLlF1b3RlEiUKCHJlYWN0aW9uGAkgASgLMhMucGFybGV5LnYxLlJlYWN0aW9uEh4KFmVkaXRfdGFyZ2V0X21lc3NhZ2VfaWQYCiABKAwSIAoYZGVsZXRlX3RhcmdldF9tZXNzYWdlX2lkGAsgASgMEhwKFGV4cGlyZV90aW1lcl9zZWNvbmRzGAwgASgNEhsKE2V4cGlyZV90aW1lcl91cGRhdGUYDSABKAgiMgoMR3JvdXBDb250ZXh0EhAKCGdyb3VwX2lkGAEgASgMEhAKCHJldmlzaW9uGAIgASgEIkcKBVF1b3RlEhkKEXRhcmdldF9tZXNzYWdlX2lkGAEgASgMEhUKDXRhcmdldF9hdXRob3IYAiABKAwSDAoEdGV4dBgDIAEoCSJbCghSZWFjdGlvbhIZChF0YXJnZXRfbWVzc2FnZV9pZBgBIAEoDBIVCg10YXJnZXRfYXV0aG9yGAIgASgMEg0KBWVtb2ppGAMgASgJEg4KBnJlbW92ZRgEIAEoCCKmAQoOUmVjZWlwdE1lc3NhZ2USLAoEdHlwZRgBIAEoDjIeLnBhcmxleS52MS5SZWNlaXB0TWVzc2FnZS5UeXBlEhMKC21lc3NhZ2VfaWRzGAIgAygMEhEKCXRpbWVzdGFtcBgDIAEoBCI+CgRUeXBlEhQKEFRZUEVfVU5TUEVDSUZJRUQQABIRCg1UWVBFX0RFTElWRVJZEAESDQoJVFlQRV9SRUFEEAIirwEKDVR5cGluZ01lc3NhZ2USLwoGYWN0aW9uGAEgASgOMh8ucGFybGV5LnYxLlR5cGluZ01lc3NhZ2UuQWN0aW9uEhAKCGdyb3VwX2lkGAIgASgMEhEKCXRpbWVzdGFtcBgDIAEoBCJICgZBY3Rpb24SFgoSQUNUSU9OX1VOU1BFQ0lGSUVEEAASEgoOQUNUSU9OX1NUQVJURUQQARISCg5BQ1RJT05fU1RPUFBFRBACIjoKFVNlbmRlcktleURpc3RyaWJ1dGlvbhIQCghncm91cF9pZBgBIAEoDBIPCgdtZXNzYWdlGAIgASgMIogDCgtHcm91cENoYW5nZRIRCgljaGFuZ2VfaWQYASABKAwSDwoHbGFtcG9ydBgCIAEoBBIOCgZhdXRob3IYAyABKAwSFgoOYXV0aG9yX2FkZHJlc3MYBCABKAkSEQoJdGltZXN0YW1wGAUgASgEEigKBmNyZWF0ZRgGIAEoCzIWLnBhcmxleS52MS5Hcm91cENyZWF0ZUgAEhMKCXNldF90aXRsZRgHIAEoCUgAEi4KC2FkZF9tZW1iZXJzGAggASgLMhcucGFybGV5LnYxLkdyb3VwTWVtYmVyc0gAEjEKDnJlbW92ZV9tZW1iZXJzGAkgASgLMhcucGFybGV5LnYxLkdyb3VwTWVtYmVyc0gAEi0KCmFkZF9hZG1pbnMYCiABKAsyFy5wYXJsZXkudjEuR3JvdXBNZW1iZXJzSAASMAoNcmVtb3ZlX2FkbWlucxgLIAEoCzIXLnBhcmxleS52MS5Hcm91cE1lbWJlcnNIABIPCgVsZWF2ZRgMIAEoCEgAQgYKBGtpbmQiHAoLR3JvdXBDcmVhdGUSDQoFdGl0bGUYASABKAkiKwoLR3JvdXBNZW1iZXISCwoDYWNpGAEgASgMEg8KB2FkZHJlc3MYAiABKAkiNwoMR3JvdXBNZW1iZXJzEicKB21lbWJlcnMYASADKAsyFi5wYXJsZXkudjEuR3JvdXBNZW1iZXIiSAoLR3JvdXBVcGRhdGUSEAoIZ3JvdXBfaWQYASABKAwSJwoHY2hhbmdlcxgCIAMoCzIWLnBhcmxleS52MS5Hcm91cENoYW5nZSKIAQoRQXR0YWNobWVudFBvaW50ZXISDwoHYmxvYl9pZBgBIAEoCRILCgNrZXkYAiABKAwSDgoGZGlnZXN0GAMgASgMEgwKBHNpemUYBCABKAQSFAoMY29udGVudF90eXBlGAUgASgJEhEKCWZpbGVfbmFtZRgGIAEoCRIOCgZkb21haW4YByABKAkivQEKC1N5bmNNZXNzYWdlEikKBHNlbnQYASABKAsyGS5wYXJsZXkudjEuU2VudFRyYW5zY3JpcHRIABIjCgRyZWFkGAIgASgLMhMucGFybGV5LnYxLlJlYWRTeW5jSAASKQoHYmxvY2tlZBgDIAEoCzIWLnBhcmxleS52MS5CbG9ja2VkU3luY0gAEisKCHNldHRpbmdzGAQgASgLMhcucGFybGV5LnYxLlNldHRpbmdzU3luY0gAQgYKBGtpbmQiawoOU2VudFRyYW5zY3JpcHQSEwoLZGVzdGluYXRpb24YASABKAwSGwoTZGVzdGluYXRpb25fYWRkcmVzcxgCIAEoCRInCgdtZXNzYWdlGAMgASgLMhYucGFybGV5LnYxLkRhdGFNZXNzYWdlImYKDEhpc3RvcnlDaHVuaxITCgt0cmFuc2Zlcl9pZBgBIAEoDBINCgVpbmRleBgCIAEoDRINCgV0b3RhbBgDIAEoDRIMCgRkYXRhGAQgASgMEhUKDXRhcmdldF9kZXZpY2UYBSABKA0iPwoNUmVzZW5kUmVxdWVzdBIbChNlbnZlbG9wZV9tZXNzYWdlX2lkGAEgASgMEhEKCXRpbWVzdGFtcBgCIAEoBCI0CghSZWFkU3luYxIoCghtZXNzYWdlcxgBIAMoCzIWLnBhcmxleS52MS5SZWFkTWVzc2FnZSIxCgtSZWFkTWVzc2FnZRIOCgZhdXRob3IYASABKAwSEgoKbWVzc2FnZV9pZBgCIAEoDCIuCgtCbG9ja2VkU3luYxIMCgRhY2lzGAEgAygMEhEKCWFkZHJlc3NlcxgCIAMoCSKQAQoMU2V0dGluZ3NTeW5jEg8KB3ZlcnNpb24YASABKAQSFQoNcmVhZF9yZWNlaXB0cxgCIAEoCBIZChF0eXBpbmdfaW5kaWNhdG9ycxgDIAEoCBIQCghwcmVzZW5jZRgEIAEoCBITCgtwcm9maWxlX2tleRgFIAEoDBIWCg5wcmVzZW5jZV90b2tlbhgGIAEoDGIGcHJvdG8z");
 
 /**
  * The decrypted content of one envelope. Exactly one body is set.
@@ -50,7 +50,52 @@ export type Content = Message<"parley.v1.Content"> & {
      */
     value: ResendRequest;
     case: "resendRequest";
+  } | {
+    /**
+     * @generated from field: parley.v1.ReceiptMessage receipt = 5;
+     */
+    value: ReceiptMessage;
+    case: "receipt";
+  } | {
+    /**
+     * @generated from field: parley.v1.TypingMessage typing = 6;
+     */
+    value: TypingMessage;
+    case: "typing";
+  } | {
+    /**
+     * A libsignal SenderKeyDistributionMessage (serialized): the sender's chain for one
+     * `distribution_id` of one group. Always sent pairwise (1:1 encrypted), never by sender key.
+     *
+     * @generated from field: parley.v1.SenderKeyDistribution sender_key_distribution = 7;
+     */
+    value: SenderKeyDistribution;
+    case: "senderKeyDistribution";
+  } | {
+    /**
+     * A change to a group's state (DESIGN §7); sent to every member device.
+     *
+     * @generated from field: parley.v1.GroupUpdate group_update = 8;
+     */
+    value: GroupUpdate;
+    case: "groupUpdate";
   } | { case: undefined; value?: undefined };
+
+  /**
+   * The sender's profile key (32 bytes), from which recipients derive its sealed-sender access
+   * key. Carried on every message to a contact that is not blocked; absent otherwise.
+   *
+   * @generated from field: bytes profile_key = 13;
+   */
+  profileKey: Uint8Array;
+
+  /**
+   * The sender's presence token (32 bytes), which lets the recipient subscribe to the sender's
+   * presence on the relay (DESIGN §8). Absent when the sender has presence turned off.
+   *
+   * @generated from field: bytes presence_token = 14;
+   */
+  presenceToken: Uint8Array;
 
   /**
    * Random bytes so that ciphertext lengths do not reveal message lengths (to a multiple of 160).
@@ -114,6 +159,59 @@ export type DataMessage = Message<"parley.v1.DataMessage"> & {
    * @generated from field: repeated parley.v1.AttachmentPointer attachments = 6;
    */
   attachments: AttachmentPointer[];
+
+  /**
+   * Set on a message to a group: which group, at which state version the sender was.
+   *
+   * @generated from field: parley.v1.GroupContext group = 7;
+   */
+  group?: GroupContext | undefined;
+
+  /**
+   * A reply: the message it quotes.
+   *
+   * @generated from field: parley.v1.Quote quote = 8;
+   */
+  quote?: Quote | undefined;
+
+  /**
+   * A reaction to an earlier message; `text` is then empty and the message is not shown on its own.
+   *
+   * @generated from field: parley.v1.Reaction reaction = 9;
+   */
+  reaction?: Reaction | undefined;
+
+  /**
+   * An edit of one of the sender's own earlier messages (within 24 h of it); `text` and
+   * `attachments` of this message replace the target's, the target's earlier text is kept as
+   * edit history.
+   *
+   * @generated from field: bytes edit_target_message_id = 10;
+   */
+  editTargetMessageId: Uint8Array;
+
+  /**
+   * Delete for everyone: one of the sender's own earlier messages; `text` is then empty.
+   *
+   * @generated from field: bytes delete_target_message_id = 11;
+   */
+  deleteTargetMessageId: Uint8Array;
+
+  /**
+   * The conversation's disappearing-message timer in seconds as the sender knows it (0 = off).
+   * A message is deleted from every device at `timestamp + expire_timer_seconds`.
+   *
+   * @generated from field: uint32 expire_timer_seconds = 12;
+   */
+  expireTimerSeconds: number;
+
+  /**
+   * True when this message changes the timer to `expire_timer_seconds` (it carries no text).
+   * Concurrent changes resolve by (lamport, sender ACI, message_id): the highest wins.
+   *
+   * @generated from field: bool expire_timer_update = 13;
+   */
+  expireTimerUpdate: boolean;
 };
 
 /**
@@ -122,6 +220,434 @@ export type DataMessage = Message<"parley.v1.DataMessage"> & {
  */
 export const DataMessageSchema: GenMessage<DataMessage> = /*@__PURE__*/
   messageDesc(file_parley_v1_content, 1);
+
+/**
+ * The group a message belongs to.
+ *
+ * @generated from message parley.v1.GroupContext
+ */
+export type GroupContext = Message<"parley.v1.GroupContext"> & {
+  /**
+   * 32 random bytes chosen by the group's creator.
+   *
+   * @generated from field: bytes group_id = 1;
+   */
+  groupId: Uint8Array;
+
+  /**
+   * Number of state changes the sender had applied when it sent (informational; the change log
+   * decides the state).
+   *
+   * @generated from field: uint64 revision = 2;
+   */
+  revision: bigint;
+};
+
+/**
+ * Describes the message parley.v1.GroupContext.
+ * Use `create(GroupContextSchema)` to create a new message.
+ */
+export const GroupContextSchema: GenMessage<GroupContext> = /*@__PURE__*/
+  messageDesc(file_parley_v1_content, 2);
+
+/**
+ * The message a reply quotes.
+ *
+ * @generated from message parley.v1.Quote
+ */
+export type Quote = Message<"parley.v1.Quote"> & {
+  /**
+   * @generated from field: bytes target_message_id = 1;
+   */
+  targetMessageId: Uint8Array;
+
+  /**
+   * ACI (16 bytes) of the quoted message's author.
+   *
+   * @generated from field: bytes target_author = 2;
+   */
+  targetAuthor: Uint8Array;
+
+  /**
+   * The start of the quoted text as the replier saw it (at most 200 characters), for display
+   * when the target is not on the recipient's device.
+   *
+   * @generated from field: string text = 3;
+   */
+  text: string;
+};
+
+/**
+ * Describes the message parley.v1.Quote.
+ * Use `create(QuoteSchema)` to create a new message.
+ */
+export const QuoteSchema: GenMessage<Quote> = /*@__PURE__*/
+  messageDesc(file_parley_v1_content, 3);
+
+/**
+ * A reaction: one per (reactor, target); a newer one replaces the older, `remove` takes it back.
+ *
+ * @generated from message parley.v1.Reaction
+ */
+export type Reaction = Message<"parley.v1.Reaction"> & {
+  /**
+   * @generated from field: bytes target_message_id = 1;
+   */
+  targetMessageId: Uint8Array;
+
+  /**
+   * ACI (16 bytes) of the target message's author.
+   *
+   * @generated from field: bytes target_author = 2;
+   */
+  targetAuthor: Uint8Array;
+
+  /**
+   * One emoji (at most 32 bytes of UTF-8).
+   *
+   * @generated from field: string emoji = 3;
+   */
+  emoji: string;
+
+  /**
+   * @generated from field: bool remove = 4;
+   */
+  remove: boolean;
+};
+
+/**
+ * Describes the message parley.v1.Reaction.
+ * Use `create(ReactionSchema)` to create a new message.
+ */
+export const ReactionSchema: GenMessage<Reaction> = /*@__PURE__*/
+  messageDesc(file_parley_v1_content, 4);
+
+/**
+ * Delivery, read or viewed receipts for many messages of one sender at once.
+ *
+ * @generated from message parley.v1.ReceiptMessage
+ */
+export type ReceiptMessage = Message<"parley.v1.ReceiptMessage"> & {
+  /**
+   * @generated from field: parley.v1.ReceiptMessage.Type type = 1;
+   */
+  type: ReceiptMessage_Type;
+
+  /**
+   * The message ids (16 bytes each) of the receipt's recipient's messages.
+   *
+   * @generated from field: repeated bytes message_ids = 2;
+   */
+  messageIds: Uint8Array[];
+
+  /**
+   * Receipt sender's clock, milliseconds since the Unix epoch.
+   *
+   * @generated from field: uint64 timestamp = 3;
+   */
+  timestamp: bigint;
+};
+
+/**
+ * Describes the message parley.v1.ReceiptMessage.
+ * Use `create(ReceiptMessageSchema)` to create a new message.
+ */
+export const ReceiptMessageSchema: GenMessage<ReceiptMessage> = /*@__PURE__*/
+  messageDesc(file_parley_v1_content, 5);
+
+/**
+ * @generated from enum parley.v1.ReceiptMessage.Type
+ */
+export enum ReceiptMessage_Type {
+  /**
+   * @generated from enum value: TYPE_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * @generated from enum value: TYPE_DELIVERY = 1;
+   */
+  DELIVERY = 1,
+
+  /**
+   * @generated from enum value: TYPE_READ = 2;
+   */
+  READ = 2,
+}
+
+/**
+ * Describes the enum parley.v1.ReceiptMessage.Type.
+ */
+export const ReceiptMessage_TypeSchema: GenEnum<ReceiptMessage_Type> = /*@__PURE__*/
+  enumDesc(file_parley_v1_content, 5, 0);
+
+/**
+ * A typing indicator. Sent online-only (never queued) and at most once per 3 s; a started
+ * indicator expires after 15 s without another.
+ *
+ * @generated from message parley.v1.TypingMessage
+ */
+export type TypingMessage = Message<"parley.v1.TypingMessage"> & {
+  /**
+   * @generated from field: parley.v1.TypingMessage.Action action = 1;
+   */
+  action: TypingMessage_Action;
+
+  /**
+   * Set when typing in a group.
+   *
+   * @generated from field: bytes group_id = 2;
+   */
+  groupId: Uint8Array;
+
+  /**
+   * @generated from field: uint64 timestamp = 3;
+   */
+  timestamp: bigint;
+};
+
+/**
+ * Describes the message parley.v1.TypingMessage.
+ * Use `create(TypingMessageSchema)` to create a new message.
+ */
+export const TypingMessageSchema: GenMessage<TypingMessage> = /*@__PURE__*/
+  messageDesc(file_parley_v1_content, 6);
+
+/**
+ * @generated from enum parley.v1.TypingMessage.Action
+ */
+export enum TypingMessage_Action {
+  /**
+   * @generated from enum value: ACTION_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * @generated from enum value: ACTION_STARTED = 1;
+   */
+  STARTED = 1,
+
+  /**
+   * @generated from enum value: ACTION_STOPPED = 2;
+   */
+  STOPPED = 2,
+}
+
+/**
+ * Describes the enum parley.v1.TypingMessage.Action.
+ */
+export const TypingMessage_ActionSchema: GenEnum<TypingMessage_Action> = /*@__PURE__*/
+  enumDesc(file_parley_v1_content, 6, 0);
+
+/**
+ * A sender key for a group, handed to one member device.
+ *
+ * @generated from message parley.v1.SenderKeyDistribution
+ */
+export type SenderKeyDistribution = Message<"parley.v1.SenderKeyDistribution"> & {
+  /**
+   * @generated from field: bytes group_id = 1;
+   */
+  groupId: Uint8Array;
+
+  /**
+   * The libsignal SenderKeyDistributionMessage, serialized.
+   *
+   * @generated from field: bytes message = 2;
+   */
+  message: Uint8Array;
+};
+
+/**
+ * Describes the message parley.v1.SenderKeyDistribution.
+ * Use `create(SenderKeyDistributionSchema)` to create a new message.
+ */
+export const SenderKeyDistributionSchema: GenMessage<SenderKeyDistribution> = /*@__PURE__*/
+  messageDesc(file_parley_v1_content, 7);
+
+/**
+ * One change to a group's state, made by one device. Group state is the replay of every change
+ * in the order (lamport, author ACI, change_id); a change whose author is not an admin at its
+ * place in that order is skipped. Every device that holds the same set of changes therefore
+ * holds the same state, whatever order the changes arrived in.
+ *
+ * @generated from message parley.v1.GroupChange
+ */
+export type GroupChange = Message<"parley.v1.GroupChange"> & {
+  /**
+   * 16 random bytes.
+   *
+   * @generated from field: bytes change_id = 1;
+   */
+  changeId: Uint8Array;
+
+  /**
+   * @generated from field: uint64 lamport = 2;
+   */
+  lamport: bigint;
+
+  /**
+   * ACI (16 bytes) of the member who made the change.
+   *
+   * @generated from field: bytes author = 3;
+   */
+  author: Uint8Array;
+
+  /**
+   * The author's address `user@domain`.
+   *
+   * @generated from field: string author_address = 4;
+   */
+  authorAddress: string;
+
+  /**
+   * @generated from field: uint64 timestamp = 5;
+   */
+  timestamp: bigint;
+
+  /**
+   * @generated from oneof parley.v1.GroupChange.kind
+   */
+  kind: {
+    /**
+     * The first change of every group: its creator becomes the only admin and member.
+     *
+     * @generated from field: parley.v1.GroupCreate create = 6;
+     */
+    value: GroupCreate;
+    case: "create";
+  } | {
+    /**
+     * @generated from field: string set_title = 7;
+     */
+    value: string;
+    case: "setTitle";
+  } | {
+    /**
+     * @generated from field: parley.v1.GroupMembers add_members = 8;
+     */
+    value: GroupMembers;
+    case: "addMembers";
+  } | {
+    /**
+     * @generated from field: parley.v1.GroupMembers remove_members = 9;
+     */
+    value: GroupMembers;
+    case: "removeMembers";
+  } | {
+    /**
+     * @generated from field: parley.v1.GroupMembers add_admins = 10;
+     */
+    value: GroupMembers;
+    case: "addAdmins";
+  } | {
+    /**
+     * @generated from field: parley.v1.GroupMembers remove_admins = 11;
+     */
+    value: GroupMembers;
+    case: "removeAdmins";
+  } | {
+    /**
+     * The author leaves the group (allowed for every member).
+     *
+     * @generated from field: bool leave = 12;
+     */
+    value: boolean;
+    case: "leave";
+  } | { case: undefined; value?: undefined };
+};
+
+/**
+ * Describes the message parley.v1.GroupChange.
+ * Use `create(GroupChangeSchema)` to create a new message.
+ */
+export const GroupChangeSchema: GenMessage<GroupChange> = /*@__PURE__*/
+  messageDesc(file_parley_v1_content, 8);
+
+/**
+ * @generated from message parley.v1.GroupCreate
+ */
+export type GroupCreate = Message<"parley.v1.GroupCreate"> & {
+  /**
+   * @generated from field: string title = 1;
+   */
+  title: string;
+};
+
+/**
+ * Describes the message parley.v1.GroupCreate.
+ * Use `create(GroupCreateSchema)` to create a new message.
+ */
+export const GroupCreateSchema: GenMessage<GroupCreate> = /*@__PURE__*/
+  messageDesc(file_parley_v1_content, 9);
+
+/**
+ * @generated from message parley.v1.GroupMember
+ */
+export type GroupMember = Message<"parley.v1.GroupMember"> & {
+  /**
+   * 16 bytes.
+   *
+   * @generated from field: bytes aci = 1;
+   */
+  aci: Uint8Array;
+
+  /**
+   * `user@domain`
+   *
+   * @generated from field: string address = 2;
+   */
+  address: string;
+};
+
+/**
+ * Describes the message parley.v1.GroupMember.
+ * Use `create(GroupMemberSchema)` to create a new message.
+ */
+export const GroupMemberSchema: GenMessage<GroupMember> = /*@__PURE__*/
+  messageDesc(file_parley_v1_content, 10);
+
+/**
+ * @generated from message parley.v1.GroupMembers
+ */
+export type GroupMembers = Message<"parley.v1.GroupMembers"> & {
+  /**
+   * @generated from field: repeated parley.v1.GroupMember members = 1;
+   */
+  members: GroupMember[];
+};
+
+/**
+ * Describes the message parley.v1.GroupMembers.
+ * Use `create(GroupMembersSchema)` to create a new message.
+ */
+export const GroupMembersSchema: GenMessage<GroupMembers> = /*@__PURE__*/
+  messageDesc(file_parley_v1_content, 11);
+
+/**
+ * Changes to one group. Existing members get the new changes; a member who was just added gets
+ * the group's whole change log, so it can replay the state.
+ *
+ * @generated from message parley.v1.GroupUpdate
+ */
+export type GroupUpdate = Message<"parley.v1.GroupUpdate"> & {
+  /**
+   * @generated from field: bytes group_id = 1;
+   */
+  groupId: Uint8Array;
+
+  /**
+   * @generated from field: repeated parley.v1.GroupChange changes = 2;
+   */
+  changes: GroupChange[];
+};
+
+/**
+ * Describes the message parley.v1.GroupUpdate.
+ * Use `create(GroupUpdateSchema)` to create a new message.
+ */
+export const GroupUpdateSchema: GenMessage<GroupUpdate> = /*@__PURE__*/
+  messageDesc(file_parley_v1_content, 12);
 
 /**
  * Where an encrypted file is and how to open it (DESIGN §9). The blob is
@@ -185,7 +711,7 @@ export type AttachmentPointer = Message<"parley.v1.AttachmentPointer"> & {
  * Use `create(AttachmentPointerSchema)` to create a new message.
  */
 export const AttachmentPointerSchema: GenMessage<AttachmentPointer> = /*@__PURE__*/
-  messageDesc(file_parley_v1_content, 2);
+  messageDesc(file_parley_v1_content, 13);
 
 /**
  * Messages to one's own other devices.
@@ -202,6 +728,30 @@ export type SyncMessage = Message<"parley.v1.SyncMessage"> & {
      */
     value: SentTranscript;
     case: "sent";
+  } | {
+    /**
+     * Messages this account has read on another device.
+     *
+     * @generated from field: parley.v1.ReadSync read = 2;
+     */
+    value: ReadSync;
+    case: "read";
+  } | {
+    /**
+     * The complete set of contacts this account blocks (replaces the previous set).
+     *
+     * @generated from field: parley.v1.BlockedSync blocked = 3;
+     */
+    value: BlockedSync;
+    case: "blocked";
+  } | {
+    /**
+     * This account's privacy settings and keys, shared by all its devices.
+     *
+     * @generated from field: parley.v1.SettingsSync settings = 4;
+     */
+    value: SettingsSync;
+    case: "settings";
   } | { case: undefined; value?: undefined };
 };
 
@@ -210,7 +760,7 @@ export type SyncMessage = Message<"parley.v1.SyncMessage"> & {
  * Use `create(SyncMessageSchema)` to create a new message.
  */
 export const SyncMessageSchema: GenMessage<SyncMessage> = /*@__PURE__*/
-  messageDesc(file_parley_v1_content, 3);
+  messageDesc(file_parley_v1_content, 14);
 
 /**
  * "I sent this to that conversation": keeps every device of the sender in step.
@@ -241,7 +791,7 @@ export type SentTranscript = Message<"parley.v1.SentTranscript"> & {
  * Use `create(SentTranscriptSchema)` to create a new message.
  */
 export const SentTranscriptSchema: GenMessage<SentTranscript> = /*@__PURE__*/
-  messageDesc(file_parley_v1_content, 4);
+  messageDesc(file_parley_v1_content, 15);
 
 /**
  * One chunk of a history archive sent from an approving device to a newly linked one.
@@ -288,7 +838,7 @@ export type HistoryChunk = Message<"parley.v1.HistoryChunk"> & {
  * Use `create(HistoryChunkSchema)` to create a new message.
  */
 export const HistoryChunkSchema: GenMessage<HistoryChunk> = /*@__PURE__*/
-  messageDesc(file_parley_v1_content, 5);
+  messageDesc(file_parley_v1_content, 16);
 
 /**
  * A recipient could not decrypt an envelope and asks the sender to reset the session and
@@ -315,5 +865,120 @@ export type ResendRequest = Message<"parley.v1.ResendRequest"> & {
  * Use `create(ResendRequestSchema)` to create a new message.
  */
 export const ResendRequestSchema: GenMessage<ResendRequest> = /*@__PURE__*/
-  messageDesc(file_parley_v1_content, 6);
+  messageDesc(file_parley_v1_content, 17);
+
+/**
+ * Messages read on one device, so the account's other devices mark them read too.
+ *
+ * @generated from message parley.v1.ReadSync
+ */
+export type ReadSync = Message<"parley.v1.ReadSync"> & {
+  /**
+   * @generated from field: repeated parley.v1.ReadMessage messages = 1;
+   */
+  messages: ReadMessage[];
+};
+
+/**
+ * Describes the message parley.v1.ReadSync.
+ * Use `create(ReadSyncSchema)` to create a new message.
+ */
+export const ReadSyncSchema: GenMessage<ReadSync> = /*@__PURE__*/
+  messageDesc(file_parley_v1_content, 18);
+
+/**
+ * @generated from message parley.v1.ReadMessage
+ */
+export type ReadMessage = Message<"parley.v1.ReadMessage"> & {
+  /**
+   * ACI (16 bytes) of the message's author.
+   *
+   * @generated from field: bytes author = 1;
+   */
+  author: Uint8Array;
+
+  /**
+   * @generated from field: bytes message_id = 2;
+   */
+  messageId: Uint8Array;
+};
+
+/**
+ * Describes the message parley.v1.ReadMessage.
+ * Use `create(ReadMessageSchema)` to create a new message.
+ */
+export const ReadMessageSchema: GenMessage<ReadMessage> = /*@__PURE__*/
+  messageDesc(file_parley_v1_content, 19);
+
+/**
+ * @generated from message parley.v1.BlockedSync
+ */
+export type BlockedSync = Message<"parley.v1.BlockedSync"> & {
+  /**
+   * ACIs (16 bytes each).
+   *
+   * @generated from field: repeated bytes acis = 1;
+   */
+  acis: Uint8Array[];
+
+  /**
+   * `user@domain` of each blocked ACI, in the same order.
+   *
+   * @generated from field: repeated string addresses = 2;
+   */
+  addresses: string[];
+};
+
+/**
+ * Describes the message parley.v1.BlockedSync.
+ * Use `create(BlockedSyncSchema)` to create a new message.
+ */
+export const BlockedSyncSchema: GenMessage<BlockedSync> = /*@__PURE__*/
+  messageDesc(file_parley_v1_content, 20);
+
+/**
+ * Account-wide settings and the keys that go with them. The newest (by `version`) wins.
+ *
+ * @generated from message parley.v1.SettingsSync
+ */
+export type SettingsSync = Message<"parley.v1.SettingsSync"> & {
+  /**
+   * @generated from field: uint64 version = 1;
+   */
+  version: bigint;
+
+  /**
+   * @generated from field: bool read_receipts = 2;
+   */
+  readReceipts: boolean;
+
+  /**
+   * @generated from field: bool typing_indicators = 3;
+   */
+  typingIndicators: boolean;
+
+  /**
+   * @generated from field: bool presence = 4;
+   */
+  presence: boolean;
+
+  /**
+   * The account's current profile key (32 bytes) and presence token (32 bytes).
+   *
+   * @generated from field: bytes profile_key = 5;
+   */
+  profileKey: Uint8Array;
+
+  /**
+   * @generated from field: bytes presence_token = 6;
+   */
+  presenceToken: Uint8Array;
+};
+
+/**
+ * Describes the message parley.v1.SettingsSync.
+ * Use `create(SettingsSyncSchema)` to create a new message.
+ */
+export const SettingsSyncSchema: GenMessage<SettingsSync> = /*@__PURE__*/
+  messageDesc(file_parley_v1_content, 21);
 

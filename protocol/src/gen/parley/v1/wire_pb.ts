@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: AGPL-3.0-only
 //
 // Parley wire protocol, version 1: the frames that travel over the authenticated device
-// WebSocket (`/v1/websocket`). Every WebSocket message is exactly one binary `Frame`.
+// WebSocket (`/v1/websocket`) and the unauthenticated sealed-sender WebSocket
+// (`/v1/websocket/unidentified`, which takes only `Send` with an access key, `SendMulti` and
+// `Ping`). Every WebSocket message is exactly one binary `Frame`.
 // docs/protocol.md describes the exchange; this file is the schema.
 //
 // Compatibility rules: never renumber or reuse a field; new frame kinds get new oneof numbers;
@@ -19,7 +21,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file parley/v1/wire.proto.
  */
 export const file_parley_v1_wire: GenFile = /*@__PURE__*/
-  fileDesc("ChRwYXJsZXkvdjEvd2lyZS5wcm90bxIJcGFybGV5LnYxIrsDCgVGcmFtZRIfCgRzZW5kGAEgASgLMg8ucGFybGV5LnYxLlNlbmRIABIdCgNhY2sYAiABKAsyDi5wYXJsZXkudjEuQWNrSAASHwoEcGluZxgDIAEoCzIPLnBhcmxleS52MS5QaW5nSAASLAoLc2VuZF9yZXN1bHQYECABKAsyFS5wYXJsZXkudjEuU2VuZFJlc3VsdEgAEiUKB2RlbGl2ZXIYESABKAsyEi5wYXJsZXkudjEuRGVsaXZlckgAEjAKDXF1ZXVlX2RyYWluZWQYEiABKAsyFy5wYXJsZXkudjEuUXVldWVEcmFpbmVkSAASIQoFZXJyb3IYEyABKAsyEC5wYXJsZXkudjEuRXJyb3JIABIfCgRwb25nGBQgASgLMg8ucGFybGV5LnYxLlBvbmdIABI+ChRwcm92aXNpb25pbmdfYWRkcmVzcxgVIAEoCzIeLnBhcmxleS52MS5Qcm92aXNpb25pbmdBZGRyZXNzSAASPgoUcHJvdmlzaW9uaW5nX21lc3NhZ2UYFiABKAsyHi5wYXJsZXkudjEuUHJvdmlzaW9uaW5nTWVzc2FnZUgAQgYKBGtpbmQiOgoTUHJvdmlzaW9uaW5nQWRkcmVzcxIPCgdhZGRyZXNzGAEgASgJEhIKCmV4cGlyZXNfYXQYAiABKAQiIwoTUHJvdmlzaW9uaW5nTWVzc2FnZRIMCgRib2R5GAEgASgMIr4BCgRTZW5kEhIKCnJlcXVlc3RfaWQYASABKA0SEwoLZGVzdGluYXRpb24YAiABKAwSGgoSZGVzdGluYXRpb25fZG9tYWluGAMgASgJEhIKCm1lc3NhZ2VfaWQYBCABKAwSEQoJdGltZXN0YW1wGAUgASgEEg4KBnVyZ2VudBgGIAEoCBIOCgZvbmxpbmUYByABKAgSKgoIbWVzc2FnZXMYCCADKAsyGC5wYXJsZXkudjEuRGV2aWNlTWVzc2FnZSJzCg1EZXZpY2VNZXNzYWdlEhEKCWRldmljZV9pZBgBIAEoDRIXCg9yZWdpc3RyYXRpb25faWQYAiABKA0SJQoEdHlwZRgDIAEoDjIXLnBhcmxleS52MS5FbnZlbG9wZVR5cGUSDwoHY29udGVudBgEIAEoDCJaCgpTZW5kUmVzdWx0EhIKCnJlcXVlc3RfaWQYASABKA0SEQoJZHVwbGljYXRlGAIgASgIEiUKB2RldmljZXMYAyADKAsyFC5wYXJsZXkudjEuRGV2aWNlU2VxIisKCURldmljZVNlcRIRCglkZXZpY2VfaWQYASABKA0SCwoDc2VxGAIgASgEIjEKB0RlbGl2ZXISJgoJZW52ZWxvcGVzGAEgAygLMhMucGFybGV5LnYxLkVudmVsb3BlIu4BCghFbnZlbG9wZRILCgNzZXEYASABKAQSJQoEdHlwZRgCIAEoDjIXLnBhcmxleS52MS5FbnZlbG9wZVR5cGUSDgoGc291cmNlGAMgASgMEhUKDXNvdXJjZV9kZXZpY2UYBCABKA0SFQoNc291cmNlX2RvbWFpbhgFIAEoCRISCgptZXNzYWdlX2lkGAYgASgMEhEKCXRpbWVzdGFtcBgHIAEoBBIYChBzZXJ2ZXJfdGltZXN0YW1wGAggASgEEg4KBnVyZ2VudBgJIAEoCBIOCgZvbmxpbmUYCiABKAgSDwoHY29udGVudBgLIAEoDCIgCgxRdWV1ZURyYWluZWQSEAoIbGFzdF9zZXEYASABKAQiIgoDQWNrEg0KBXVwX3RvGAEgASgEEgwKBHNlcXMYAiADKAQiFQoEUGluZxINCgVub25jZRgBIAEoDSIVCgRQb25nEg0KBW5vbmNlGAEgASgNIq8BCgVFcnJvchISCgpyZXF1ZXN0X2lkGAEgASgNEgwKBGNvZGUYAiABKAkSDwoHbWVzc2FnZRgDIAEoCRIXCg9taXNzaW5nX2RldmljZXMYBCADKA0SFQoNZXh0cmFfZGV2aWNlcxgFIAMoDRIVCg1zdGFsZV9kZXZpY2VzGAYgAygNEhYKDnJldHJ5X2FmdGVyX21zGAcgASgNEhQKDGZ1bGxfZGV2aWNlcxgIIAMoDSrEAQoMRW52ZWxvcGVUeXBlEh0KGUVOVkVMT1BFX1RZUEVfVU5TUEVDSUZJRUQQABIcChhFTlZFTE9QRV9UWVBFX0NJUEhFUlRFWFQQARIYChRFTlZFTE9QRV9UWVBFX1BSRUtFWRACEhgKFEVOVkVMT1BFX1RZUEVfU0VBTEVEEAMSHgoaRU5WRUxPUEVfVFlQRV9TRUFMRURfTVVMVEkQBBIjCh9FTlZFTE9QRV9UWVBFX1BMQUlOVEVYVF9DT05URU5UEAViBnByb3RvMw");
+  fileDesc("ChRwYXJsZXkvdjEvd2lyZS5wcm90bxIJcGFybGV5LnYxIosGCgVGcmFtZRIfCgRzZW5kGAEgASgLMg8ucGFybGV5LnYxLlNlbmRIABIdCgNhY2sYAiABKAsyDi5wYXJsZXkudjEuQWNrSAASHwoEcGluZxgDIAEoCzIPLnBhcmxleS52MS5QaW5nSAASKgoKc2VuZF9tdWx0aRgEIAEoCzIULnBhcmxleS52MS5TZW5kTXVsdGlIABI6ChJwcmVzZW5jZV9zdWJzY3JpYmUYBSABKAsyHC5wYXJsZXkudjEuUHJlc2VuY2VTdWJzY3JpYmVIABIuCgxwcmVzZW5jZV9zZXQYBiABKAsyFi5wYXJsZXkudjEuUHJlc2VuY2VTZXRIABIsCgtzZW5kX3Jlc3VsdBgQIAEoCzIVLnBhcmxleS52MS5TZW5kUmVzdWx0SAASJQoHZGVsaXZlchgRIAEoCzISLnBhcmxleS52MS5EZWxpdmVySAASMAoNcXVldWVfZHJhaW5lZBgSIAEoCzIXLnBhcmxleS52MS5RdWV1ZURyYWluZWRIABIhCgVlcnJvchgTIAEoCzIQLnBhcmxleS52MS5FcnJvckgAEh8KBHBvbmcYFCABKAsyDy5wYXJsZXkudjEuUG9uZ0gAEj4KFHByb3Zpc2lvbmluZ19hZGRyZXNzGBUgASgLMh4ucGFybGV5LnYxLlByb3Zpc2lvbmluZ0FkZHJlc3NIABI+ChRwcm92aXNpb25pbmdfbWVzc2FnZRgWIAEoCzIeLnBhcmxleS52MS5Qcm92aXNpb25pbmdNZXNzYWdlSAASNwoRc2VuZF9tdWx0aV9yZXN1bHQYFyABKAsyGi5wYXJsZXkudjEuU2VuZE11bHRpUmVzdWx0SAASRwoZcHJlc2VuY2Vfc3Vic2NyaWJlX3Jlc3VsdBgYIAEoCzIiLnBhcmxleS52MS5QcmVzZW5jZVN1YnNjcmliZVJlc3VsdEgAEjQKD3ByZXNlbmNlX3VwZGF0ZRgZIAEoCzIZLnBhcmxleS52MS5QcmVzZW5jZVVwZGF0ZUgAQgYKBGtpbmQiOgoTUHJvdmlzaW9uaW5nQWRkcmVzcxIPCgdhZGRyZXNzGAEgASgJEhIKCmV4cGlyZXNfYXQYAiABKAQiIwoTUHJvdmlzaW9uaW5nTWVzc2FnZRIMCgRib2R5GAEgASgMItIBCgRTZW5kEhIKCnJlcXVlc3RfaWQYASABKA0SEwoLZGVzdGluYXRpb24YAiABKAwSGgoSZGVzdGluYXRpb25fZG9tYWluGAMgASgJEhIKCm1lc3NhZ2VfaWQYBCABKAwSEQoJdGltZXN0YW1wGAUgASgEEg4KBnVyZ2VudBgGIAEoCBIOCgZvbmxpbmUYByABKAgSKgoIbWVzc2FnZXMYCCADKAsyGC5wYXJsZXkudjEuRGV2aWNlTWVzc2FnZRISCgphY2Nlc3Nfa2V5GAkgASgMIpQBCglTZW5kTXVsdGkSEgoKcmVxdWVzdF9pZBgBIAEoDRISCgptZXNzYWdlX2lkGAIgASgMEhEKCXRpbWVzdGFtcBgDIAEoBBIOCgZ1cmdlbnQYBCABKAgSDgoGb25saW5lGAUgASgIEg8KB3BheWxvYWQYBiABKAwSGwoTY29tYmluZWRfYWNjZXNzX2tleRgHIAEoDCJ/Cg9TZW5kTXVsdGlSZXN1bHQSEgoKcmVxdWVzdF9pZBgBIAEoDRIRCglkdXBsaWNhdGUYAiABKAgSLAoKcmVjaXBpZW50cxgDIAMoCzIYLnBhcmxleS52MS5SZWNpcGllbnRTZXFzEhcKD2Z1bGxfcmVjaXBpZW50cxgEIAMoDCJDCg1SZWNpcGllbnRTZXFzEgsKA2FjaRgBIAEoDBIlCgdkZXZpY2VzGAIgAygLMhQucGFybGV5LnYxLkRldmljZVNlcSJmChBSZWNpcGllbnREZXZpY2VzEgsKA2FjaRgBIAEoDBIXCg9taXNzaW5nX2RldmljZXMYAiADKA0SFQoNZXh0cmFfZGV2aWNlcxgDIAMoDRIVCg1zdGFsZV9kZXZpY2VzGAQgAygNIlMKEVByZXNlbmNlU3Vic2NyaWJlEhIKCnJlcXVlc3RfaWQYASABKA0SKgoHdGFyZ2V0cxgCIAMoCzIZLnBhcmxleS52MS5QcmVzZW5jZVRhcmdldCIsCg5QcmVzZW5jZVRhcmdldBILCgNhY2kYASABKAwSDQoFdG9rZW4YAiABKAwiPgoXUHJlc2VuY2VTdWJzY3JpYmVSZXN1bHQSEgoKcmVxdWVzdF9pZBgBIAEoDRIPCgdyZWZ1c2VkGAIgAygMIjYKC1ByZXNlbmNlU2V0EicKBXN0YXRlGAEgASgOMhgucGFybGV5LnYxLlByZXNlbmNlU3RhdGUiWQoOUHJlc2VuY2VVcGRhdGUSCwoDYWNpGAEgASgMEicKBXN0YXRlGAIgASgOMhgucGFybGV5LnYxLlByZXNlbmNlU3RhdGUSEQoJbGFzdF9zZWVuGAMgASgEInMKDURldmljZU1lc3NhZ2USEQoJZGV2aWNlX2lkGAEgASgNEhcKD3JlZ2lzdHJhdGlvbl9pZBgCIAEoDRIlCgR0eXBlGAMgASgOMhcucGFybGV5LnYxLkVudmVsb3BlVHlwZRIPCgdjb250ZW50GAQgASgMIloKClNlbmRSZXN1bHQSEgoKcmVxdWVzdF9pZBgBIAEoDRIRCglkdXBsaWNhdGUYAiABKAgSJQoHZGV2aWNlcxgDIAMoCzIULnBhcmxleS52MS5EZXZpY2VTZXEiKwoJRGV2aWNlU2VxEhEKCWRldmljZV9pZBgBIAEoDRILCgNzZXEYAiABKAQiMQoHRGVsaXZlchImCgllbnZlbG9wZXMYASADKAsyEy5wYXJsZXkudjEuRW52ZWxvcGUi7gEKCEVudmVsb3BlEgsKA3NlcRgBIAEoBBIlCgR0eXBlGAIgASgOMhcucGFybGV5LnYxLkVudmVsb3BlVHlwZRIOCgZzb3VyY2UYAyABKAwSFQoNc291cmNlX2RldmljZRgEIAEoDRIVCg1zb3VyY2VfZG9tYWluGAUgASgJEhIKCm1lc3NhZ2VfaWQYBiABKAwSEQoJdGltZXN0YW1wGAcgASgEEhgKEHNlcnZlcl90aW1lc3RhbXAYCCABKAQSDgoGdXJnZW50GAkgASgIEg4KBm9ubGluZRgKIAEoCBIPCgdjb250ZW50GAsgASgMIiAKDFF1ZXVlRHJhaW5lZBIQCghsYXN0X3NlcRgBIAEoBCIiCgNBY2sSDQoFdXBfdG8YASABKAQSDAoEc2VxcxgCIAMoBCIVCgRQaW5nEg0KBW5vbmNlGAEgASgNIhUKBFBvbmcSDQoFbm9uY2UYASABKA0i4AEKBUVycm9yEhIKCnJlcXVlc3RfaWQYASABKA0SDAoEY29kZRgCIAEoCRIPCgdtZXNzYWdlGAMgASgJEhcKD21pc3NpbmdfZGV2aWNlcxgEIAMoDRIVCg1leHRyYV9kZXZpY2VzGAUgAygNEhUKDXN0YWxlX2RldmljZXMYBiADKA0SFgoOcmV0cnlfYWZ0ZXJfbXMYByABKA0SFAoMZnVsbF9kZXZpY2VzGAggAygNEi8KCnJlY2lwaWVudHMYCSADKAsyGy5wYXJsZXkudjEuUmVjaXBpZW50RGV2aWNlcyrEAQoMRW52ZWxvcGVUeXBlEh0KGUVOVkVMT1BFX1RZUEVfVU5TUEVDSUZJRUQQABIcChhFTlZFTE9QRV9UWVBFX0NJUEhFUlRFWFQQARIYChRFTlZFTE9QRV9UWVBFX1BSRUtFWRACEhgKFEVOVkVMT1BFX1RZUEVfU0VBTEVEEAMSHgoaRU5WRUxPUEVfVFlQRV9TRUFMRURfTVVMVEkQBBIjCh9FTlZFTE9QRV9UWVBFX1BMQUlOVEVYVF9DT05URU5UEAUqfwoNUHJlc2VuY2VTdGF0ZRIeChpQUkVTRU5DRV9TVEFURV9VTlNQRUNJRklFRBAAEhkKFVBSRVNFTkNFX1NUQVRFX09OTElORRABEhcKE1BSRVNFTkNFX1NUQVRFX0FXQVkQAhIaChZQUkVTRU5DRV9TVEFURV9PRkZMSU5FEANiBnByb3RvMw");
 
 /**
  * One WebSocket message. Exactly one kind is set.
@@ -50,6 +52,24 @@ export type Frame = Message<"parley.v1.Frame"> & {
      */
     value: Ping;
     case: "ping";
+  } | {
+    /**
+     * @generated from field: parley.v1.SendMulti send_multi = 4;
+     */
+    value: SendMulti;
+    case: "sendMulti";
+  } | {
+    /**
+     * @generated from field: parley.v1.PresenceSubscribe presence_subscribe = 5;
+     */
+    value: PresenceSubscribe;
+    case: "presenceSubscribe";
+  } | {
+    /**
+     * @generated from field: parley.v1.PresenceSet presence_set = 6;
+     */
+    value: PresenceSet;
+    case: "presenceSet";
   } | {
     /**
      * relay -> client
@@ -96,6 +116,26 @@ export type Frame = Message<"parley.v1.Frame"> & {
      */
     value: ProvisioningMessage;
     case: "provisioningMessage";
+  } | {
+    /**
+     * relay -> client again
+     *
+     * @generated from field: parley.v1.SendMultiResult send_multi_result = 23;
+     */
+    value: SendMultiResult;
+    case: "sendMultiResult";
+  } | {
+    /**
+     * @generated from field: parley.v1.PresenceSubscribeResult presence_subscribe_result = 24;
+     */
+    value: PresenceSubscribeResult;
+    case: "presenceSubscribeResult";
+  } | {
+    /**
+     * @generated from field: parley.v1.PresenceUpdate presence_update = 25;
+     */
+    value: PresenceUpdate;
+    case: "presenceUpdate";
   } | { case: undefined; value?: undefined };
 };
 
@@ -219,6 +259,16 @@ export type Send = Message<"parley.v1.Send"> & {
    * @generated from field: repeated parley.v1.DeviceMessage messages = 8;
    */
   messages: DeviceMessage[];
+
+  /**
+   * Sealed sender, on the unidentified socket only (required there, refused elsewhere): the
+   * destination's 16-byte access key, derived from its profile key. Every message must then be
+   * of type SEALED. A wrong key, an unknown account and a wrong device set all answer
+   * UNAUTHORIZED, so the socket cannot be used to learn who exists.
+   *
+   * @generated from field: bytes access_key = 9;
+   */
+  accessKey: Uint8Array;
 };
 
 /**
@@ -227,6 +277,301 @@ export type Send = Message<"parley.v1.Send"> & {
  */
 export const SendSchema: GenMessage<Send> = /*@__PURE__*/
   messageDesc(file_parley_v1_wire, 3);
+
+/**
+ * One sealed-sender v2 upload for many destination accounts (groups, DESIGN §5 and §7). The
+ * relay parses `payload` (libsignal SealedSenderMultiRecipientMessage), checks every recipient's
+ * device set, stores the shared body once and enqueues a small per-device part for each
+ * recipient device, then answers `SendMultiResult` (or `Error`). Recipients must be on this
+ * relay's domain.
+ *
+ * @generated from message parley.v1.SendMulti
+ */
+export type SendMulti = Message<"parley.v1.SendMulti"> & {
+  /**
+   * @generated from field: uint32 request_id = 1;
+   */
+  requestId: number;
+
+  /**
+   * 16 bytes; dedup per (destination device, message id) as for Send.
+   *
+   * @generated from field: bytes message_id = 2;
+   */
+  messageId: Uint8Array;
+
+  /**
+   * @generated from field: uint64 timestamp = 3;
+   */
+  timestamp: bigint;
+
+  /**
+   * @generated from field: bool urgent = 4;
+   */
+  urgent: boolean;
+
+  /**
+   * Online-only (group typing indicators): never queued.
+   *
+   * @generated from field: bool online = 5;
+   */
+  online: boolean;
+
+  /**
+   * The SealedSenderMultiRecipientMessage ("SentMessage") bytes.
+   *
+   * @generated from field: bytes payload = 6;
+   */
+  payload: Uint8Array;
+
+  /**
+   * On the unidentified socket (required there): the XOR of every recipient's 16-byte access
+   * key. On the authenticated socket it must be empty (the relay knows the sender).
+   *
+   * @generated from field: bytes combined_access_key = 7;
+   */
+  combinedAccessKey: Uint8Array;
+};
+
+/**
+ * Describes the message parley.v1.SendMulti.
+ * Use `create(SendMultiSchema)` to create a new message.
+ */
+export const SendMultiSchema: GenMessage<SendMulti> = /*@__PURE__*/
+  messageDesc(file_parley_v1_wire, 4);
+
+/**
+ * The answer to an accepted `SendMulti`.
+ *
+ * @generated from message parley.v1.SendMultiResult
+ */
+export type SendMultiResult = Message<"parley.v1.SendMultiResult"> & {
+  /**
+   * @generated from field: uint32 request_id = 1;
+   */
+  requestId: number;
+
+  /**
+   * True when every envelope had been accepted before under the same message id.
+   *
+   * @generated from field: bool duplicate = 2;
+   */
+  duplicate: boolean;
+
+  /**
+   * Every recipient whose envelopes are committed (or were, for duplicates).
+   *
+   * @generated from field: repeated parley.v1.RecipientSeqs recipients = 3;
+   */
+  recipients: RecipientSeqs[];
+
+  /**
+   * Recipients (ACI, 16 bytes) of which a device queue is at its cap: nothing was queued for
+   * them (and nothing acknowledged); the others were queued.
+   *
+   * @generated from field: repeated bytes full_recipients = 4;
+   */
+  fullRecipients: Uint8Array[];
+};
+
+/**
+ * Describes the message parley.v1.SendMultiResult.
+ * Use `create(SendMultiResultSchema)` to create a new message.
+ */
+export const SendMultiResultSchema: GenMessage<SendMultiResult> = /*@__PURE__*/
+  messageDesc(file_parley_v1_wire, 5);
+
+/**
+ * @generated from message parley.v1.RecipientSeqs
+ */
+export type RecipientSeqs = Message<"parley.v1.RecipientSeqs"> & {
+  /**
+   * ACI, 16 bytes.
+   *
+   * @generated from field: bytes aci = 1;
+   */
+  aci: Uint8Array;
+
+  /**
+   * @generated from field: repeated parley.v1.DeviceSeq devices = 2;
+   */
+  devices: DeviceSeq[];
+};
+
+/**
+ * Describes the message parley.v1.RecipientSeqs.
+ * Use `create(RecipientSeqsSchema)` to create a new message.
+ */
+export const RecipientSeqsSchema: GenMessage<RecipientSeqs> = /*@__PURE__*/
+  messageDesc(file_parley_v1_wire, 6);
+
+/**
+ * The device set of one recipient of a SendMulti was wrong (MISMATCHED_DEVICES / STALE_DEVICES).
+ *
+ * @generated from message parley.v1.RecipientDevices
+ */
+export type RecipientDevices = Message<"parley.v1.RecipientDevices"> & {
+  /**
+   * ACI, 16 bytes.
+   *
+   * @generated from field: bytes aci = 1;
+   */
+  aci: Uint8Array;
+
+  /**
+   * @generated from field: repeated uint32 missing_devices = 2;
+   */
+  missingDevices: number[];
+
+  /**
+   * @generated from field: repeated uint32 extra_devices = 3;
+   */
+  extraDevices: number[];
+
+  /**
+   * @generated from field: repeated uint32 stale_devices = 4;
+   */
+  staleDevices: number[];
+};
+
+/**
+ * Describes the message parley.v1.RecipientDevices.
+ * Use `create(RecipientDevicesSchema)` to create a new message.
+ */
+export const RecipientDevicesSchema: GenMessage<RecipientDevices> = /*@__PURE__*/
+  messageDesc(file_parley_v1_wire, 7);
+
+/**
+ * Replaces this connection's presence subscriptions (an empty list ends them all). Each target
+ * must come with the token its owner handed out inside the encryption (DESIGN §8).
+ *
+ * @generated from message parley.v1.PresenceSubscribe
+ */
+export type PresenceSubscribe = Message<"parley.v1.PresenceSubscribe"> & {
+  /**
+   * @generated from field: uint32 request_id = 1;
+   */
+  requestId: number;
+
+  /**
+   * @generated from field: repeated parley.v1.PresenceTarget targets = 2;
+   */
+  targets: PresenceTarget[];
+};
+
+/**
+ * Describes the message parley.v1.PresenceSubscribe.
+ * Use `create(PresenceSubscribeSchema)` to create a new message.
+ */
+export const PresenceSubscribeSchema: GenMessage<PresenceSubscribe> = /*@__PURE__*/
+  messageDesc(file_parley_v1_wire, 8);
+
+/**
+ * @generated from message parley.v1.PresenceTarget
+ */
+export type PresenceTarget = Message<"parley.v1.PresenceTarget"> & {
+  /**
+   * ACI, 16 bytes.
+   *
+   * @generated from field: bytes aci = 1;
+   */
+  aci: Uint8Array;
+
+  /**
+   * The target's 32-byte presence token.
+   *
+   * @generated from field: bytes token = 2;
+   */
+  token: Uint8Array;
+};
+
+/**
+ * Describes the message parley.v1.PresenceTarget.
+ * Use `create(PresenceTargetSchema)` to create a new message.
+ */
+export const PresenceTargetSchema: GenMessage<PresenceTarget> = /*@__PURE__*/
+  messageDesc(file_parley_v1_wire, 9);
+
+/**
+ * Which subscriptions were refused: a wrong token, an unknown account and an account with
+ * presence turned off look the same. Accepted targets get a `PresenceUpdate` at once and then on
+ * every change.
+ *
+ * @generated from message parley.v1.PresenceSubscribeResult
+ */
+export type PresenceSubscribeResult = Message<"parley.v1.PresenceSubscribeResult"> & {
+  /**
+   * @generated from field: uint32 request_id = 1;
+   */
+  requestId: number;
+
+  /**
+   * ACIs (16 bytes each).
+   *
+   * @generated from field: repeated bytes refused = 2;
+   */
+  refused: Uint8Array[];
+};
+
+/**
+ * Describes the message parley.v1.PresenceSubscribeResult.
+ * Use `create(PresenceSubscribeResultSchema)` to create a new message.
+ */
+export const PresenceSubscribeResultSchema: GenMessage<PresenceSubscribeResult> = /*@__PURE__*/
+  messageDesc(file_parley_v1_wire, 10);
+
+/**
+ * This device's own state (ONLINE or AWAY); a connected device is ONLINE until it says otherwise.
+ *
+ * @generated from message parley.v1.PresenceSet
+ */
+export type PresenceSet = Message<"parley.v1.PresenceSet"> & {
+  /**
+   * @generated from field: parley.v1.PresenceState state = 1;
+   */
+  state: PresenceState;
+};
+
+/**
+ * Describes the message parley.v1.PresenceSet.
+ * Use `create(PresenceSetSchema)` to create a new message.
+ */
+export const PresenceSetSchema: GenMessage<PresenceSet> = /*@__PURE__*/
+  messageDesc(file_parley_v1_wire, 11);
+
+/**
+ * A subscribed account's presence: ONLINE when any of its devices is online, else AWAY when any
+ * is connected, else OFFLINE with the time it was last seen.
+ *
+ * @generated from message parley.v1.PresenceUpdate
+ */
+export type PresenceUpdate = Message<"parley.v1.PresenceUpdate"> & {
+  /**
+   * ACI, 16 bytes.
+   *
+   * @generated from field: bytes aci = 1;
+   */
+  aci: Uint8Array;
+
+  /**
+   * @generated from field: parley.v1.PresenceState state = 2;
+   */
+  state: PresenceState;
+
+  /**
+   * Milliseconds since the Unix epoch; 0 while ONLINE or unknown.
+   *
+   * @generated from field: uint64 last_seen = 3;
+   */
+  lastSeen: bigint;
+};
+
+/**
+ * Describes the message parley.v1.PresenceUpdate.
+ * Use `create(PresenceUpdateSchema)` to create a new message.
+ */
+export const PresenceUpdateSchema: GenMessage<PresenceUpdate> = /*@__PURE__*/
+  messageDesc(file_parley_v1_wire, 12);
 
 /**
  * @generated from message parley.v1.DeviceMessage
@@ -260,7 +605,7 @@ export type DeviceMessage = Message<"parley.v1.DeviceMessage"> & {
  * Use `create(DeviceMessageSchema)` to create a new message.
  */
 export const DeviceMessageSchema: GenMessage<DeviceMessage> = /*@__PURE__*/
-  messageDesc(file_parley_v1_wire, 4);
+  messageDesc(file_parley_v1_wire, 13);
 
 /**
  * The answer to an accepted `Send`: every envelope is committed.
@@ -294,7 +639,7 @@ export type SendResult = Message<"parley.v1.SendResult"> & {
  * Use `create(SendResultSchema)` to create a new message.
  */
 export const SendResultSchema: GenMessage<SendResult> = /*@__PURE__*/
-  messageDesc(file_parley_v1_wire, 5);
+  messageDesc(file_parley_v1_wire, 14);
 
 /**
  * @generated from message parley.v1.DeviceSeq
@@ -318,7 +663,7 @@ export type DeviceSeq = Message<"parley.v1.DeviceSeq"> & {
  * Use `create(DeviceSeqSchema)` to create a new message.
  */
 export const DeviceSeqSchema: GenMessage<DeviceSeq> = /*@__PURE__*/
-  messageDesc(file_parley_v1_wire, 6);
+  messageDesc(file_parley_v1_wire, 15);
 
 /**
  * Envelopes for the connected device, in strictly increasing `seq` order across frames.
@@ -337,7 +682,7 @@ export type Deliver = Message<"parley.v1.Deliver"> & {
  * Use `create(DeliverSchema)` to create a new message.
  */
 export const DeliverSchema: GenMessage<Deliver> = /*@__PURE__*/
-  messageDesc(file_parley_v1_wire, 7);
+  messageDesc(file_parley_v1_wire, 16);
 
 /**
  * What a device receives. The relay never reads `content`.
@@ -412,7 +757,7 @@ export type Envelope = Message<"parley.v1.Envelope"> & {
  * Use `create(EnvelopeSchema)` to create a new message.
  */
 export const EnvelopeSchema: GenMessage<Envelope> = /*@__PURE__*/
-  messageDesc(file_parley_v1_wire, 8);
+  messageDesc(file_parley_v1_wire, 17);
 
 /**
  * Sent once per connection when everything that was queued at connect time has been
@@ -434,7 +779,7 @@ export type QueueDrained = Message<"parley.v1.QueueDrained"> & {
  * Use `create(QueueDrainedSchema)` to create a new message.
  */
 export const QueueDrainedSchema: GenMessage<QueueDrained> = /*@__PURE__*/
-  messageDesc(file_parley_v1_wire, 9);
+  messageDesc(file_parley_v1_wire, 18);
 
 /**
  * Acknowledge envelopes: the relay deletes them. `up_to` acknowledges every envelope with
@@ -460,7 +805,7 @@ export type Ack = Message<"parley.v1.Ack"> & {
  * Use `create(AckSchema)` to create a new message.
  */
 export const AckSchema: GenMessage<Ack> = /*@__PURE__*/
-  messageDesc(file_parley_v1_wire, 10);
+  messageDesc(file_parley_v1_wire, 19);
 
 /**
  * @generated from message parley.v1.Ping
@@ -477,7 +822,7 @@ export type Ping = Message<"parley.v1.Ping"> & {
  * Use `create(PingSchema)` to create a new message.
  */
 export const PingSchema: GenMessage<Ping> = /*@__PURE__*/
-  messageDesc(file_parley_v1_wire, 11);
+  messageDesc(file_parley_v1_wire, 20);
 
 /**
  * @generated from message parley.v1.Pong
@@ -494,7 +839,7 @@ export type Pong = Message<"parley.v1.Pong"> & {
  * Use `create(PongSchema)` to create a new message.
  */
 export const PongSchema: GenMessage<Pong> = /*@__PURE__*/
-  messageDesc(file_parley_v1_wire, 12);
+  messageDesc(file_parley_v1_wire, 21);
 
 /**
  * A refused request or frame. `request_id` names the refused `Send`; 0 for errors about a
@@ -554,6 +899,13 @@ export type Error = Message<"parley.v1.Error"> & {
    * @generated from field: repeated uint32 full_devices = 8;
    */
   fullDevices: number[];
+
+  /**
+   * SendMulti with MISMATCHED_DEVICES or STALE_DEVICES: every recipient whose device set was wrong.
+   *
+   * @generated from field: repeated parley.v1.RecipientDevices recipients = 9;
+   */
+  recipients: RecipientDevices[];
 };
 
 /**
@@ -561,7 +913,7 @@ export type Error = Message<"parley.v1.Error"> & {
  * Use `create(ErrorSchema)` to create a new message.
  */
 export const ErrorSchema: GenMessage<Error> = /*@__PURE__*/
-  messageDesc(file_parley_v1_wire, 13);
+  messageDesc(file_parley_v1_wire, 22);
 
 /**
  * How the content of an envelope is to be decrypted. Mirrors libsignal's CiphertextMessageType,
@@ -617,4 +969,35 @@ export enum EnvelopeType {
  */
 export const EnvelopeTypeSchema: GenEnum<EnvelopeType> = /*@__PURE__*/
   enumDesc(file_parley_v1_wire, 0);
+
+/**
+ * @generated from enum parley.v1.PresenceState
+ */
+export enum PresenceState {
+  /**
+   * @generated from enum value: PRESENCE_STATE_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * @generated from enum value: PRESENCE_STATE_ONLINE = 1;
+   */
+  ONLINE = 1,
+
+  /**
+   * @generated from enum value: PRESENCE_STATE_AWAY = 2;
+   */
+  AWAY = 2,
+
+  /**
+   * @generated from enum value: PRESENCE_STATE_OFFLINE = 3;
+   */
+  OFFLINE = 3,
+}
+
+/**
+ * Describes the enum parley.v1.PresenceState.
+ */
+export const PresenceStateSchema: GenEnum<PresenceState> = /*@__PURE__*/
+  enumDesc(file_parley_v1_wire, 1);
 
