@@ -16,6 +16,10 @@ export const CRYPTO_ERROR_CODES = {
   INVALID_SIGNATURE: 'A signed EC prekey or Kyber prekey signature does not verify against the identity key.',
   UNKNOWN_PREKEY: 'A prekey message names a one-time, signed or Kyber prekey this device does not have (used up or deleted).',
   INVALID_ARGUMENT: 'An argument is out of range: an address, device id, key id, registration id or count.',
+  INVALID_CERTIFICATE:
+    'A sender or server certificate is malformed, expired at the time it is checked for, not signed by a trusted root, or names an identity key that is not the sender’s.',
+  NO_SENDER_KEY:
+    'There is no sender key for that sender and distribution: the group message came before (or without) the sender’s key distribution, or the sender rotated its key and this device was not given the new one.',
   INVALID_ATTACHMENT:
     'An encrypted attachment does not match its pointer: wrong key, tampered or truncated bytes, or another digest or size. Nothing of it may be kept.',
   INTERNAL: 'libsignal failed in a way this package does not expect; a bug.',
@@ -28,6 +32,8 @@ export type CryptoErrorCode = keyof typeof CRYPTO_ERROR_CODES;
 export interface CryptoErrorOptions {
   /** The peer device the failure concerns, as `"<aci>.<deviceId>"`. Not secret, not a key. */
   readonly address?: string;
+  /** Several peer devices the failure concerns (e.g. every recipient without a session), as `"<aci>.<deviceId>"`. */
+  readonly addresses?: readonly string[];
 }
 
 /** A failure of @parley/crypto, narrowed with {@link CryptoError.is}. */
@@ -36,13 +42,16 @@ export class CryptoError extends Error {
   readonly code: CryptoErrorCode;
   /** The peer device concerned, when there is one. */
   readonly address: string | undefined;
+  /** Every peer device concerned, when the failure names several (else empty, or just `address`). */
+  readonly addresses: readonly string[];
 
   /** `message` must not contain keys, plaintext or ciphertext. */
   constructor(code: CryptoErrorCode, message: string = CRYPTO_ERROR_CODES[code], options: CryptoErrorOptions = {}) {
     super(message);
     this.name = 'CryptoError';
     this.code = code;
-    this.address = options.address;
+    this.address = options.address ?? options.addresses?.[0];
+    this.addresses = Object.freeze([...(options.addresses ?? (options.address === undefined ? [] : [options.address]))]);
   }
 
   /** True when this error has `code`. */

@@ -78,3 +78,36 @@ export {
   paddedAttachmentSize,
 } from './attachments.js';
 export * from './provisioning.js';
+export {
+  REVOKED_SERVER_CERTIFICATE_KEY_ID,
+  type SenderCertificateInfo,
+  type SenderCertificateInput,
+  type ServerCertificateKeys,
+  type TrustRootKeyPair,
+  createServerCertificate,
+  generateTrustRoot,
+  issueSenderCertificate,
+  publicKeyOf,
+  readSenderCertificate,
+  readServerCertificate,
+  validateSenderCertificate,
+} from './sender-certificates.js';
+export {
+  SEALED_SENDER_V2_RECEIVED_VERSION,
+  type MultiRecipientDevice,
+  type MultiRecipientMessage,
+  type MultiRecipientRecipient,
+  joinMultiRecipientPart,
+  parseMultiRecipientMessage,
+} from './multi-recipient.js';
+export {
+  ACCESS_KEY_BYTES,
+  ACCESS_KEY_LABEL,
+  PRESENCE_TOKEN_BYTES,
+  PROFILE_KEY_BYTES,
+  accessKeysEqual,
+  combineAccessKeys,
+  deriveAccessKey,
+  generatePresenceToken,
+  generateProfileKey,
+} from './access-keys.js';

@@ -272,6 +272,14 @@ export const CRYPTO_RULES: Readonly<Record<string, ErrorRule>> = {
     exit: EXIT.CRYPTO,
     hint: 'a message used a prekey this device no longer has: ask the sender to send it again',
   },
+  INVALID_CERTIFICATE: {
+    exit: EXIT.CRYPTO,
+    hint: "a sealed message carried a sender certificate this device does not accept (expired, from an untrusted relay, or not the sender's key): it was dropped; check the device clock and the relay's trust root",
+  },
+  NO_SENDER_KEY: {
+    exit: EXIT.CRYPTO,
+    hint: "a group message came before the sender's group key (or the sender rotated it without this device): ask the sender to send it again",
+  },
   INVALID_ATTACHMENT: {
     exit: EXIT.CRYPTO,
     hint: 'the downloaded file does not match what the sender sent (damaged or tampered with on the way); nothing was kept: run download again, or ask the sender to send it again',
