@@ -137,6 +137,20 @@ export class AccountDirectory {
     return pending;
   }
 
+  /**
+   * The sealed-sender access keys of the accounts that have one (unknown accounts and accounts
+   * without a key are absent). Not cached: one store call per send, and a key set on another
+   * node counts at once.
+   */
+  async getAccessKeys(acis: readonly Aci[]): Promise<Map<Aci, Uint8Array>> {
+    return this.store.getAccessKeys(acis);
+  }
+
+  /** The account's 33-byte identity public key; undefined for an unknown account. */
+  async getIdentityKey(aci: Aci): Promise<Uint8Array | undefined> {
+    return (await this.store.getAccount(aci))?.identityKey;
+  }
+
   /** Registers a listener for device changes; returns a function that unregisters it. */
   onDeviceChange(listener: (e: DeviceChange) => void): () => void {
     this.listeners.add(listener);

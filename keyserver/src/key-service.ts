@@ -8,11 +8,13 @@
 import { randomUUID } from 'node:crypto';
 import {
   AUTH_SECRET_BYTES,
+  LIMITS,
   parseAci,
   parseRegistrationId,
   parseUsername,
   ParleyError,
   toBase64Url,
+  type AccessKeyRequest,
   type AccountInfoResponse,
   type Aci,
   type BundleResponse,
@@ -189,6 +191,17 @@ export class KeyService {
         }),
       ),
     };
+  }
+
+  /**
+   * Sets the authenticated device's account's sealed-sender access key (any device may).
+   * @throws ParleyError BAD_REQUEST unless `accessKey` is unpadded base64url of exactly 16 bytes.
+   */
+  async setAccessKey(who: AuthenticatedDevice, body: AccessKeyRequest): Promise<void> {
+    const { store, clock, log } = this.deps;
+    const key = decodeField(body.accessKey, 'accessKey', LIMITS.accessKeyBytes);
+    if (!(await store.setAccessKey(who.aci, key, clock.now()))) throw new ParleyError('NOT_FOUND', 'no such account');
+    log.info({ aci: who.aci, deviceId: who.deviceId }, 'access key set');
   }
 
   /**

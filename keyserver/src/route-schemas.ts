@@ -80,6 +80,14 @@ export const keyUploadBodySchema: StrictSchema = {
   properties: keyUploadProperties,
 };
 
+/** PUT /v1/accounts/me/access-key */
+export const accessKeyBodySchema: StrictSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['accessKey'],
+  properties: { accessKey: b64Exact(LIMITS.accessKeyBytes) },
+};
+
 /** POST /v1/devices/link-tokens: no body, or an empty object. */
 export const emptyBodySchema: StrictSchema = { type: ['object', 'null'], additionalProperties: false, properties: {} };
 

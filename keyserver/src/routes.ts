@@ -13,6 +13,7 @@ import {
   parseAci,
   parseDeviceId,
   ParleyError,
+  type AccessKeyRequest,
   type KeyUploadJson,
   type LinkDeviceRequest,
   type RegisterAccountRequest,
@@ -22,6 +23,7 @@ import { keyServerErrorHandler } from './error-handler.js';
 import type { KeyService } from './key-service.js';
 import { enforceRateLimit, type RateLimiter } from './rate-limit/rate-limiter.js';
 import {
+  accessKeyBodySchema,
   bundleParamsSchema,
   deviceParamsSchema,
   directoryParamsSchema,
@@ -76,6 +78,15 @@ export function registerKeyServerRoutes(app: FastifyInstance, deps: RouteDeps): 
     );
 
     scope.get(HTTP_ROUTES.whoami, { onRequest: authenticated }, async (req) => service.whoami(who(req)));
+
+    scope.put<{ Body: AccessKeyRequest }>(
+      HTTP_ROUTES.accessKey,
+      { bodyLimit: 1024, schema: { body: accessKeyBodySchema }, onRequest: authenticated },
+      async (req, reply) => {
+        await service.setAccessKey(who(req), req.body);
+        return reply.status(204).send();
+      },
+    );
 
     scope.post(HTTP_ROUTES.linkTokens, { bodyLimit: 1024, schema: { body: emptyBodySchema }, onRequest: authenticated }, async (req) => {
       const device = who(req);

@@ -50,6 +50,15 @@ export function isErrorCode(code: string): code is ErrorCode {
   return Object.hasOwn(ERROR_CODES, code);
 }
 
+/** One recipient of a SendMulti whose device set was wrong (the `RecipientDevices` frame part). */
+export interface RecipientDeviceDetails {
+  /** The recipient's ACI in text form. */
+  readonly aci: string;
+  readonly missingDevices: readonly number[];
+  readonly extraDevices: readonly number[];
+  readonly staleDevices: readonly number[];
+}
+
 /** Structured details some codes carry (see the `Error` frame). */
 export interface ErrorDetails {
   missingDevices?: readonly number[];
@@ -57,6 +66,8 @@ export interface ErrorDetails {
   staleDevices?: readonly number[];
   fullDevices?: readonly number[];
   retryAfterMs?: number;
+  /** SendMulti with MISMATCHED_DEVICES or STALE_DEVICES: every recipient whose device set was wrong. */
+  recipients?: readonly RecipientDeviceDetails[];
 }
 
 /**

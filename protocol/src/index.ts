@@ -26,6 +26,10 @@ export {
   ProvisioningAddressSchema,
   ProvisioningMessageSchema,
   QueueDrainedSchema,
+  RecipientDevicesSchema,
+  RecipientSeqsSchema,
+  SendMultiResultSchema,
+  SendMultiSchema,
   SendResultSchema,
   SendSchema,
 } from './gen/parley/v1/wire_pb.js';
@@ -42,6 +46,10 @@ export type {
   ProvisioningAddress,
   ProvisioningMessage,
   QueueDrained,
+  RecipientDevices,
+  RecipientSeqs,
+  SendMulti,
+  SendMultiResult,
   SendResult,
   Send,
 } from './gen/parley/v1/wire_pb.js';

@@ -8,6 +8,14 @@ export const LIMITS = {
   maxFrameBytes: 1024 * 1024,
   /** Largest ciphertext of one device message. */
   maxEnvelopeBytes: 256 * 1024,
+  /**
+   * Default cap of a SendMulti's payload (the sealed-sender v2 upload), bytes: room for a shared
+   * body of maxEnvelopeBytes and the per-recipient part of 1,000 accounts with several devices
+   * each (about 50 bytes an account plus 3 a device). Relays may set it from 1 KiB to maxFrameBytes.
+   */
+  maxMultiPayloadBytes: 512 * 1024,
+  /** Default cap of the recipient accounts one SendMulti may name (a group of 1,000 members). */
+  maxMultiRecipients: 1000,
   /** Most device messages in one Send (an account has at most this many devices). */
   maxDevicesPerSend: 64,
   /** Default device cap per account; operators may set it from 1 to maxDevicesPerSend. */
@@ -26,6 +34,8 @@ export const LIMITS = {
   messageIdBytes: 16,
   /** ACIs are exactly this many bytes (a UUID). */
   aciBytes: 16,
+  /** Sealed-sender access keys (derived from a profile key) are exactly this many bytes. */
+  accessKeyBytes: 16,
   /** Device ids are 1..maxDeviceId. */
   maxDeviceId: 127,
   /** libsignal registration ids are 1..maxRegistrationId (14 bits). */

@@ -4,7 +4,7 @@
  * state. The relay then checks the device set against its directory.
  */
 import { ParleyError } from './errors.js';
-import { EnvelopeType, type Send } from './gen/parley/v1/wire_pb.js';
+import { EnvelopeType, type Send, type SendMulti } from './gen/parley/v1/wire_pb.js';
 import { aciFromBytes, messageIdFromBytes, type Aci, type DeviceId, type MessageId, type RegistrationId } from './ids.js';
 import { LIMITS } from './limits.js';
 import { parseDomain } from './address.js';
@@ -104,5 +104,62 @@ export function validateSend(send: Send, nowMs: number, limits: SendLimits = DEF
     urgent: send.urgent,
     online: send.online,
     messages,
+  };
+}
+
+/** A SendMulti whose fields are all in range (the payload is parsed by the relay). */
+export interface ValidatedSendMulti {
+  readonly requestId: number;
+  readonly messageId: MessageId;
+  readonly messageIdBytes: Uint8Array;
+  readonly timestamp: number;
+  readonly urgent: boolean;
+  readonly online: boolean;
+  readonly payload: Uint8Array;
+  /** 16 bytes, or empty when absent. */
+  readonly combinedAccessKey: Uint8Array;
+}
+
+/** Bounds applied by validateSendMulti. */
+export interface SendMultiLimits {
+  /** Largest payload, bytes; default LIMITS.maxMultiPayloadBytes. */
+  readonly maxPayloadBytes: number;
+  /** Largest future skew of `timestamp` against `now`, milliseconds. */
+  readonly maxClockSkewMs: number;
+}
+
+const DEFAULT_SEND_MULTI_LIMITS: SendMultiLimits = {
+  maxPayloadBytes: LIMITS.maxMultiPayloadBytes,
+  maxClockSkewMs: LIMITS.maxClockSkewMs,
+};
+
+/**
+ * Checks every field of a SendMulti but the payload's inside.
+ * @param nowMs the relay clock, milliseconds since the epoch.
+ * @throws ParleyError BAD_REQUEST (or FRAME_TOO_LARGE for an oversize payload).
+ */
+export function validateSendMulti(send: SendMulti, nowMs: number, limits: SendMultiLimits = DEFAULT_SEND_MULTI_LIMITS): ValidatedSendMulti {
+  const bad = (why: string): never => {
+    throw new ParleyError('BAD_REQUEST', why);
+  };
+  if (send.requestId === 0) bad('request_id must be non-zero');
+  const messageId = messageIdFromBytes(send.messageId);
+  if (send.timestamp <= 0n || send.timestamp > BigInt(Number.MAX_SAFE_INTEGER)) bad('timestamp must be a positive number of milliseconds');
+  const timestamp = Number(send.timestamp);
+  if (timestamp > nowMs + limits.maxClockSkewMs) bad('timestamp is too far in the future');
+  if (send.payload.length === 0) bad('payload must not be empty');
+  if (send.payload.length > limits.maxPayloadBytes) throw new ParleyError('FRAME_TOO_LARGE', `the payload is over ${limits.maxPayloadBytes} bytes`);
+  if (send.combinedAccessKey.length !== 0 && send.combinedAccessKey.length !== LIMITS.accessKeyBytes) {
+    bad(`combined_access_key must be ${LIMITS.accessKeyBytes} bytes or empty`);
+  }
+  return {
+    requestId: send.requestId,
+    messageId,
+    messageIdBytes: send.messageId,
+    timestamp,
+    urgent: send.urgent,
+    online: send.online,
+    payload: send.payload,
+    combinedAccessKey: send.combinedAccessKey,
   };
 }

@@ -26,6 +26,7 @@ import type { Logger } from 'pino';
 import type { AckRequest, EnvelopeStore, QueueAddress, StoredEnvelope } from './ports/envelope-store.js';
 import type { Clock } from './clock.js';
 import { DeliveryWindow } from './delivery-window.js';
+import { errorFrame } from './error-frame.js';
 import type { DeliveryPath, RelayMetrics } from './relay-metrics.js';
 
 /** The part of a WebSocket a connection uses (a `ws` WebSocket satisfies it). */
@@ -191,22 +192,7 @@ export class DeviceConnection {
       this.ctx.log.error({ err, device: this.key }, 'unexpected error on a device connection');
       e = new ParleyError('INTERNAL', 'internal error');
     }
-    const d = e.details;
-    this.sendFrame({
-      kind: {
-        case: 'error',
-        value: {
-          requestId,
-          code: e.code,
-          message: e.message,
-          missingDevices: d.missingDevices ? [...d.missingDevices] : [],
-          extraDevices: d.extraDevices ? [...d.extraDevices] : [],
-          staleDevices: d.staleDevices ? [...d.staleDevices] : [],
-          fullDevices: d.fullDevices ? [...d.fullDevices] : [],
-          retryAfterMs: d.retryAfterMs ?? 0,
-        },
-      },
-    });
+    this.sendFrame(errorFrame(requestId, e));
   }
 
   /** Closes the socket with a wire error code's close code. */

@@ -200,6 +200,17 @@ export interface KeyStore {
    */
   claimKeys(aci: Aci, select?: ClaimSelection): Promise<ClaimedDeviceKeys[]>;
 
+  /**
+   * Sets (or replaces) the account's 16-byte sealed-sender access key.
+   * @returns false when there is no such account (nothing is written).
+   */
+  setAccessKey(aci: Aci, accessKey: Uint8Array, updatedAt: number): Promise<boolean>;
+  /**
+   * The access keys of the given accounts that have one; accounts without a key and unknown
+   * accounts are absent from the map. One call for a whole multi-recipient send.
+   */
+  getAccessKeys(acis: readonly Aci[]): Promise<Map<Aci, Uint8Array>>;
+
   /** Releases the store; no call may follow. */
   close(): Promise<void>;
 }

@@ -220,6 +220,26 @@ export class SqliteKeyStore implements KeyStore {
     });
   }
 
+  async setAccessKey(aci: Aci, accessKey: Uint8Array, updatedAt: number): Promise<boolean> {
+    return this.write(() => {
+      if (!this.s.account.get(aci)) return false;
+      this.s.upsertAccessKey.run(aci, accessKey, updatedAt);
+      return true;
+    });
+  }
+
+  async getAccessKeys(acis: readonly Aci[]): Promise<Map<Aci, Uint8Array>> {
+    return this.read(() => {
+      const out = new Map<Aci, Uint8Array>();
+      // One primary-key lookup each: a few microseconds, also for a thousand recipients.
+      for (const aci of acis) {
+        const row = this.s.accessKey.get(aci) as { access_key: Buffer } | undefined;
+        if (row) out.set(aci, bytes(row.access_key));
+      }
+      return out;
+    });
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
@@ -343,6 +363,11 @@ function prepare(db: Db) {
     insertLinkToken: p('INSERT INTO link_tokens (token_hash, aci, created_at, expires_at) VALUES (?, ?, ?, ?)'),
     liveLinkToken: p('SELECT aci, expires_at FROM link_tokens WHERE token_hash = ? AND expires_at > ?'),
     deleteLinkToken: p('DELETE FROM link_tokens WHERE token_hash = ?'),
+    upsertAccessKey: p(
+      `INSERT INTO access_keys (aci, access_key, updated_at) VALUES (?, ?, ?)
+       ON CONFLICT (aci) DO UPDATE SET access_key = excluded.access_key, updated_at = excluded.updated_at`,
+    ),
+    accessKey: p('SELECT access_key FROM access_keys WHERE aci = ?'),
   };
 }
 

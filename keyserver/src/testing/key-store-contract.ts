@@ -343,5 +343,40 @@ export function describeKeyStoreContract(name: string, makeStore: KeyStoreFactor
         assert.deepEqual((await store.listDevices(ACI_A)).map((d) => d.deviceId), [2]);
       }));
     });
+
+    describe('access keys', () => {
+      it('stores an account\u2019s access key, replaces it, and answers it only for accounts that have one', withStore(async (store) => {
+        await seeded(store);
+        await store.createAccount(newAccount(ACI_B, 'bob'), CAP);
+        assert.equal((await store.getAccessKeys([ACI_A, ACI_B, ACI_C])).size, 0);
+        const first = bytes(16);
+        assert.equal(await store.setAccessKey(ACI_A, first, T0), true);
+        assert.deepEqual([...(await store.getAccessKeys([ACI_A, ACI_B, ACI_C])).entries()], [[ACI_A, first]]);
+        const second = bytes(16);
+        assert.equal(await store.setAccessKey(ACI_A, second, T0 + 1), true);
+        assert.equal(await store.setAccessKey(ACI_B, first, T0 + 1), true);
+        const keys = await store.getAccessKeys([ACI_B, ACI_A]);
+        assert.deepEqual(keys.get(ACI_A), second);
+        assert.deepEqual(keys.get(ACI_B), first);
+        assert.deepEqual(await store.getAccessKeys([]), new Map());
+      }));
+
+      it('refuses an access key for an unknown account and writes nothing', withStore(async (store) => {
+        assert.equal(await store.setAccessKey(ACI_C, bytes(16), T0), false);
+        assert.equal((await store.getAccessKeys([ACI_C])).size, 0);
+        await store.createAccount(newAccount(ACI_C, 'carol'), CAP);
+        assert.equal((await store.getAccessKeys([ACI_C])).size, 0);
+      }));
+
+      it('returns a copy: changing the answer changes nothing stored', withStore(async (store) => {
+        await seeded(store);
+        const key = bytes(16);
+        await store.setAccessKey(ACI_A, key, T0);
+        (await store.getAccessKeys([ACI_A])).get(ACI_A)!.fill(0);
+        key.fill(1);
+        assert.notDeepEqual((await store.getAccessKeys([ACI_A])).get(ACI_A), new Uint8Array(16));
+        assert.notDeepEqual((await store.getAccessKeys([ACI_A])).get(ACI_A), new Uint8Array(16).fill(1));
+      }));
+    });
   });
 }
