@@ -13,6 +13,7 @@ export * from './store/migrations.js';
 export * from './store/outbox.js';
 export * from './store/profile-key.js';
 export * from './store/protocol-store.js';
+export * from './store/receipt-store.js';
 export * from './store/seen-envelopes.js';
 export * from './store/settings-store.js';
 export * from './store/staged-protocol-stores.js';

@@ -14,6 +14,7 @@ import { STORE_MIGRATIONS } from './migrations.js';
 import { Outbox } from './outbox.js';
 import { DATABASE_FILE_NAME, type ScryptParams, resolveDatabaseKey } from './profile-key.js';
 import { DatabaseProtocolStores } from './protocol-store.js';
+import { ReceiptStore } from './receipt-store.js';
 import { SeenEnvelopes } from './seen-envelopes.js';
 import { SettingsStore } from './settings-store.js';
 
@@ -45,6 +46,8 @@ export interface ClientStore {
   readonly seenEnvelopes: SeenEnvelopes;
   /** Small named values. */
   readonly settings: SettingsStore;
+  /** Per-recipient delivery and read state, early receipts, contacts' presence tokens. */
+  readonly receipts: ReceiptStore;
   /** The local account, or undefined before registration or linking. */
   getAccount(): Account | undefined;
   /** Stores the local account (replacing it). */
@@ -73,6 +76,8 @@ export function openClientStore(options: ClientStoreOptions): ClientStore {
     const account = new AccountStore(database);
     const seenEnvelopes = new SeenEnvelopes(database, clock);
     seenEnvelopes.prune();
+    const receipts = new ReceiptStore(database, clock);
+    receipts.prune();
     return {
       profileDir: options.profileDir,
       database,
@@ -81,6 +86,7 @@ export function openClientStore(options: ClientStoreOptions): ClientStore {
       outbox: new Outbox(database, clock),
       seenEnvelopes,
       settings: new SettingsStore(database),
+      receipts,
       getAccount: () => account.getAccount(),
       saveAccount: (a: Account) => account.saveAccount(a),
       transaction: <T>(fn: () => T): T => database.transaction(fn),

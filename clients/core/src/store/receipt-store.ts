@@ -1,0 +1,294 @@
+// SPDX-License-Identifier: AGPL-3.0-only
+/**
+ * Delivery and read state per message and per recipient (migration 0004). A message this account
+ * sent has one row per recipient account: one for a 1:1 message, one per member for a group
+ * message. Receipts only move a row forward (pending/failed → sent → delivered → read), because
+ * they can arrive late, twice or out of order; the message's own status follows once every
+ * recipient has reached delivered (or read).
+ *
+ * A receipt is believed only from a recipient of the message: a receipt from anyone else, or for
+ * an id this account never sent to them, changes nothing. A receipt for an id not stored here at
+ * all is kept for a day (bounded) as an "early" receipt, because a message sent from another
+ * device of the account arrives here as a transcript that may come after the recipient's receipt.
+ *
+ * Also here: the presence tokens contacts handed out, and the read state of incoming messages
+ * that one's other devices report (read sync).
+ */
+import type { Aci, MessageId } from '@parley/protocol';
+import type { Clock } from '@parley/crypto';
+import type { ClientDatabase } from './database.js';
+import { blob, copyBytes } from './sql-values.js';
+import { type ConversationId, type MessageKey, checkAci, checkInteger, checkMessageId } from './store-types.js';
+
+/** A recipient's state of one message. `failed`: the send to it was given up. */
+export type RecipientStatus = 'pending' | 'sent' | 'delivered' | 'read' | 'failed';
+
+/** What a receipt reports. */
+export type ReceiptKind = 'delivered' | 'read';
+
+/** One recipient of a message this account sent. */
+export interface RecipientRecord {
+  readonly senderAci: Aci;
+  readonly messageId: MessageId;
+  readonly recipientAci: Aci;
+  readonly status: RecipientStatus;
+  /** When the row last moved, milliseconds since the epoch. */
+  readonly updatedAt: number;
+  readonly deliveredAt?: number;
+  readonly readAt?: number;
+}
+
+/** The outcome of {@link ReceiptStore.applyReceipt}. */
+export interface AppliedReceipt {
+  /** Ids of messages to that recipient the receipt named (each once), whether or not they moved. */
+  readonly known: MessageId[];
+  /** The subset whose row moved forward. */
+  readonly changed: MessageId[];
+  /** Ids kept as early receipts (no such message here yet). */
+  readonly early: MessageId[];
+}
+
+/** How long an early receipt waits for its message, ms. */
+export const EARLY_RECEIPT_TTL_MS = 24 * 3600_000;
+/** Most early receipts kept; past it the oldest go. */
+export const MAX_EARLY_RECEIPTS = 10_000;
+/** Most message ids one receipt may name; the rest are ignored. */
+export const MAX_RECEIPT_IDS = 2_000;
+
+const RANK: Record<RecipientStatus, number> = { pending: 0, failed: 0, sent: 1, delivered: 2, read: 3 };
+/** SQL for a status's rank (for min()). */
+const RANK_SQL = "CASE status WHEN 'read' THEN 3 WHEN 'delivered' THEN 2 WHEN 'sent' THEN 1 ELSE 0 END";
+
+interface RecipientRow {
+  sender_aci: string;
+  message_id: string;
+  recipient_aci: string;
+  status: RecipientStatus;
+  updated_at: number;
+  delivered_at: number | null;
+  read_at: number | null;
+}
+
+function toRecipient(r: RecipientRow): RecipientRecord {
+  return {
+    senderAci: r.sender_aci as Aci,
+    messageId: r.message_id as MessageId,
+    recipientAci: r.recipient_aci as Aci,
+    status: r.status,
+    updatedAt: r.updated_at,
+    ...(r.delivered_at !== null ? { deliveredAt: r.delivered_at } : {}),
+    ...(r.read_at !== null ? { readAt: r.read_at } : {}),
+  };
+}
+
+/** See the module comment. */
+export class ReceiptStore {
+  readonly #db: ClientDatabase;
+  readonly #clock: Clock;
+
+  /** Over the client schema in `db` (migration 0004 or later); `clock` stamps changes. */
+  constructor(db: ClientDatabase, clock: Clock) {
+    this.#db = db;
+    this.#clock = clock;
+  }
+
+  /**
+   * Records the recipients of message (senderAci, messageId), a message of this account, at
+   * `status` (`pending` when queued here, `sent` for a transcript of another device's send). Rows
+   * that exist stay as they are. Early receipts waiting for this message are applied.
+   */
+  addRecipients(senderAci: Aci, messageId: MessageId, recipients: readonly Aci[], status: 'pending' | 'sent' = 'pending'): void {
+    checkAci(senderAci, 'senderAci');
+    checkMessageId(messageId);
+    const now = this.#clock.now();
+    this.#db.transaction(() => {
+      for (const r of recipients) {
+        this.#db.run(
+          'INSERT INTO message_recipients (sender_aci, message_id, recipient_aci, status, updated_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING',
+          [senderAci, messageId, checkAci(r, 'recipient'), status, now],
+        );
+      }
+      const early = this.#db.all<{ recipient_aci: string; status: ReceiptKind; received_at: number }>(
+        'SELECT recipient_aci, status, received_at FROM early_receipts WHERE message_id = ?',
+        [messageId],
+      );
+      let moved = false;
+      for (const e of early) {
+        if (!recipients.includes(e.recipient_aci as Aci)) continue;
+        moved = this.#advance(senderAci, messageId, e.recipient_aci as Aci, e.status, e.received_at) || moved;
+        this.#db.run('DELETE FROM early_receipts WHERE message_id = ? AND recipient_aci = ?', [messageId, e.recipient_aci]);
+      }
+      if (moved) this.#settle(senderAci, messageId);
+    });
+  }
+
+  /**
+   * Moves every recipient row of message (senderAci, messageId) that is behind `status` to it:
+   * `sent` once the relay took the send (from pending or failed), `failed` when it was given up
+   * (from pending only). Never moves a row backwards.
+   */
+  setAllRecipients(senderAci: Aci, messageId: MessageId, status: 'sent' | 'failed'): void {
+    const now = this.#clock.now();
+    const sql =
+      status === 'sent'
+        ? "UPDATE message_recipients SET status = 'sent', updated_at = ? WHERE sender_aci = ? AND message_id = ? AND status IN ('pending', 'failed')"
+        : "UPDATE message_recipients SET status = 'failed', updated_at = ? WHERE sender_aci = ? AND message_id = ? AND status = 'pending'";
+    this.#db.run(sql, [now, senderAci, messageId]);
+  }
+
+  /**
+   * Applies a receipt from `recipientAci` for messages of `senderAci` (this account). Duplicate
+   * ids count once; ids of messages that recipient was not sent are ignored; ids of messages not
+   * stored here become early receipts. At most {@link MAX_RECEIPT_IDS} ids are looked at.
+   */
+  applyReceipt(senderAci: Aci, recipientAci: Aci, messageIds: readonly MessageId[], kind: ReceiptKind, at: number = this.#clock.now()): AppliedReceipt {
+    checkAci(senderAci, 'senderAci');
+    checkAci(recipientAci, 'recipientAci');
+    checkInteger(at, 'at');
+    const ids = [...new Set(messageIds)].slice(0, MAX_RECEIPT_IDS).map((id) => checkMessageId(id));
+    const known: MessageId[] = [];
+    const changed: MessageId[] = [];
+    const early: MessageId[] = [];
+    this.#db.transaction(() => {
+      for (const id of ids) {
+        const row = this.#db.get<{ status: RecipientStatus }>(
+          'SELECT status FROM message_recipients WHERE sender_aci = ? AND message_id = ? AND recipient_aci = ?',
+          [senderAci, id, recipientAci],
+        );
+        if (row) {
+          known.push(id);
+          if (this.#advance(senderAci, id, recipientAci, kind, at)) {
+            changed.push(id);
+            this.#settle(senderAci, id);
+          }
+          continue;
+        }
+        const message = this.#db.value('SELECT 1 FROM messages WHERE sender_aci = ? AND id = ?', [senderAci, id]);
+        if (message !== undefined) continue; // a message of ours, but not one sent to this recipient
+        this.#db.run(
+          `INSERT INTO early_receipts (message_id, recipient_aci, status, received_at) VALUES (?, ?, ?, ?)
+           ON CONFLICT (message_id, recipient_aci) DO UPDATE SET status = CASE WHEN excluded.status = 'read' THEN 'read' ELSE status END`,
+          [id, recipientAci, kind, at],
+        );
+        early.push(id);
+      }
+      if (early.length > 0) this.#capEarly();
+    });
+    return { known, changed, early };
+  }
+
+  /** The recipients of message (senderAci, messageId), by recipient. */
+  recipients(senderAci: Aci, messageId: MessageId): RecipientRecord[] {
+    return this.#db
+      .all<RecipientRow>('SELECT * FROM message_recipients WHERE sender_aci = ? AND message_id = ? ORDER BY recipient_aci', [senderAci, messageId])
+      .map(toRecipient);
+  }
+
+  /**
+   * The recipient rows of the newest `limit` messages `senderAci` sent in conversation
+   * `conversationId`, newest message first (display order), recipients in ACI order.
+   */
+  recipientsInConversation(conversationId: ConversationId, senderAci: Aci, limit: number): RecipientRecord[] {
+    checkInteger(limit, 'limit', 1, 1000);
+    return this.#db
+      .all<RecipientRow>(
+        `SELECT r.* FROM (SELECT id, lamport FROM messages WHERE conversation_id = ? AND sender_aci = ? AND direction = 'out'
+           ORDER BY lamport DESC, id DESC LIMIT ?) m
+         JOIN message_recipients r ON r.sender_aci = ? AND r.message_id = m.id
+         ORDER BY m.lamport DESC, m.id DESC, r.recipient_aci`,
+        [conversationId, senderAci, limit, senderAci],
+      )
+      .map(toRecipient);
+  }
+
+  /**
+   * Marks incoming messages read that another device of this account read (read sync). Unknown
+   * keys and outgoing messages are ignored. Returns the keys that changed.
+   */
+  markIncomingRead(keys: readonly MessageKey[]): MessageKey[] {
+    const changed: MessageKey[] = [];
+    this.#db.transaction(() => {
+      for (const k of keys) {
+        const n = this.#db.run("UPDATE messages SET status = 'read' WHERE sender_aci = ? AND id = ? AND direction = 'in' AND status <> 'read'", [
+          k.senderAci,
+          k.id,
+        ]).changes;
+        if (n > 0) changed.push(k);
+      }
+    });
+    return changed;
+  }
+
+  /** Stores the presence token `aci` handed out; returns whether it is new or different. */
+  savePresenceToken(aci: Aci, token: Uint8Array): boolean {
+    checkAci(aci);
+    if (!(token instanceof Uint8Array) || token.length !== 32) return false;
+    const now = this.#clock.now();
+    const known = this.#db.get<{ token: Uint8Array }>('SELECT token FROM contact_presence WHERE aci = ?', [aci]);
+    if (known && Buffer.from(known.token).equals(token)) return false;
+    this.#db.run(
+      'INSERT INTO contact_presence (aci, token, updated_at) VALUES (?, ?, ?) ON CONFLICT (aci) DO UPDATE SET token = excluded.token, updated_at = excluded.updated_at',
+      [aci, blob(token), now],
+    );
+    return true;
+  }
+
+  /** The presence token of `aci`, if it handed one out. */
+  presenceToken(aci: Aci): Uint8Array | undefined {
+    const row = this.#db.get<{ token: Uint8Array }>('SELECT token FROM contact_presence WHERE aci = ?', [aci]);
+    return row ? copyBytes(row.token) : undefined;
+  }
+
+  /** Every contact's presence token, by ACI. */
+  presenceTokens(): Array<{ aci: Aci; token: Uint8Array }> {
+    return this.#db.all<{ aci: string; token: Uint8Array }>('SELECT aci, token FROM contact_presence ORDER BY aci').map((r) => ({ aci: r.aci as Aci, token: copyBytes(r.token) }));
+  }
+
+  /** Deletes early receipts older than {@link EARLY_RECEIPT_TTL_MS}; returns how many. */
+  prune(now: number = this.#clock.now()): number {
+    return this.#db.run('DELETE FROM early_receipts WHERE received_at < ?', [now - EARLY_RECEIPT_TTL_MS]).changes;
+  }
+
+  /** Number of early receipts kept. */
+  earlyCount(): number {
+    return Number(this.#db.value('SELECT count(*) FROM early_receipts'));
+  }
+
+  /** Moves one row forward to `kind` when that is progress. */
+  #advance(senderAci: Aci, messageId: MessageId, recipientAci: Aci, kind: ReceiptKind, at: number): boolean {
+    const row = this.#db.get<{ status: RecipientStatus }>('SELECT status FROM message_recipients WHERE sender_aci = ? AND message_id = ? AND recipient_aci = ?', [
+      senderAci,
+      messageId,
+      recipientAci,
+    ]);
+    if (!row || RANK[row.status] >= RANK[kind]) return false;
+    // A read receipt implies delivery: the delivered time is filled in when it never came.
+    this.#db.run(
+      `UPDATE message_recipients SET status = ?, updated_at = ?, delivered_at = coalesce(delivered_at, ?), read_at = CASE WHEN ? = 'read' THEN ? ELSE read_at END
+       WHERE sender_aci = ? AND message_id = ? AND recipient_aci = ?`,
+      [kind, at, at, kind, at, senderAci, messageId, recipientAci],
+    );
+    return true;
+  }
+
+  /** Raises the message's own status to the least advanced recipient's, once that is delivered or read. */
+  #settle(senderAci: Aci, messageId: MessageId): void {
+    const least = Number(this.#db.value(`SELECT min(${RANK_SQL}) FROM message_recipients WHERE sender_aci = ? AND message_id = ?`, [senderAci, messageId]));
+    if (least < RANK.delivered) return;
+    const status = least >= RANK.read ? 'read' : 'delivered';
+    this.#db.run(
+      `UPDATE messages SET status = ? WHERE sender_aci = ? AND id = ? AND direction = 'out' AND ${RANK_SQL} < ?`,
+      [status, senderAci, messageId, RANK[status]],
+    );
+  }
+
+  #capEarly(): void {
+    const excess = this.earlyCount() - MAX_EARLY_RECEIPTS;
+    if (excess <= 0) return;
+    this.#db.run(
+      `DELETE FROM early_receipts WHERE (message_id, recipient_aci) IN
+         (SELECT message_id, recipient_aci FROM early_receipts ORDER BY received_at, message_id LIMIT ?)`,
+      [excess],
+    );
+  }
+}
