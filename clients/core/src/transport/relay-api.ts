@@ -7,6 +7,7 @@ import {
   formatBasicAuth,
   isErrorCode,
   ParleyError,
+  type AccessKeyRequest,
   type AccountInfoResponse,
   type AttachmentSlotRequest,
   type AttachmentSlotResponse,
@@ -20,6 +21,9 @@ import {
   type RegisterAccountRequest,
   type RegisterAccountResponse,
   type RelayInfoResponse,
+  type SenderCertificateResponse,
+  HTTP_ROUTES,
+  toBase64Url,
 } from '@parley/protocol';
 import { connectFailure } from './connect-failure.js';
 import { TransportError } from './transport-error.js';
@@ -65,6 +69,11 @@ export class RelayApi {
   /** The WebSocket URL of the device socket. */
   get websocketUrl(): string {
     return this.baseUrl.replace(/^http/, 'ws') + '/v1/websocket';
+  }
+
+  /** The WebSocket URL of the unidentified socket: sealed-sender sends, no credentials. */
+  get unidentifiedWebsocketUrl(): string {
+    return this.baseUrl.replace(/^http/, 'ws') + HTTP_ROUTES.unidentifiedWebsocket;
   }
 
   /** The WebSocket URL of the provisioning socket. */
@@ -117,6 +126,15 @@ export class RelayApi {
   attachmentSlot(size: number): Promise<AttachmentSlotResponse> {
     const body: AttachmentSlotRequest = { size };
     return this.request('POST', '/v1/attachments', body);
+  }
+  /** A short-lived sender certificate for this device (sealed sender). */
+  senderCertificate(): Promise<SenderCertificateResponse> {
+    return this.request('GET', HTTP_ROUTES.senderCertificate);
+  }
+  /** Registers the account's 16-byte access key (derived from its profile key) for sealed sends to it. */
+  async putAccessKey(accessKey: Uint8Array): Promise<void> {
+    const body: AccessKeyRequest = { accessKey: toBase64Url(accessKey) };
+    await this.request('PUT', HTTP_ROUTES.accessKey, body);
   }
   async sendProvisioning(address: string, body: string): Promise<void> {
     await this.request('PUT', `/v1/provisioning/${encodeURIComponent(address)}`, { body });

@@ -30,12 +30,18 @@ export type ConnectionState = 'connecting' | 'connected' | 'disconnected' | 'sto
 
 /** Options of a RelayConnection. */
 export interface RelayConnectionOptions {
-  /** The device WebSocket URL. */
+  /** The WebSocket URL: the device socket, or the unidentified (sealed sender) socket. */
   readonly url: string;
-  /** The Authorization header (read at every connect). */
-  readonly authorization: () => string;
-  /** Handles delivered envelopes in order; the batch is acked once this resolves. */
-  readonly onEnvelopes: (envelopes: readonly Envelope[]) => Promise<void>;
+  /**
+   * The Authorization header (read at every connect). Absent for the unidentified socket, which
+   * carries no credentials; a refused upgrade then does not mean the device was removed.
+   */
+  readonly authorization?: () => string;
+  /**
+   * Handles delivered envelopes in order; the batch is acked once this resolves. Absent on the
+   * unidentified socket, which only sends (the relay delivers nothing there).
+   */
+  readonly onEnvelopes?: (envelopes: readonly Envelope[]) => Promise<void>;
   /** Called when the queue that was waiting at connect time has been handled. */
   readonly onDrained?: () => void;
   readonly onState?: (state: ConnectionState, detail?: string) => void;
@@ -171,7 +177,8 @@ export class RelayConnection {
     this.drainSeen = false;
     let ws: WebSocket;
     try {
-      ws = new WebSocket(this.opts.url, { headers: { authorization: this.opts.authorization() }, perMessageDeflate: false });
+      const authorization = this.opts.authorization?.();
+      ws = new WebSocket(this.opts.url, { headers: authorization === undefined ? {} : { authorization }, perMessageDeflate: false });
     } catch (err) {
       this.opts.onState?.('disconnected', (err as Error).message);
       this.scheduleReconnect();
@@ -197,7 +204,7 @@ export class RelayConnection {
         } catch {
           // not JSON
         }
-        if (code === 'UNAUTHORIZED' || code === 'DEVICE_REMOVED') {
+        if (this.opts.authorization && (code === 'UNAUTHORIZED' || code === 'DEVICE_REMOVED')) {
           this.fail(new ParleyError('DEVICE_REMOVED', 'the relay refused this device: it was removed from its account or its credentials are wrong'));
         }
         ws.terminate();
@@ -289,9 +296,12 @@ export class RelayConnection {
       case 'deliver': {
         const envelopes = frame.kind.value.envelopes;
         const ws = this.ws;
+        const handler = this.opts.onEnvelopes;
+        // A socket that only sends has nobody to commit envelopes: leave them unacked.
+        if (!handler) return;
         this.work = this.work.then(async () => {
           try {
-            await this.opts.onEnvelopes(envelopes);
+            await handler(envelopes);
           } catch {
             // Not committed, so not acked: drop the connection and let the relay redeliver.
             ws?.terminate();
