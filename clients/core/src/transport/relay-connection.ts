@@ -15,15 +15,20 @@ import {
   type Envelope,
   type Frame,
   type Send,
+  type SendMulti,
+  type SendMultiResult,
   type SendResult,
+  aciFromBytes,
 } from '@parley/protocol';
 import type { MessageInitShape } from '@bufbuild/protobuf';
-import type { SendSchema } from '@parley/protocol';
+import type { SendMultiSchema, SendSchema } from '@parley/protocol';
 import { connectFailure, failureCode, isUntrustedCertificate } from './connect-failure.js';
 import { TransportError } from './transport-error.js';
 
 /** A Send without its request id (the connection assigns it). */
 export type OutgoingSend = Omit<MessageInitShape<typeof SendSchema>, 'requestId' | '$typeName'>;
+/** A SendMulti without its request id (the connection assigns it). */
+export type OutgoingSendMulti = Omit<MessageInitShape<typeof SendMultiSchema>, 'requestId' | '$typeName'>;
 
 /** Connection states, for progress display. */
 export type ConnectionState = 'connecting' | 'connected' | 'disconnected' | 'stopped';
@@ -62,7 +67,7 @@ export interface RelayConnectionOptions {
 }
 
 interface Pending {
-  resolve: (r: SendResult) => void;
+  resolve: (r: SendResult | SendMultiResult) => void;
   reject: (e: Error) => void;
   timer: NodeJS.Timeout;
 }
@@ -166,8 +171,29 @@ export class RelayConnection {
         this.pending.delete(requestId);
         reject(new TransportError('TIMEOUT', 'the relay did not answer the send in time'));
       }, this.opts.sendTimeoutMs ?? 30_000);
-      this.pending.set(requestId, { resolve, reject, timer });
+      // A SendResult answers a Send's request id (the relay never mixes the two answers up).
+      this.pending.set(requestId, { resolve: resolve as (r: SendResult | SendMultiResult) => void, reject, timer });
       ws.send(encodeFrame({ kind: { case: 'send', value: { ...(send as Send), requestId } } }));
+    });
+  }
+
+  /**
+   * Sends one SendMulti frame (a multi-recipient sealed upload) and resolves with the relay's
+   * SendMultiResult. Refusals as for {@link send}; MISMATCHED_DEVICES / STALE_DEVICES name
+   * every recipient whose device set was wrong in `details.recipients`.
+   */
+  sendMulti(send: OutgoingSendMulti): Promise<SendMultiResult> {
+    const ws = this.ws;
+    if (!ws || ws.readyState !== WebSocket.OPEN) return Promise.reject(new TransportError('DISCONNECTED', 'not connected to the relay'));
+    const requestId = this.nextRequestId++;
+    if (this.nextRequestId > 0xffffffff) this.nextRequestId = 1;
+    return new Promise<SendMultiResult>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.pending.delete(requestId);
+        reject(new TransportError('TIMEOUT', 'the relay did not answer the send in time'));
+      }, this.opts.sendTimeoutMs ?? 30_000);
+      this.pending.set(requestId, { resolve: resolve as (r: SendResult | SendMultiResult) => void, reject, timer });
+      ws.send(encodeFrame({ kind: { case: 'sendMulti', value: { ...(send as SendMulti), requestId } } }));
     });
   }
 
@@ -268,7 +294,8 @@ export class RelayConnection {
     // Any frame proves the connection alive.
     this.schedulePing();
     switch (frame.kind.case) {
-      case 'sendResult': {
+      case 'sendResult':
+      case 'sendMultiResult': {
         const p = this.pending.get(frame.kind.value.requestId);
         if (!p) return;
         this.pending.delete(frame.kind.value.requestId);
@@ -284,6 +311,7 @@ export class RelayConnection {
           staleDevices: e.staleDevices,
           fullDevices: e.fullDevices,
           retryAfterMs: e.retryAfterMs || undefined,
+          ...(e.recipients.length > 0 ? { recipients: recipientDetails(e.recipients) } : {}),
         });
         const p = this.pending.get(e.requestId);
         if (p && e.requestId !== 0) {
@@ -333,4 +361,12 @@ export class RelayConnection {
       this.pending.delete(id);
     }
   }
+}
+
+/** The per-recipient device-set details of a refused SendMulti; a recipient with a malformed ACI is left out. */
+function recipientDetails(list: ReadonlyArray<{ aci: Uint8Array; missingDevices: number[]; extraDevices: number[]; staleDevices: number[] }>) {
+  return list.flatMap((r) => {
+    if (r.aci.length !== 16) return [];
+    return [{ aci: aciFromBytes(r.aci), missingDevices: r.missingDevices, extraDevices: r.extraDevices, staleDevices: r.staleDevices }];
+  });
 }
