@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: AGPL-3.0-only
 /**
  * The relay's view of accounts: device authentication, the device set of an account (asked on
- * every send, so cached), and notifications when a device is added or removed.
+ * every send, so cached), presence token checks, and notifications when a device is added or
+ * removed or an account's presence token changes.
  */
 import { timingSafeEqual } from 'node:crypto';
 import { AUTH_SECRET_BYTES, parseBasicAuth, ParleyError, type Aci, type DeviceCredentials, type DeviceId, type RegistrationId } from '@parley/protocol';
@@ -9,7 +10,7 @@ import type { Clock } from './clock.js';
 import { silentLog, type KeyServerLog } from './log.js';
 import type { KeyStore } from './ports/key-store.js';
 import type { RateLimiter } from './rate-limit/rate-limiter.js';
-import { hashSecret } from './secrets.js';
+import { hashSecret, PRESENCE_TOKEN_BYTES } from './secrets.js';
 
 /** A device as the directory reports it. */
 export interface DirectoryDevice {
@@ -28,6 +29,11 @@ export interface DeviceChange {
   readonly kind: 'added' | 'removed';
   readonly aci: Aci;
   readonly deviceId: DeviceId;
+}
+
+/** An account's presence token changed: rotated, turned on, or turned off (presence off). */
+export interface PresenceTokenChange {
+  readonly aci: Aci;
 }
 
 /** Options of {@link AccountDirectory}. */
@@ -65,6 +71,7 @@ export class AccountDirectory {
   private readonly cacheMax: number;
   private readonly cacheTtlMs: number;
   private readonly listeners = new Set<(e: DeviceChange) => void>();
+  private readonly presenceListeners = new Set<(e: PresenceTokenChange) => void>();
   // Map order is recency order (a hit moves the entry to the end), so the first key is the LRU.
   private readonly cache = new Map<Aci, CacheEntry>();
   private readonly loading = new Map<Aci, Promise<ReadonlyArray<DirectoryDevice> | undefined>>();
@@ -174,6 +181,44 @@ export class AccountDirectory {
         listener(e);
       } catch (err) {
         this.log.error({ err, aci: e.aci, deviceId: e.deviceId, kind: e.kind }, 'device change listener failed');
+      }
+    }
+  }
+
+  /**
+   * Whether `token` is the account's current presence token. The presented token's SHA-256 is
+   * compared with the stored one in constant time; an unknown account, presence turned off and
+   * a token of the wrong length compare against a dummy hash, so all of them answer false after
+   * the same work as a wrong token. Not cached: a rotation is effective at once.
+   */
+  async presenceTokenMatches(aci: Aci, token: Uint8Array): Promise<boolean> {
+    const stored = await this.store.getPresenceToken(aci);
+    const presented = hashSecret(token);
+    const expected = stored?.length === presented.length ? stored : DUMMY_HASH;
+    const match = timingSafeEqual(presented, expected);
+    return match && stored !== undefined && token.length === PRESENCE_TOKEN_BYTES;
+  }
+
+  /** Registers a listener for presence token changes; returns a function that unregisters it. */
+  onPresenceTokenChange(listener: (e: PresenceTokenChange) => void): () => void {
+    this.presenceListeners.add(listener);
+    return () => {
+      this.presenceListeners.delete(listener);
+    };
+  }
+
+  /**
+   * Records a committed presence token change (the key server calls it after a rotation, or
+   * when presence was turned on or off) and tells every listener: the relay ends subscriptions
+   * made with the old token. A listener that throws is logged and skipped.
+   */
+  publishPresenceTokenChange(aci: Aci): void {
+    const e: PresenceTokenChange = Object.freeze({ aci });
+    for (const listener of [...this.presenceListeners]) {
+      try {
+        listener(e);
+      } catch (err) {
+        this.log.error({ err, aci: e.aci }, 'presence token change listener failed');
       }
     }
   }

@@ -22,6 +22,8 @@ export interface KeyServerRateLimits {
   readonly claimPerTarget: RateLimitRule;
   /** Username lookups, per requesting account. Default 100 per minute. */
   readonly directory: RateLimitRule;
+  /** Presence token changes (PUT and DELETE /v1/accounts/me/presence), per account. Default 20 per hour. */
+  readonly presenceToken: RateLimitRule;
 }
 
 /** Names of the key server's rate limits. */
@@ -78,6 +80,7 @@ export const DEFAULT_KEY_SERVER_CONFIG: KeyServerConfig = Object.freeze({
     claimPerRequester: rule(500, 10 * MINUTE),
     claimPerTarget: rule(500, 10 * MINUTE),
     directory: rule(100, MINUTE),
+    presenceToken: rule(20, HOUR),
   }),
 });
 

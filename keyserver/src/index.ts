@@ -11,6 +11,7 @@ export {
   type AuthenticatedDevice,
   type DeviceChange,
   type DirectoryDevice,
+  type PresenceTokenChange,
 } from './account-directory.js';
 export { type Clock, systemClock } from './clock.js';
 export {

@@ -72,6 +72,7 @@ export function createKeyServer(options: KeyServerOptions): KeyServer {
     claimPerRequester: limiter('claimPerRequester'),
     claimPerTarget: limiter('claimPerTarget'),
     directory: limiter('directory'),
+    presenceToken: limiter('presenceToken'),
   };
   let closed: Promise<void> | undefined;
   return {

@@ -25,6 +25,7 @@ import {
   type KeyUploadJson,
   type LinkDeviceRequest,
   type LinkTokenResponse,
+  type PresenceTokenRequest,
   type RegisterAccountRequest,
   type RegisterAccountResponse,
 } from '@parley/protocol';
@@ -34,7 +35,7 @@ import type { KeyServerConfig } from './config.js';
 import { decodeField, parseDeviceKeys, parseIdentityKey, parseKeyUpload } from './key-upload.js';
 import type { KeyServerLog } from './log.js';
 import type { KeyStore, StoredPreKey, StoredSignedPreKey } from './ports/key-store.js';
-import { hashSecret, LINK_TOKEN_BYTES, newLinkToken } from './secrets.js';
+import { hashSecret, LINK_TOKEN_BYTES, newLinkToken, PRESENCE_TOKEN_BYTES } from './secrets.js';
 
 /** What {@link KeyService} is built from. */
 export interface KeyServiceDeps {
@@ -202,6 +203,29 @@ export class KeyService {
     const key = decodeField(body.accessKey, 'accessKey', LIMITS.accessKeyBytes);
     if (!(await store.setAccessKey(who.aci, key, clock.now()))) throw new ParleyError('NOT_FOUND', 'no such account');
     log.info({ aci: who.aci, deviceId: who.deviceId }, 'access key set');
+  }
+
+  /**
+   * Turns presence on for the authenticated device's account, or rotates its token: only the
+   * token's SHA-256 is stored. A changed token ends every subscription made with the old one
+   * (the relay hears it through the directory); the same token again changes nothing.
+   * @throws ParleyError BAD_REQUEST when the token is not 32 bytes of base64url.
+   */
+  async setPresenceToken(who: AuthenticatedDevice, body: PresenceTokenRequest): Promise<void> {
+    const { store, clock, directory, log } = this.deps;
+    const token = decodeField(body.token, 'token', PRESENCE_TOKEN_BYTES);
+    const changed = await store.setPresenceToken(who.aci, hashSecret(token), clock.now());
+    if (!changed) return;
+    directory.publishPresenceTokenChange(who.aci);
+    log.info({ aci: who.aci, deviceId: who.deviceId }, 'presence token set');
+  }
+
+  /** Turns presence off for the authenticated device's account: nobody can subscribe, current subscriptions end. */
+  async clearPresenceToken(who: AuthenticatedDevice): Promise<void> {
+    const { store, directory, log } = this.deps;
+    if (!(await store.clearPresenceToken(who.aci))) return;
+    directory.publishPresenceTokenChange(who.aci);
+    log.info({ aci: who.aci, deviceId: who.deviceId }, 'presence turned off');
   }
 
   /**

@@ -88,6 +88,14 @@ export const accessKeyBodySchema: StrictSchema = {
   properties: { accessKey: b64Exact(LIMITS.accessKeyBytes) },
 };
 
+/** PUT /v1/accounts/me/presence: exactly 32 bytes, base64url (43 characters). */
+export const presenceTokenBodySchema: StrictSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['token'],
+  properties: { token: b64Exact(LIMITS.presenceTokenBytes) },
+};
+
 /** POST /v1/devices/link-tokens: no body, or an empty object. */
 export const emptyBodySchema: StrictSchema = { type: ['object', 'null'], additionalProperties: false, properties: {} };
 

@@ -16,6 +16,7 @@ import {
   type AccessKeyRequest,
   type KeyUploadJson,
   type LinkDeviceRequest,
+  type PresenceTokenRequest,
   type RegisterAccountRequest,
 } from '@parley/protocol';
 import type { AccountDirectory, AuthenticatedDevice } from './account-directory.js';
@@ -30,6 +31,7 @@ import {
   emptyBodySchema,
   keyUploadBodySchema,
   linkDeviceBodySchema,
+  presenceTokenBodySchema,
   registerBodySchema,
 } from './route-schemas.js';
 import { strictValidatorCompiler } from './strict-schema.js';
@@ -42,6 +44,7 @@ export interface RouteLimiters {
   readonly claimPerRequester: RateLimiter;
   readonly claimPerTarget: RateLimiter;
   readonly directory: RateLimiter;
+  readonly presenceToken: RateLimiter;
 }
 
 /** What the routes are built from. */
@@ -134,6 +137,24 @@ export function registerKeyServerRoutes(app: FastifyInstance, deps: RouteDeps): 
         return service.claimBundles(device, target, which);
       },
     );
+
+    scope.put<{ Body: PresenceTokenRequest }>(
+      HTTP_ROUTES.presenceToken,
+      { bodyLimit: 1024, schema: { body: presenceTokenBodySchema }, onRequest: authenticated },
+      async (req, reply) => {
+        const device = who(req);
+        await enforceRateLimit(limiters.presenceToken, device.aci);
+        await service.setPresenceToken(device, req.body);
+        return reply.status(204).send();
+      },
+    );
+
+    scope.delete(HTTP_ROUTES.presenceToken, { bodyLimit: 1024, schema: { body: emptyBodySchema }, onRequest: authenticated }, async (req, reply) => {
+      const device = who(req);
+      await enforceRateLimit(limiters.presenceToken, device.aci);
+      await service.clearPresenceToken(device);
+      return reply.status(204).send();
+    });
 
     scope.get<{ Params: { username: string } }>(
       HTTP_ROUTES.directory,

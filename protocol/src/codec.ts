@@ -9,9 +9,20 @@ import { FrameSchema, type Frame } from './gen/parley/v1/wire_pb.js';
 import { LIMITS } from './limits.js';
 
 /** The frame kinds a client may send; the rest only travel relay -> client. */
-export const CLIENT_FRAME_KINDS = ['send', 'ack', 'ping', 'sendMulti'] as const;
+export const CLIENT_FRAME_KINDS = ['send', 'ack', 'ping', 'sendMulti', 'presenceSubscribe', 'presenceSet'] as const;
 /** The frame kinds a relay sends. */
-export const RELAY_FRAME_KINDS = ['sendResult', 'deliver', 'queueDrained', 'error', 'pong', 'provisioningAddress', 'provisioningMessage', 'sendMultiResult'] as const;
+export const RELAY_FRAME_KINDS = [
+  'sendResult',
+  'deliver',
+  'queueDrained',
+  'error',
+  'pong',
+  'provisioningAddress',
+  'provisioningMessage',
+  'sendMultiResult',
+  'presenceSubscribeResult',
+  'presenceUpdate',
+] as const;
 
 /** A frame kind (`Frame.kind.case`). */
 export type FrameKind = NonNullable<Frame['kind']['case']>;

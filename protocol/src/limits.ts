@@ -36,6 +36,8 @@ export const LIMITS = {
   aciBytes: 16,
   /** Sealed-sender access keys (derived from a profile key) are exactly this many bytes. */
   accessKeyBytes: 16,
+  /** Presence tokens (PUT /v1/accounts/me/presence, PresenceTarget.token) are exactly this many bytes. */
+  presenceTokenBytes: 32,
   /** Device ids are 1..maxDeviceId. */
   maxDeviceId: 127,
   /** libsignal registration ids are 1..maxRegistrationId (14 bits). */

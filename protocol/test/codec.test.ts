@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: AGPL-3.0-only
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { decodeClientFrame, decodeFrame, encodeFrame, isParleyError, type ErrorCode, type Frame } from '../src/index.js';
+import { decodeClientFrame, decodeFrame, encodeFrame, isParleyError, PresenceState, type ErrorCode, type Frame } from '../src/index.js';
 
 /** Literal byte fixtures: what a relay must answer to each. */
 const BAD_FRAMES: ReadonlyArray<{ name: string; bytes: Uint8Array; code: ErrorCode }> = [
@@ -77,5 +77,25 @@ describe('frame codec', () => {
     const bytes = encodeFrame({ kind: { case: 'deliver', value: { envelopes: [] } } });
     assert.equal(codeOf(() => decodeClientFrame(bytes)), 'UNKNOWN_FRAME');
     assert.equal(codeOf(() => decodeFrame(bytes)), undefined);
+    for (const relayOnly of [
+      encodeFrame({ kind: { case: 'presenceUpdate', value: { aci: new Uint8Array(16), state: PresenceState.ONLINE } } }),
+      encodeFrame({ kind: { case: 'presenceSubscribeResult', value: { requestId: 1 } } }),
+    ]) {
+      assert.equal(codeOf(() => decodeClientFrame(relayOnly)), 'UNKNOWN_FRAME');
+    }
+  });
+
+  it('takes presence frames from a client', () => {
+    const subscribe = encodeFrame({
+      kind: { case: 'presenceSubscribe', value: { requestId: 7, targets: [{ aci: new Uint8Array(16).fill(1), token: new Uint8Array(32).fill(2) }] } },
+    });
+    const decoded = decodeClientFrame(subscribe);
+    assert.equal(decoded.kind.case, 'presenceSubscribe');
+    if (decoded.kind.case === 'presenceSubscribe') {
+      assert.equal(decoded.kind.value.requestId, 7);
+      assert.deepEqual([...decoded.kind.value.targets[0]!.token], new Array(32).fill(2));
+    }
+    const set = decodeClientFrame(encodeFrame({ kind: { case: 'presenceSet', value: { state: PresenceState.AWAY } } }));
+    assert.equal(set.kind.case === 'presenceSet' && set.kind.value.state, PresenceState.AWAY);
   });
 });

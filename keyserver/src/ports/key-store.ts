@@ -211,6 +211,19 @@ export interface KeyStore {
    */
   getAccessKeys(acis: readonly Aci[]): Promise<Map<Aci, Uint8Array>>;
 
+  /**
+   * Stores the account's presence token (its SHA-256; the token itself is never stored),
+   * replacing any earlier one, atomically.
+   * @returns true when the hash differs from the one stored before (presence turned on, or the
+   * token rotated), false when the same hash was stored already.
+   * @throws ParleyError NOT_FOUND when there is no such account (nothing is written).
+   */
+  setPresenceToken(aci: Aci, tokenHash: Uint8Array, updatedAt: number): Promise<boolean>;
+  /** Turns the account's presence off: forgets its token. @returns true when one was stored. */
+  clearPresenceToken(aci: Aci): Promise<boolean>;
+  /** SHA-256 of the account's presence token; undefined when presence is off or there is no such account. */
+  getPresenceToken(aci: Aci): Promise<Uint8Array | undefined>;
+
   /** Releases the store; no call may follow. */
   close(): Promise<void>;
 }

@@ -240,6 +240,24 @@ export class SqliteKeyStore implements KeyStore {
     });
   }
 
+  async setPresenceToken(aci: Aci, tokenHash: Uint8Array, updatedAt: number): Promise<boolean> {
+    return this.write(() => {
+      if (!this.s.account.get(aci)) throw new ParleyError('NOT_FOUND', 'no such account');
+      const before = this.s.presenceToken.get(aci) as { token_hash: Buffer } | undefined;
+      this.s.upsertPresenceToken.run(aci, tokenHash, updatedAt);
+      return !before || !Buffer.from(tokenHash).equals(before.token_hash);
+    });
+  }
+
+  async clearPresenceToken(aci: Aci): Promise<boolean> {
+    return this.write(() => this.s.deletePresenceToken.run(aci).changes > 0);
+  }
+
+  async getPresenceToken(aci: Aci): Promise<Uint8Array | undefined> {
+    const row = this.read(() => this.s.presenceToken.get(aci) as { token_hash: Buffer } | undefined);
+    return row && bytes(row.token_hash);
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
@@ -368,6 +386,12 @@ function prepare(db: Db) {
        ON CONFLICT (aci) DO UPDATE SET access_key = excluded.access_key, updated_at = excluded.updated_at`,
     ),
     accessKey: p('SELECT access_key FROM access_keys WHERE aci = ?'),
+    presenceToken: p('SELECT token_hash FROM presence_tokens WHERE aci = ?'),
+    upsertPresenceToken: p(
+      `INSERT INTO presence_tokens (aci, token_hash, updated_at) VALUES (?, ?, ?)
+       ON CONFLICT (aci) DO UPDATE SET token_hash = excluded.token_hash, updated_at = excluded.updated_at`,
+    ),
+    deletePresenceToken: p('DELETE FROM presence_tokens WHERE aci = ?'),
   };
 }
 

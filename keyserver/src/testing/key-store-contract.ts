@@ -378,5 +378,40 @@ export function describeKeyStoreContract(name: string, makeStore: KeyStoreFactor
         assert.notDeepEqual((await store.getAccessKeys([ACI_A])).get(ACI_A), new Uint8Array(16).fill(1));
       }));
     });
+
+    describe('presence tokens', () => {
+      it('stores a presence token hash per account, and says whether it changed', withStore(async (store) => {
+        await seeded(store);
+        await store.createAccount(newAccount(ACI_B, 'bob'), CAP);
+        assert.equal(await store.getPresenceToken(ACI_A), undefined, 'presence is off until a token is set');
+        const first = bytes(32);
+        assert.equal(await store.setPresenceToken(ACI_A, first, T0), true, 'turning presence on is a change');
+        assert.deepEqual(await store.getPresenceToken(ACI_A), first);
+        assert.equal(await store.setPresenceToken(ACI_A, new Uint8Array(first), T0 + 1), false, 'the same token again is no change');
+        const second = bytes(32);
+        assert.equal(await store.setPresenceToken(ACI_A, second, T0 + 2), true, 'a rotation is a change');
+        assert.deepEqual(await store.getPresenceToken(ACI_A), second);
+        assert.equal(await store.getPresenceToken(ACI_B), undefined, 'tokens belong to their account');
+      }));
+
+      it('turns presence off, and off twice is no change', withStore(async (store) => {
+        await seeded(store);
+        await store.setPresenceToken(ACI_A, bytes(32), T0);
+        assert.equal(await store.clearPresenceToken(ACI_A), true);
+        assert.equal(await store.getPresenceToken(ACI_A), undefined);
+        assert.equal(await store.clearPresenceToken(ACI_A), false);
+        assert.equal(await store.clearPresenceToken(ACI_C), false, 'an unknown account has nothing to clear');
+        const again = bytes(32);
+        assert.equal(await store.setPresenceToken(ACI_A, again, T0 + 1), true, 'on again after off is a change');
+        assert.deepEqual(await store.getPresenceToken(ACI_A), again);
+      }));
+
+      it('refuses a token for an unknown account and stores nothing', withStore(async (store) => {
+        await rejectsWith(store.setPresenceToken(ACI_C, bytes(32), T0), 'NOT_FOUND');
+        assert.equal(await store.getPresenceToken(ACI_C), undefined);
+        await store.createAccount(newAccount(ACI_C, 'carol'), CAP);
+        assert.equal(await store.getPresenceToken(ACI_C), undefined, 'the refused token did not wait for the account');
+      }));
+    });
   });
 }
