@@ -67,6 +67,16 @@ export interface RelayConfig extends AttachmentConfig {
   readonly rateLimits: RateLimitOverrides;
   /** Redis for the rate limits of relay and key server, shared by every node (`redis://…`). Default none (in process). */
   readonly redisUrl: string | undefined;
+  /** Lifetime of an issued sealed-sender certificate, ms, 1 minute..7 days. Default 24 hours. */
+  readonly senderCertificateTtlMs: number;
+  /** Recipient accounts one SendMulti may name. Default LIMITS.maxMultiRecipients (1,000). */
+  readonly maxMultiRecipients: number;
+  /**
+   * Largest SendMulti payload (the whole sealed-sender v2 upload), bytes, 1 KiB..maxFrameBytes.
+   * Separate from maxEnvelopeBytes, which still caps what one device receives (header plus the
+   * shared body). Default LIMITS.maxMultiPayloadBytes (512 KiB).
+   */
+  readonly maxMultiPayloadBytes: number;
 }
 
 /** The defaults, in one place. */
@@ -98,6 +108,9 @@ export const DEFAULT_RELAY_CONFIG: RelayConfig = Object.freeze({
   authFailuresPerMinute: 50,
   rateLimits: Object.freeze({}),
   redisUrl: undefined,
+  senderCertificateTtlMs: 24 * 3600 * 1000,
+  maxMultiRecipients: LIMITS.maxMultiRecipients,
+  maxMultiPayloadBytes: LIMITS.maxMultiPayloadBytes,
   attachmentStore: 'filesystem',
   maxAttachmentBytes: 100 * 1024 * 1024,
   attachmentSlotsPerHour: 200,
@@ -151,11 +164,16 @@ export function resolveRelayConfig(partial: Partial<RelayConfig> = {}): RelayCon
   intIn('registrationsPerHour', c.registrationsPerHour, 1, 10_000_000);
   if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(c.logLevel)) throw new ConfigError('logLevel is not a pino level');
   intIn('shutdownGraceMs', c.shutdownGraceMs, 0, 600_000);
+  intIn('senderCertificateTtlMs', c.senderCertificateTtlMs, 60_000, 7 * 24 * 3600 * 1000);
+  intIn('maxMultiRecipients', c.maxMultiRecipients, 1, 100_000);
+  // The default follows a lowered frame cap instead of turning into a configuration error.
+  const maxMultiPayloadBytes = partial.maxMultiPayloadBytes === undefined ? Math.min(c.maxMultiPayloadBytes, c.maxFrameBytes) : c.maxMultiPayloadBytes;
+  intIn('maxMultiPayloadBytes', maxMultiPayloadBytes, 1024, c.maxFrameBytes);
   const rateLimits = checkRateLimitSettings(c);
   const attachmentProblem = attachmentConfigProblem(c);
   if (attachmentProblem) throw new ConfigError(attachmentProblem);
   checkListenSafety(c);
-  return Object.freeze({ ...c, domain: parseDomain(c.domain), rateLimits });
+  return Object.freeze({ ...c, domain: parseDomain(c.domain), rateLimits, maxMultiPayloadBytes });
 }
 
 /**

@@ -20,10 +20,29 @@ export interface RelayOwnRateLimits {
   readonly sendPerDevice: RateLimitRule | undefined;
   /** Provisioning (device linking) sockets opened per client address. */
   readonly provisioning: RateLimitRule;
+  /** Sender certificates issued per device. */
+  readonly senderCertificate: RateLimitRule;
+  /** Unidentified (sealed-sender) sockets opened per client address. */
+  readonly unidentifiedSocket: RateLimitRule;
+  /** Send and SendMulti frames on unidentified sockets, per client address. */
+  readonly unidentifiedSend: RateLimitRule;
+  /**
+   * Unidentified sends refused for a wrong or missing access key, per destination account (each
+   * recipient of a refused SendMulti counts); while exhausted, unidentified sends to it are refused.
+   */
+  readonly accessKeyFailure: RateLimitRule;
 }
 
 /** Names of the relay's own limits. */
-export const RELAY_OWN_RATE_LIMITS = ['sendPerAccount', 'sendPerDevice', 'provisioning'] as const;
+export const RELAY_OWN_RATE_LIMITS = [
+  'sendPerAccount',
+  'sendPerDevice',
+  'provisioning',
+  'senderCertificate',
+  'unidentifiedSocket',
+  'unidentifiedSend',
+  'accessKeyFailure',
+] as const;
 
 /** Every limit `--rate-limits` can set: the relay's own and the key server's. */
 export const RATE_LIMIT_NAMES: readonly string[] = [...RELAY_OWN_RATE_LIMITS, ...Object.keys(DEFAULT_KEY_SERVER_CONFIG.rateLimits)];
@@ -36,6 +55,14 @@ export type RateLimitOverrides = Readonly<Record<string, RateLimitRule | 'off'>>
 
 /** Default of the provisioning socket limit: 20 per minute per client address. */
 export const DEFAULT_PROVISIONING_RATE_LIMIT: RateLimitRule = Object.freeze({ capacity: 20, windowMs: MINUTE });
+/** Default of the sender certificate limit: 20 per 10 minutes per device (a device needs about one a day). */
+export const DEFAULT_SENDER_CERTIFICATE_RATE_LIMIT: RateLimitRule = Object.freeze({ capacity: 20, windowMs: 10 * MINUTE });
+/** Default of the unidentified socket limit: 60 per minute per client address. */
+export const DEFAULT_UNIDENTIFIED_SOCKET_RATE_LIMIT: RateLimitRule = Object.freeze({ capacity: 60, windowMs: MINUTE });
+/** Default of the unidentified send limit: 1,200 per minute per client address (many users may share one). */
+export const DEFAULT_UNIDENTIFIED_SEND_RATE_LIMIT: RateLimitRule = Object.freeze({ capacity: 1200, windowMs: MINUTE });
+/** Default of the access key failure limit: 60 per minute per destination account. */
+export const DEFAULT_ACCESS_KEY_FAILURE_RATE_LIMIT: RateLimitRule = Object.freeze({ capacity: 60, windowMs: MINUTE });
 
 const UNIT_MS: Readonly<Record<string, number>> = { ms: 1, s: 1000, m: MINUTE, h: 60 * MINUTE, d: 24 * 60 * MINUTE };
 const MAX_CAPACITY = 1_000_000_000;
@@ -97,6 +124,10 @@ export function relayRateLimits(config: RelayConfig): RelayOwnRateLimits {
     sendPerAccount: pick(o, 'sendPerAccount', perMinute(config.sendsPerAccountPerMinute)),
     sendPerDevice: pick(o, 'sendPerDevice', perMinute(config.sendsPerDevicePerMinute)),
     provisioning: pick(o, 'provisioning', DEFAULT_PROVISIONING_RATE_LIMIT) ?? DEFAULT_PROVISIONING_RATE_LIMIT,
+    senderCertificate: pick(o, 'senderCertificate', DEFAULT_SENDER_CERTIFICATE_RATE_LIMIT) ?? DEFAULT_SENDER_CERTIFICATE_RATE_LIMIT,
+    unidentifiedSocket: pick(o, 'unidentifiedSocket', DEFAULT_UNIDENTIFIED_SOCKET_RATE_LIMIT) ?? DEFAULT_UNIDENTIFIED_SOCKET_RATE_LIMIT,
+    unidentifiedSend: pick(o, 'unidentifiedSend', DEFAULT_UNIDENTIFIED_SEND_RATE_LIMIT) ?? DEFAULT_UNIDENTIFIED_SEND_RATE_LIMIT,
+    accessKeyFailure: pick(o, 'accessKeyFailure', DEFAULT_ACCESS_KEY_FAILURE_RATE_LIMIT) ?? DEFAULT_ACCESS_KEY_FAILURE_RATE_LIMIT,
   });
 }
 
@@ -126,7 +157,11 @@ export interface Sender {
  * @returns a function that resolves when the send may go on.
  * @throws (the returned function) ParleyError RATE_LIMITED with `retryAfterMs`.
  */
-export function createSendAdmission(backend: RateLimiterBackend, limits: RelayOwnRateLimits, metrics: RelayMetrics): (sender: Sender) => Promise<void> {
+export function createSendAdmission(
+  backend: RateLimiterBackend,
+  limits: Pick<RelayOwnRateLimits, 'sendPerDevice' | 'sendPerAccount'>,
+  metrics: RelayMetrics,
+): (sender: Sender) => Promise<void> {
   const perDevice: RateLimiter | undefined = limits.sendPerDevice && backend.limiter('sendPerDevice', limits.sendPerDevice);
   const perAccount: RateLimiter | undefined = limits.sendPerAccount && backend.limiter('sendPerAccount', limits.sendPerAccount);
   const limited = (err: unknown, name: string): never => {

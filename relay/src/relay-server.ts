@@ -21,7 +21,9 @@ import {
   ParleyError,
   type Aci,
   type DeviceId,
+  toBase64Url,
   type ProvisioningMessageRequest,
+  type RelayInfoResponse,
 } from '@parley/protocol';
 import { registerAttachmentRoutes, type AttachmentStorage } from './attachments/attachment-routes.js';
 import type { Clock } from './clock.js';
@@ -34,6 +36,8 @@ import { ProvisioningHub } from './provisioning.js';
 import { createSendAdmission, relayRateLimits } from './rate-limits.js';
 import type { AckRequest, EnqueueRequest, EnqueueResult, EnvelopeStore } from './ports/envelope-store.js';
 import { RelayMetrics } from './relay-metrics.js';
+import type { SenderCertificateAuthority } from './sealed-sender/certificate-authority.js';
+import { registerSenderCertificateRoute } from './sealed-sender/sender-certificate-route.js';
 import { trackUnusedConnections } from './unused-connections.js';
 
 /** The relay's version, reported on /v1/info. */
@@ -54,6 +58,8 @@ export interface TlsCredentials {
 /** The account directory as the relay uses it (the key server's AccountDirectory). */
 export interface RelayDirectory extends DeviceDirectory {
   authenticate(authorization: string | undefined, clientKey: string): Promise<{ aci: Aci; deviceId: DeviceId }>;
+  /** The account's identity key (for its sender certificates); undefined for an unknown account. */
+  getIdentityKey(aci: Aci): Promise<Uint8Array | undefined>;
   onDeviceChange(listener: (e: { kind: 'added' | 'removed'; aci: Aci; deviceId: DeviceId }) => void): () => void;
 }
 
@@ -78,6 +84,11 @@ export interface RelayPorts {
   readonly rateLimiters?: RateLimiterBackend;
   /** The attachment blob store; without it the relay has no attachment routes. The relay closes it. */
   readonly attachments?: AttachmentStorage;
+  /**
+   * The sealed-sender keys (trust root and server certificate); without them the relay issues no
+   * sender certificates (GET /v1/certificate/sender is NOT_FOUND) and /v1/info names no trust root.
+   */
+  readonly senderCertificates?: SenderCertificateAuthority;
 }
 
 /** A running (or ready to run) relay. */
@@ -127,7 +138,12 @@ export function createRelay(config: RelayConfig, ports: RelayPorts): Relay {
     void reply.status(404).send({ code: 'NOT_FOUND', message: 'no such route' });
   });
   app.get(HTTP_ROUTES.health, async () => ({ status: 'ok' }));
-  app.get(HTTP_ROUTES.info, async () => ({ domain: config.domain, version: RELAY_VERSION }));
+  const info: RelayInfoResponse = {
+    domain: config.domain,
+    version: RELAY_VERSION,
+    ...(ports.senderCertificates ? { senderCertificateTrustRoot: toBase64Url(ports.senderCertificates.trustRoot) } : {}),
+  };
+  app.get(HTTP_ROUTES.info, async () => info);
   app.get(HTTP_ROUTES.ready, async (_req, reply) => {
     if (shuttingDown) return reply.status(503).send({ status: 'shutting-down' });
     return { status: 'ready', connections: registry.size };
@@ -159,6 +175,15 @@ export function createRelay(config: RelayConfig, ports: RelayPorts): Relay {
   const limits = relayRateLimits(config);
   const rateLimiters = ports.rateLimiters ?? createInProcessRateLimiterBackend({ clock });
   const provisioningLimiter = rateLimiters.limiter('provisioning', limits.provisioning);
+  if (ports.senderCertificates) {
+    registerSenderCertificateRoute(app, {
+      authority: ports.senderCertificates,
+      directory,
+      clock,
+      ttlMs: config.senderCertificateTtlMs,
+      limiter: rateLimiters.limiter('senderCertificate', limits.senderCertificate),
+    });
+  }
   if (ports.attachments) registerAttachmentRoutes(app, { storage: ports.attachments, directory, clock, log, config, limiters: rateLimiters });
   app.put<{ Params: { address: string }; Body: ProvisioningMessageRequest }>(
     HTTP_ROUTES.provisioningMessage,

@@ -7,6 +7,8 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import WebSocket from 'ws';
 import { aciToBytes, EnvelopeType, formatBasicAuth, type Aci, type BundleResponse } from '@parley/protocol';
@@ -40,7 +42,9 @@ describe('a running relay', () => {
 
   it('answers /healthz, /readyz and /v1/info', async () => {
     assert.deepEqual((await http(relay.url, 'GET', '/healthz')).body, { status: 'ok' });
-    assert.deepEqual((await http(relay.url, 'GET', '/v1/info')).body, { domain: 'localhost', version: '0.1.0' });
+    const info = (await http<{ senderCertificateTrustRoot: string }>(relay.url, 'GET', '/v1/info')).body;
+    const trustRoot = JSON.parse(readFileSync(join(relay.dataDir, 'sealed-sender', 'trust-root.json'), 'utf8')) as { publicKey: string };
+    assert.deepEqual(info, { domain: 'localhost', version: '0.1.0', senderCertificateTrustRoot: trustRoot.publicKey });
     assert.equal((await http(relay.url, 'GET', '/readyz')).status, 200);
   });
 

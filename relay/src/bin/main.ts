@@ -23,6 +23,7 @@ import { createRelayLogger } from '../relay-logger.js';
 import { RelayMetrics } from '../relay-metrics.js';
 import { createRelay, type TlsCredentials } from '../relay-server.js';
 import { keyServerRateLimits } from '../rate-limits.js';
+import { loadSenderCertificateAuthority } from '../sealed-sender/certificate-authority.js';
 import { openSqliteEnvelopeStore } from '../storage/sqlite-envelope-store.js';
 import { parseRelayCommand, relayHelp } from './options.js';
 
@@ -103,6 +104,16 @@ export async function main(argv: readonly string[], env: Readonly<Record<string,
     redisLog.info('rate limits in Redis');
   }
 
+  let senderCertificates;
+  try {
+    const loaded = loadSenderCertificateAuthority(dataDir, systemClock.now());
+    senderCertificates = loaded.authority;
+    for (const file of loaded.created) log.warn({ file }, 'created a sealed-sender key file: back it up (docs/operations.md, "Sealed sender keys")');
+  } catch (err) {
+    process.stderr.write(`parley-relay: ${(err as Error).message}\n`);
+    process.exit(2);
+  }
+
   const keyStore = openSqliteKeyStore(join(dataDir, 'keys.db'));
   const keyServer = createKeyServer({
     store: keyStore,
@@ -131,6 +142,7 @@ export async function main(argv: readonly string[], env: Readonly<Record<string,
     log,
     metrics,
     rateLimiters,
+    senderCertificates,
     ...(tls ? { tls } : {}),
   });
 
