@@ -50,6 +50,15 @@ export {
   type SignedPublicPreKeyInput,
   SessionCipher,
 } from './session.js';
+export type {
+  GroupEncryptInput,
+  SealedContentHint,
+  SealedContentKind,
+  SealedDecryptOptions,
+  SealedDecryptResult,
+  SealedEncryptOptions,
+  SenderKeyDistributionInfo,
+} from './sealed-types.js';
 export {
   SAFETY_NUMBER_ITERATIONS,
   SAFETY_NUMBER_VERSION,

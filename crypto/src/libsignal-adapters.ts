@@ -109,6 +109,8 @@ function mapCode(code: ErrorCode, fallback: CryptoErrorCode): CryptoErrorCode {
       return 'INVALID_ARGUMENT';
     case ErrorCode.SealedSenderSelfSend:
       return 'INVALID_MESSAGE';
+    case ErrorCode.InvalidSenderKeySession:
+      return 'NO_SENDER_KEY';
     default:
       return fallback;
   }

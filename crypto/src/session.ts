@@ -21,7 +21,16 @@ import { LIMITS } from '@parley/protocol';
 import { type DeviceAddress, formatAddress } from './address.js';
 import { CryptoError } from './errors.js';
 import { isValidEcPublicKey, isValidKyberPublicKey, owned, verifyPreKeySignature } from './key-verification.js';
+import * as group from './group-cipher.js';
 import { PortCall } from './libsignal-adapters.js';
+import * as sealed from './sealed-sender.js';
+import type {
+  GroupEncryptInput,
+  SealedDecryptOptions,
+  SealedDecryptResult,
+  SealedEncryptOptions,
+  SenderKeyDistributionInfo,
+} from './sealed-types.js';
 import type { ProtocolStores } from './stores.js';
 
 /** Milliseconds since 1970; injected so tests can move time (CONVENTIONS 10). */
@@ -100,6 +109,7 @@ export class SessionCipher {
   readonly #stores: ProtocolStores;
   readonly #local: ProtocolAddress;
   readonly #clock: Clock;
+  readonly #context: sealed.CipherContext;
   #tail: Promise<unknown> = Promise.resolve();
 
   constructor(stores: ProtocolStores, options: SessionCipherOptions) {
@@ -107,6 +117,8 @@ export class SessionCipher {
     this.#stores = stores;
     this.#local = protocolAddress(options.localAddress);
     this.#clock = options.clock ?? SYSTEM_CLOCK;
+    const local = { aci: options.localAddress.aci, deviceId: options.localAddress.deviceId };
+    this.#context = { stores, local, now: () => this.#now() };
   }
 
   #serial<T>(fn: () => Promise<T>): Promise<T> {
@@ -212,6 +224,80 @@ export class SessionCipher {
         throw call.failure(err, 'INVALID_MESSAGE', name);
       }
     });
+  }
+
+  /**
+   * Encrypts `plaintext` for `address` over the existing session (the ratchet advances as for
+   * {@link encrypt}; a first message carries the PQXDH prekey content inside the seal) and seals
+   * it with sealed sender v1: the relay sees only the destination. `senderCertificate` must be
+   * this device's current certificate (else INVALID_CERTIFICATE). NO_SESSION without a session,
+   * UNTRUSTED_IDENTITY after an unaccepted key change. Send the result as a `SEALED` envelope to
+   * the device's registration id ({@link remoteRegistrationId}).
+   */
+  async sealedEncrypt(
+    address: DeviceAddress,
+    plaintext: Uint8Array,
+    senderCertificate: Uint8Array,
+    options: SealedEncryptOptions = {},
+  ): Promise<Uint8Array> {
+    formatAddress(address);
+    if (!(plaintext instanceof Uint8Array)) throw new CryptoError('INVALID_ARGUMENT', 'plaintext must be bytes');
+    const message = new Uint8Array(plaintext);
+    return this.#serial(() => sealed.sealedEncrypt(this.#context, address, message, senderCertificate, options));
+  }
+
+  /**
+   * Opens a sealed message: sealed sender v1, or one recipient's part of a multi-recipient send
+   * (`header ‖ sharedBody`), whose content is a 1:1 message (`prekey`, `ciphertext`), a group
+   * message (`senderkey`) or a decryption-error report (`plaintext`).
+   *
+   * Refuses, changing no state: a malformed seal or one not addressed to this device
+   * (INVALID_MESSAGE); a certificate that is malformed, not signed by one of `trustRoots`, or
+   * expired at `timestamp` (INVALID_CERTIFICATE); a message from this very device
+   * (INVALID_MESSAGE); a certificate whose identity key is not the one the content uses or, for
+   * a known sender, not the one the device knows (INVALID_CERTIFICATE). Then decrypts as
+   * {@link decrypt} would: DUPLICATE_MESSAGE for a replay, NO_SENDER_KEY for a group message
+   * without the sender's key. Errors raised after the certificate was believed carry the
+   * sender's address, so the caller can ask the sender to resend.
+   */
+  async sealedDecrypt(ciphertext: Uint8Array, options: SealedDecryptOptions): Promise<SealedDecryptResult> {
+    if (!(ciphertext instanceof Uint8Array)) throw new CryptoError('INVALID_ARGUMENT', 'ciphertext must be bytes');
+    const bytes = new Uint8Array(ciphertext);
+    return this.#serial(() => sealed.sealedDecrypt(this.#context, bytes, options));
+  }
+
+  /**
+   * This device's SenderKeyDistributionMessage for group distribution `distributionId` (a
+   * lowercase UUID), creating the sender key on first use. Send it to every other member device
+   * inside a 1:1 message before the first group message. `self` must be this cipher's address.
+   * To rotate (a member left), use a new distribution id and send it to the remaining members.
+   */
+  async createSenderKeyDistribution(self: DeviceAddress, distributionId: string): Promise<Uint8Array> {
+    return this.#serial(() => group.createSenderKeyDistribution(this.#context, self, distributionId));
+  }
+
+  /**
+   * Stores the sender key that device `sender` distributed (received inside a 1:1 message from
+   * that device, whose sender the caller knows). INVALID_MESSAGE when `message` is not a
+   * distribution message.
+   */
+  async processSenderKeyDistribution(sender: DeviceAddress, message: Uint8Array): Promise<SenderKeyDistributionInfo> {
+    formatAddress(sender);
+    const bytes = message instanceof Uint8Array ? new Uint8Array(message) : message;
+    return this.#serial(() => group.processSenderKeyDistribution(this.#context, sender, bytes));
+  }
+
+  /**
+   * Encrypts one group message with this device's sender key for `distributionId` and seals it
+   * for every recipient device in one sealed sender v2 payload, to upload once
+   * (`SendMulti`). Every recipient device needs a session: otherwise NO_SESSION naming all
+   * devices without one in `addresses` (fetch their bundles, then retry). UNTRUSTED_IDENTITY
+   * (with `addresses`) when a recipient account's key changed and was not accepted;
+   * NO_SENDER_KEY before {@link createSenderKeyDistribution} made the key. Nothing is encrypted
+   * when a check fails.
+   */
+  async groupEncryptMulti(input: GroupEncryptInput): Promise<Uint8Array> {
+    return this.#serial(() => group.groupEncryptMulti(this.#context, input));
   }
 
   /** True when there is a session with `address` that can be used to send. */
