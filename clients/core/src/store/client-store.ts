@@ -7,8 +7,10 @@ import { chmodSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Account } from './account-store.js';
 import { AccountStore } from './account-store.js';
+import { BlocklistStore } from './blocklist-store.js';
 import type { Clock } from '@parley/crypto';
 import { ClientDatabase, SYSTEM_CLOCK } from './database.js';
+import { MessageActionsStore } from './message-actions-store.js';
 import { MessageStore } from './message-store.js';
 import { STORE_MIGRATIONS } from './migrations.js';
 import { Outbox } from './outbox.js';
@@ -48,6 +50,10 @@ export interface ClientStore {
   readonly settings: SettingsStore;
   /** Per-recipient delivery and read state, early receipts, contacts' presence tokens. */
   readonly receipts: ReceiptStore;
+  /** Edits, tombstones, reactions, quotes, expiry and disappearing-message timers. */
+  readonly actions: MessageActionsStore;
+  /** The contacts this account blocks. */
+  readonly blocklist: BlocklistStore;
   /** The local account, or undefined before registration or linking. */
   getAccount(): Account | undefined;
   /** Stores the local account (replacing it). */
@@ -78,6 +84,8 @@ export function openClientStore(options: ClientStoreOptions): ClientStore {
     seenEnvelopes.prune();
     const receipts = new ReceiptStore(database, clock);
     receipts.prune();
+    const actions = new MessageActionsStore(database, clock);
+    actions.prunePending();
     return {
       profileDir: options.profileDir,
       database,
@@ -87,6 +95,8 @@ export function openClientStore(options: ClientStoreOptions): ClientStore {
       seenEnvelopes,
       settings: new SettingsStore(database),
       receipts,
+      actions,
+      blocklist: new BlocklistStore(database),
       getAccount: () => account.getAccount(),
       saveAccount: (a: Account) => account.saveAccount(a),
       transaction: <T>(fn: () => T): T => database.transaction(fn),

@@ -108,6 +108,9 @@ export class ClientDatabase {
         throw err;
       }
       db.exec('PRAGMA foreign_keys = ON');
+      // Deleted and expired messages must not linger in free pages of the file (SQLCipher's
+      // build turns this on already; say so rather than depend on it).
+      db.exec('PRAGMA secure_delete = ON');
       db.exec('PRAGMA temp_store = MEMORY');
       db.exec('PRAGMA synchronous = FULL');
       if (db.pragma('journal_mode = WAL', { simple: true }) !== 'wal') throw new Error('the database refused WAL mode');

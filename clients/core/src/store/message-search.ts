@@ -71,13 +71,16 @@ interface SearchRow {
   lamport: number;
 }
 
-/** Searches the text messages in `db`; see {@link buildMatchExpression} for the query language. */
-export function searchMessages(db: ClientDatabase, query: string, options: SearchOptions = {}): SearchResult[] {
+/**
+ * Searches the text messages in `db`; see {@link buildMatchExpression} for the query language.
+ * Messages expired by `nowMs` (ms since the epoch) or deleted are never found.
+ */
+export function searchMessages(db: ClientDatabase, query: string, options: SearchOptions, nowMs: number): SearchResult[] {
   const limit = checkInteger(options.limit ?? DEFAULT_SEARCH_LIMIT, 'limit', 1, MAX_SEARCH_LIMIT);
   const match = buildMatchExpression(query, (text) => db.tokenize(text));
   if (match === undefined) return [];
   const { before, after } = options.highlight ?? { before: '[', after: ']' };
-  const params: (string | number)[] = [String(before), String(after), match];
+  const params: (string | number)[] = [String(before), String(after), match, nowMs];
   let scope = '';
   if (options.conversationId !== undefined) {
     scope = 'AND m.conversation_id = ?';
@@ -90,7 +93,7 @@ export function searchMessages(db: ClientDatabase, query: string, options: Searc
     `SELECT m.conversation_id, m.id, m.sender_aci, m.direction, m.sent_at, m.received_at, m.lamport,
        snippet(messages_fts, 0, ?, ?, '…', ${SNIPPET_TOKENS}) AS snippet
      FROM messages_fts JOIN messages m ON m.row_id = messages_fts.rowid
-     WHERE messages_fts MATCH ? ${scope}
+     WHERE messages_fts MATCH ? AND m.deleted IS NULL AND (m.expires_at IS NULL OR m.expires_at > ?) ${scope}
      ORDER BY messages_fts.rowid DESC LIMIT ?`,
     params,
   );

@@ -139,6 +139,14 @@ interface ConversationRow {
 }
 
 const MESSAGE_COLUMNS = 'id, conversation_id, sender_aci, sender_device, direction, kind, body, sent_at, received_at, lamport, status';
+/**
+ * What history, search and the conversation list show (one parameter: now, ms): not a message
+ * deleted on this device only, not an expired one (the expiry sweeper deletes those, but a
+ * reader must not depend on it having run). Tombstones of deletes for everyone are shown.
+ */
+export const VISIBLE_MESSAGE = "deleted IS NOT 'local' AND (expires_at IS NULL OR expires_at > ?)";
+/** Incoming text that counts as unread (one parameter: now, ms); tombstones do not. */
+const UNREAD = `direction = 'in' AND kind = 'text' AND status <> 'read' AND deleted IS NULL AND (expires_at IS NULL OR expires_at > ?)`;
 const CONVERSATION_SELECT = `SELECT c.id, c.kind, c.peer_aci, ct.address AS peer_address, c.created_at, c.last_activity_at
   FROM conversations c LEFT JOIN contacts ct ON ct.aci = c.peer_aci`;
 
@@ -286,15 +294,17 @@ export class MessageStore {
 
   /** Every conversation with its last message and unread count, most recently active first. */
   conversations(): ConversationSummary[] {
+    const now = this.#clock.now();
     const rows = this.#db.all<ConversationRow & { unread: number }>(
       `SELECT c.id, c.kind, c.peer_aci, ct.address AS peer_address, c.created_at, c.last_activity_at,
-         (SELECT count(*) FROM messages m WHERE m.conversation_id = c.id AND m.direction = 'in' AND m.kind = 'text' AND m.status <> 'read') AS unread
+         (SELECT count(*) FROM messages m WHERE m.conversation_id = c.id AND ${UNREAD}) AS unread
        FROM conversations c LEFT JOIN contacts ct ON ct.aci = c.peer_aci ORDER BY c.last_activity_at DESC, c.id`,
+      [now],
     );
     return rows.map((row) => {
       const last = this.#db.get<MessageRow>(
-        `SELECT ${MESSAGE_COLUMNS} FROM messages WHERE conversation_id = ? ORDER BY lamport DESC, sender_aci DESC, id DESC LIMIT 1`,
-        [row.id],
+        `SELECT ${MESSAGE_COLUMNS} FROM messages WHERE conversation_id = ? AND ${VISIBLE_MESSAGE} ORDER BY lamport DESC, sender_aci DESC, id DESC LIMIT 1`,
+        [row.id, now],
       );
       return { ...toConversation(row), ...(last ? { lastMessage: toMessage(last) } : {}), unreadCount: row.unread };
     });
@@ -367,9 +377,10 @@ export class MessageStore {
    */
   history(conversationId: ConversationId, options: HistoryOptions = {}): MessageRecord[] {
     const limit = checkInteger(options.limit ?? DEFAULT_HISTORY_LIMIT, 'limit', 1, MAX_HISTORY_LIMIT);
-    const order = 'ORDER BY lamport DESC, sender_aci DESC, id DESC LIMIT ?';
+    const order = `AND ${VISIBLE_MESSAGE} ORDER BY lamport DESC, sender_aci DESC, id DESC LIMIT ?`;
+    const now = this.#clock.now();
     if (options.before === undefined) {
-      return this.#db.all<MessageRow>(`SELECT ${MESSAGE_COLUMNS} FROM messages WHERE conversation_id = ? ${order}`, [conversationId, limit]).map(toMessage);
+      return this.#db.all<MessageRow>(`SELECT ${MESSAGE_COLUMNS} FROM messages WHERE conversation_id = ? ${order}`, [conversationId, now, limit]).map(toMessage);
     }
     const cursor = this.#db.get<{ lamport: number; sender_aci: string; id: string }>(
       'SELECT lamport, sender_aci, id FROM messages WHERE conversation_id = ? AND id = ? ORDER BY sender_aci LIMIT 1',
@@ -382,6 +393,7 @@ export class MessageStore {
         cursor.lamport,
         cursor.sender_aci,
         cursor.id,
+        now,
         limit,
       ])
       .map(toMessage);
@@ -423,7 +435,7 @@ export class MessageStore {
   /** Incoming text messages of conversation `id` not yet read. */
   unreadCount(id: ConversationId): number {
     return Number(
-      this.#db.value("SELECT count(*) FROM messages WHERE conversation_id = ? AND direction = 'in' AND kind = 'text' AND status <> 'read'", [id]),
+      this.#db.value(`SELECT count(*) FROM messages WHERE conversation_id = ? AND ${UNREAD}`, [id, this.#clock.now()]),
     );
   }
 
@@ -464,6 +476,6 @@ export class MessageStore {
    * searchable word answers an empty list.
    */
   search(query: string, options: SearchOptions = {}): SearchResult[] {
-    return searchMessages(this.#db, query, options);
+    return searchMessages(this.#db, query, options, this.#clock.now());
   }
 }
