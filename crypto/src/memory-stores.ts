@@ -194,6 +194,10 @@ export class MemorySenderKeyStore implements SenderKeyStore {
   async saveSenderKey(address: string, distributionId: string, record: Uint8Array): Promise<void> {
     this.#records.set(`${address}/${distributionId}`, copy(record));
   }
+
+  async deleteSenderKey(address: string, distributionId: string): Promise<void> {
+    this.#records.delete(`${address}/${distributionId}`);
+  }
 }
 
 /** A fresh set of in-memory stores for a device with identity `identity`. */

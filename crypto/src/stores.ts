@@ -95,6 +95,12 @@ export interface SenderKeyStore {
   /** The record of sender device `address` for group distribution `distributionId` (a lowercase UUID). */
   getSenderKey(address: string, distributionId: string): Promise<Uint8Array | undefined>;
   saveSenderKey(address: string, distributionId: string, record: Uint8Array): Promise<void>;
+  /**
+   * Forgets the record of sender device `address` for `distributionId`; no error when there is
+   * none. A client calls it for a member's devices when the member leaves a group, and for its
+   * own old distribution after rotating to a new one.
+   */
+  deleteSenderKey(address: string, distributionId: string): Promise<void>;
 }
 
 /** Everything the protocol persists for one device. */

@@ -280,4 +280,22 @@ describe('staged protocol stores (atomic receive)', () => {
     store.transaction(() => staged.commit());
     assert.deepEqual(await store.protocol.sessions.getSessionDeviceIds(aci), [3]);
   });
+
+  it('stages a sender key deletion: hidden in the overlay, on disk only after commit', async () => {
+    const store = openStore();
+    const address = '0e0e0e0e-0000-4000-8000-00000000000e.1';
+    const distributionId = 'd1d1d1d1-0000-4000-8000-000000000001';
+    const record = randomBytes(40);
+    await store.protocol.senderKeys.saveSenderKey(address, distributionId, record);
+    const discarded = stageProtocolStores(store.protocol);
+    await discarded.senderKeys.deleteSenderKey(address, distributionId);
+    assert.equal(await discarded.senderKeys.getSenderKey(address, distributionId), undefined);
+    discarded.discard();
+    assert.deepEqual(await store.protocol.senderKeys.getSenderKey(address, distributionId), record);
+    const staged = stageProtocolStores(store.protocol);
+    await staged.senderKeys.deleteSenderKey(address, distributionId);
+    assert.deepEqual(await store.protocol.senderKeys.getSenderKey(address, distributionId), record);
+    store.transaction(() => staged.commit());
+    assert.equal(await store.protocol.senderKeys.getSenderKey(address, distributionId), undefined);
+  });
 });

@@ -181,6 +181,23 @@ export function describeProtocolStoresContract(name: string, make: ProtocolStore
         await stores.senderKeys.saveSenderKey(`${ACI_A}.1`, d1, r2);
         assert.deepEqual(await stores.senderKeys.getSenderKey(`${ACI_A}.1`, d1), r2);
       });
+
+      it('deletes one record by sender device and distribution id, leaving the others', async () => {
+        const { stores } = await setup();
+        const d1 = 'd1d1d1d1-0000-4000-8000-000000000001';
+        const d2 = 'd2d2d2d2-0000-4000-8000-000000000002';
+        const [r1, r2, r3] = [randomBytes(90), randomBytes(90), randomBytes(90)];
+        await stores.senderKeys.saveSenderKey(`${ACI_A}.1`, d1, r1);
+        await stores.senderKeys.saveSenderKey(`${ACI_A}.1`, d2, r2);
+        await stores.senderKeys.saveSenderKey(`${ACI_A}.2`, d1, r3);
+        await stores.senderKeys.deleteSenderKey(`${ACI_A}.1`, d1);
+        await stores.senderKeys.deleteSenderKey(`${ACI_B}.1`, d1);
+        assert.equal(await stores.senderKeys.getSenderKey(`${ACI_A}.1`, d1), undefined);
+        assert.deepEqual(await stores.senderKeys.getSenderKey(`${ACI_A}.1`, d2), r2);
+        assert.deepEqual(await stores.senderKeys.getSenderKey(`${ACI_A}.2`, d1), r3);
+        await stores.senderKeys.saveSenderKey(`${ACI_A}.1`, d1, r3);
+        assert.deepEqual(await stores.senderKeys.getSenderKey(`${ACI_A}.1`, d1), r3, 'a deleted record can be stored again');
+      });
     });
   });
 }

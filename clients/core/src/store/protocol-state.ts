@@ -56,7 +56,8 @@ export interface ProtocolState {
   kyberUsed(keyId: number, signedPreKeyId: number, baseKey: Uint8Array): boolean;
   addKyberUse(keyId: number, signedPreKeyId: number, baseKey: Uint8Array): void;
   senderKey(address: string, distributionId: string): Uint8Array | undefined;
-  putSenderKey(address: string, distributionId: string, record: Uint8Array): void;
+  /** `undefined` deletes. */
+  putSenderKey(address: string, distributionId: string, record: Uint8Array | undefined): void;
 }
 
 /** Keys naming one unit of protocol state for conflict checks. Sessions count per account. */
@@ -216,8 +217,12 @@ export class DatabaseProtocolState implements ProtocolState {
     return row ? copyBytes(row.record) : undefined;
   }
 
-  putSenderKey(address: string, distributionId: string, record: Uint8Array): void {
-    this.#db.run('INSERT OR REPLACE INTO sender_keys (address, distribution_id, record) VALUES (?, ?, ?)', [address, distributionId, blob(record)]);
+  putSenderKey(address: string, distributionId: string, record: Uint8Array | undefined): void {
+    if (record === undefined) {
+      this.#db.run('DELETE FROM sender_keys WHERE address = ? AND distribution_id = ?', [address, distributionId]);
+    } else {
+      this.#db.run('INSERT OR REPLACE INTO sender_keys (address, distribution_id, record) VALUES (?, ?, ?)', [address, distributionId, blob(record)]);
+    }
     this.#wrote(stateKey.senderKey(address, distributionId));
   }
 }

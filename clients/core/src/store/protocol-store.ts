@@ -139,6 +139,8 @@ export function protocolStoresOver(state: ProtocolState): ProtocolStores {
       copyOrUndefined(state.senderKey(checkText(address, 'address'), checkText(distributionId, 'distributionId'))),
     saveSenderKey: async (address: string, distributionId: string, record: Uint8Array) =>
       state.putSenderKey(checkText(address, 'address'), checkText(distributionId, 'distributionId'), copy(checkBytes(record, 'record'))),
+    deleteSenderKey: async (address: string, distributionId: string) =>
+      state.putSenderKey(checkText(address, 'address'), checkText(distributionId, 'distributionId'), undefined),
   };
 
   return { identity, sessions, preKeys, signedPreKeys, kyberPreKeys, senderKeys };

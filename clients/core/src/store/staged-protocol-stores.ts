@@ -91,7 +91,8 @@ class StagedProtocolState implements ProtocolState {
   readonly #ecPreKeys: Record<EcPreKeyKind, Map<number, Uint8Array | null>> = { 'one-time': new Map(), signed: new Map() };
   readonly #kyber = new Map<number, KyberEntry | null>();
   readonly #kyberUses = new Map<number, Map<string, KyberUse>>();
-  readonly #senderKeys = new Map<string, { address: string; distributionId: string; record: Uint8Array }>();
+  /** `record` null: deleted. */
+  readonly #senderKeys = new Map<string, { address: string; distributionId: string; record: Uint8Array | null }>();
 
   constructor(base: DatabaseProtocolState) {
     this.#base = base;
@@ -191,12 +192,14 @@ class StagedProtocolState implements ProtocolState {
 
   senderKey(address: string, distributionId: string): Uint8Array | undefined {
     this.#touch(stateKey.senderKey(address, distributionId));
-    return this.#senderKeys.get(`${address}\n${distributionId}`)?.record ?? this.#base.senderKey(address, distributionId);
+    const staged = this.#senderKeys.get(`${address}\n${distributionId}`);
+    if (staged) return staged.record ?? undefined;
+    return this.#base.senderKey(address, distributionId);
   }
 
-  putSenderKey(address: string, distributionId: string, record: Uint8Array): void {
+  putSenderKey(address: string, distributionId: string, record: Uint8Array | undefined): void {
     this.#touch(stateKey.senderKey(address, distributionId), true);
-    this.#senderKeys.set(`${address}\n${distributionId}`, { address, distributionId, record });
+    this.#senderKeys.set(`${address}\n${distributionId}`, { address, distributionId, record: record ?? null });
   }
 
   commit(): void {
@@ -220,7 +223,7 @@ class StagedProtocolState implements ProtocolState {
       for (const [keyId, uses] of this.#kyberUses) {
         for (const use of uses.values()) base.addKyberUse(keyId, use.signedPreKeyId, use.baseKey);
       }
-      for (const { address, distributionId, record } of this.#senderKeys.values()) base.putSenderKey(address, distributionId, record);
+      for (const { address, distributionId, record } of this.#senderKeys.values()) base.putSenderKey(address, distributionId, record ?? undefined);
     });
   }
 
