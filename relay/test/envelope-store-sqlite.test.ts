@@ -10,7 +10,9 @@ import { after, before, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
 import type { Aci, DeviceId, MessageId } from '@parley/protocol';
 import { isEnvelopeStoreError, type EnqueueRequest, type EnvelopeStore } from '../src/ports/envelope-store.js';
+import { migration0001EnvelopeQueues } from '../src/storage/migrations/0001-envelope-queues.js';
 import { openSqliteEnvelopeStore, type SqliteEnvelopeStoreOptions } from '../src/storage/sqlite-envelope-store.js';
+import { applyMigrations } from '../src/storage/sqlite-migrations.js';
 import { CONTRACT_T0, describeEnvelopeStoreContract } from './contract/envelope-store-contract.js';
 import { ManualClock } from './contract/manual-clock.js';
 
@@ -168,17 +170,97 @@ describe('SqliteEnvelopeStore', () => {
       const raw = new Database(f.path);
       assert.deepEqual(raw.prepare('SELECT version, name, applied_at FROM schema_migration').all(), [
         { version: 1, name: '0001-envelope-queues', applied_at: CONTRACT_T0 },
+        { version: 2, name: '0002-shared-bodies', applied_at: CONTRACT_T0 },
       ]);
-      raw.prepare("INSERT INTO schema_migration (version, name, applied_at) VALUES (2, '0002-from-the-future', 0)").run();
+      raw.prepare("INSERT INTO schema_migration (version, name, applied_at) VALUES (3, '0003-from-the-future', 0)").run();
       raw.close();
       assert.throws(() => openSqliteEnvelopeStore({ path: f.path }), (err: unknown) => isEnvelopeStoreError(err, 'SCHEMA_UNKNOWN'));
       // The refusal released the lock and changed nothing.
       const raw2 = new Database(f.path);
-      assert.equal(raw2.prepare('SELECT count(*) FROM schema_migration').pluck().get(), 2);
-      raw2.prepare('DELETE FROM schema_migration WHERE version = 2').run();
+      assert.equal(raw2.prepare('SELECT count(*) FROM schema_migration').pluck().get(), 3);
+      raw2.prepare('DELETE FROM schema_migration WHERE version = 3').run();
       raw2.close();
       const again = openSqliteEnvelopeStore({ path: f.path });
       await again.close();
+    } finally {
+      await f.cleanup();
+    }
+  });
+
+  it('migrates a database of the first schema forward and keeps its envelopes', async () => {
+    const path = await freshPath();
+    const raw = new Database(path);
+    applyMigrations(raw, [migration0001EnvelopeQueues], CONTRACT_T0);
+    const aci = randomUUID();
+    raw.prepare("INSERT INTO device_queue (aci, device_id, next_seq, depth) VALUES (?, 1, 2, 1)").run(aci);
+    raw
+      .prepare(
+        `INSERT INTO envelope (queue_id, seq, type, message_id, timestamp, server_timestamp, urgent, expires_at, content)
+         VALUES (1, 1, 1, ?, ?, ?, 1, ?, ?)`,
+      )
+      .run(randomBytes(16), CONTRACT_T0, CONTRACT_T0, CONTRACT_T0 + 3_600_000, Buffer.from('old'));
+    raw.close();
+    const store = openSqliteEnvelopeStore({ path, clock: new ManualClock(CONTRACT_T0) });
+    try {
+      const [e] = await store.read({ aci: aci as Aci, deviceId: 1 as DeviceId }, 0, 10, CONTRACT_T0);
+      assert.equal(Buffer.from(e!.content).toString(), 'old');
+      await store.ack([{ queue: { aci: aci as Aci, deviceId: 1 as DeviceId }, upTo: 1, seqs: [] }]);
+      assert.deepEqual(await store.sharedBodyUsage(), { bodies: 0, bytes: 0 });
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('finds a shared body\u2019s remaining references through the partial index, not a table scan', async () => {
+    const f = await fixture({ clock: new ManualClock(CONTRACT_T0) });
+    try {
+      const raw = new Database(f.path, { readonly: true });
+      const plan = raw.prepare('EXPLAIN QUERY PLAN SELECT 1 FROM envelope WHERE body_id = ?').all(1) as Array<{ detail: string }>;
+      raw.close();
+      assert.match(plan.map((p) => p.detail).join('; '), /USING COVERING INDEX envelope_by_body/);
+    } finally {
+      await f.cleanup();
+    }
+  });
+
+  it('stores a send to 100 accounts as one body plus a small entry per device', async () => {
+    const f = await fixture({ clock: new ManualClock(CONTRACT_T0) });
+    const used = () => {
+      const raw = new Database(f.path, { readonly: true });
+      try {
+        const pages = raw.pragma('page_count', { simple: true }) as number;
+        const free = raw.pragma('freelist_count', { simple: true }) as number;
+        return (pages - free) * (raw.pragma('page_size', { simple: true }) as number);
+      } finally {
+        raw.close();
+      }
+    };
+    try {
+      await f.store.enqueue([send(randomUUID() as Aci, [1])]);
+      const before = used();
+      const body = randomBytes(64 * 1024);
+      const digest = createHash('sha256').update(body).digest();
+      const id = randomBytes(16).toString('hex') as MessageId;
+      const requests: EnqueueRequest[] = Array.from({ length: 100 }, () => {
+        const header = randomBytes(49);
+        return {
+          destination: randomUUID() as Aci,
+          messageId: id,
+          timestamp: CONTRACT_T0,
+          serverTimestamp: CONTRACT_T0,
+          urgent: true,
+          expiresAt: CONTRACT_T0 + 3_600_000,
+          maxQueueDepth: 100,
+          envelopes: [{ deviceId: 1 as DeviceId, type: 3, content: header, contentHash: createHash('sha256').update(header).update(digest).digest().subarray(0, 16) }],
+          sharedBody: { id: digest, bytes: body },
+          group: 1,
+        };
+      });
+      await f.store.enqueue(requests);
+      const grew = used() - before;
+      // One body, and per device its envelope row (49-byte header), dedup entry, index entries and
+      // queue counter row: a few hundred bytes, where storing 100 copies would take 6.4 MB.
+      assert.ok(grew <= 2 * body.length + 100 * 400, `grew by ${grew} bytes`);
     } finally {
       await f.cleanup();
     }

@@ -17,6 +17,10 @@
  *   `expire` removes them (they are never read).
  * - Time: `read` and `expire` are judged at the `nowMs` they are given; `enqueue` judges
  *   whether an old dedup entry is still alive by the adapter's injected clock.
+ * - Hybrid fan-out (DESIGN §5): a body shared by many envelopes (`EnqueueRequest.sharedBody`) is
+ *   stored once, however many envelopes and requests name it, and lives exactly as long as an
+ *   envelope refers to it: it is never deleted while one does, and goes with the last one
+ *   (acked, expired, dropped or replaced).
  */
 import type { Aci, DeviceId, MessageId, Seq } from '@parley/protocol';
 
@@ -45,6 +49,17 @@ export interface NewEnvelope {
   readonly contentHash: Uint8Array;
 }
 
+/** The part a multi-recipient send's envelopes share, stored once (hybrid fan-out). */
+export interface SharedBody {
+  /**
+   * 32 bytes that name `bytes` (the relay uses their SHA-256): two requests with the same id
+   * share one stored body, so the caller must never give one id to different bytes.
+   */
+  readonly id: Uint8Array;
+  /** The shared bytes; not empty. The store never reads them. */
+  readonly bytes: Uint8Array;
+}
+
 /**
  * A whole Send: one message id, N destination devices of one account; all-or-nothing.
  * Each device appears at most once; `envelopes` is not empty.
@@ -65,6 +80,21 @@ export interface EnqueueRequest {
   /** Queue cap in envelopes: a device at or past it cannot take a new envelope (QUEUE_FULL). */
   readonly maxQueueDepth: number;
   readonly envelopes: readonly NewEnvelope[];
+  /**
+   * A body shared with other envelopes (one part of a multi-recipient send): each envelope of the
+   * request stores only its `content` (a small per-recipient header) and a reference to the body,
+   * and reads return `content ‖ sharedBody.bytes`. The dedup hash stays the caller's
+   * `contentHash` (the relay hashes the header with the body's id).
+   */
+  readonly sharedBody?: SharedBody;
+  /**
+   * The requests of one multi-recipient send carry the same group number (a positive integer)
+   * and stand next to each other in the batch, one per destination account. They are judged
+   * together for ID_REUSED: when any of them would be refused `id-reused`, every one of them is
+   * (each listing its own devices, possibly none) and nothing of the group is written.
+   * QUEUE_FULL stays per request: the group's other requests are queued.
+   */
+  readonly group?: number;
 }
 
 /** The sequence number a device's envelope got (or had, for a duplicate). */
@@ -147,6 +177,11 @@ export interface EnvelopeStore {
    * metric is then absent. It may cost a pass over the queue counters, so callers sample it.
    */
   totalDepth?(): Promise<number>;
+  /**
+   * The shared bodies stored and their total bytes (tests and diagnostics). Optional like
+   * `totalDepth`: an adapter that cannot count cheaply leaves it out.
+   */
+  sharedBodyUsage?(): Promise<{ readonly bodies: number; readonly bytes: number }>;
   /** Drops a removed device's envelopes and dedup entries. Its sequence counter is kept (never reused). */
   dropQueue(queue: QueueAddress): Promise<void>;
   /**

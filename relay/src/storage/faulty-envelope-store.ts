@@ -18,7 +18,7 @@ import {
 } from '../ports/envelope-store.js';
 
 /** The operations of the port. */
-export type EnvelopeStoreOperation = 'enqueue' | 'read' | 'ack' | 'depth' | 'dropQueue' | 'expire' | 'close';
+export type EnvelopeStoreOperation = 'enqueue' | 'read' | 'ack' | 'depth' | 'dropQueue' | 'expire' | 'close' | 'sharedBodyUsage';
 
 /** How an injected failure happens. */
 export interface FaultOptions {
@@ -62,9 +62,14 @@ export class FaultyEnvelopeStore implements EnvelopeStore {
   private readonly ops = new Map<EnvelopeStoreOperation, OperationFaults>();
   private readonly releases = new Set<() => void>();
 
+  /** Passed through when the wrapped store has it (the port makes it optional). */
+  readonly sharedBodyUsage?: () => Promise<{ readonly bodies: number; readonly bytes: number }>;
+
   constructor(inner: EnvelopeStore, options: FaultyEnvelopeStoreOptions = {}) {
     this.inner = inner;
     this.sleep = options.sleep ?? defaultSleep;
+    const usage = inner.sharedBodyUsage?.bind(inner);
+    if (usage) this.sharedBodyUsage = () => this.run('sharedBodyUsage', usage);
   }
 
   /** How many calls of `op` were made so far, failed ones included. */

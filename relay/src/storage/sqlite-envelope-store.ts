@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: AGPL-3.0-only
 /**
  * The embedded envelope store: SQLite through better-sqlite3, in WAL mode, one transaction (one
- * fsync) per `enqueue` or `ack` batch. Schema and its reasons: `migrations/0001-envelope-queues.ts`.
+ * fsync) per `enqueue` or `ack` batch. Schema and its reasons: `migrations/0001-envelope-queues.ts`,
+ * and for the bodies shared by the envelopes of a multi-recipient send `migrations/0002-shared-bodies.ts`
+ * (stored once, found again by digest, released by a trigger with their last envelope).
  *
  * Hot path of one device's envelope: one dedup lookup by primary key, one envelope insert, one
  * dedup insert; the queue's counter row (next_seq, depth) is read once into memory and written
@@ -103,7 +105,13 @@ type EnvelopeRow = [
   serverTimestamp: number,
   urgent: number,
   content: Buffer,
+  bodyId: number | null,
 ];
+
+/** A request after its lookups, before any write. */
+type RequestPlan =
+  | { readonly kind: 'refused'; readonly result: EnqueueResult }
+  | { readonly kind: 'write'; readonly plans: DevicePlan[] };
 
 /** One device of a request after the lookups, before any write. */
 interface DevicePlan {
@@ -120,6 +128,7 @@ interface DevicePlan {
 
 const MESSAGE_ID_HEX = /^[0-9a-f]{32}$/;
 const CONTENT_HASH_BYTES = 16;
+const SHARED_BODY_ID_BYTES = 32;
 
 /**
  * Opens (creating and migrating if needed) the envelope store at `options.path` and takes
@@ -189,6 +198,10 @@ export class SqliteEnvelopeStore implements EnvelopeStore {
   private readonly deleteEnvelopesUpTo: Statement<[number, number]>;
   private readonly deleteQueueEnvelopes: Statement<[number]>;
   private readonly sumDepth: Statement<[]>;
+  private readonly selectBodyId: Statement<[Uint8Array], { body_id: number }>;
+  private readonly insertBody: Statement<[Uint8Array, Uint8Array], { body_id: number }>;
+  private readonly selectBody: Statement<[number], { content: Buffer }>;
+  private readonly bodyUsage: Statement<[], { bodies: number; bytes: number }>;
 
   private readonly enqueueTx: (requests: readonly EnqueueRequest[], nowMs: number) => EnqueueResult[];
   private readonly ackTx: (requests: readonly AckRequest[]) => number;
@@ -221,14 +234,18 @@ export class SqliteEnvelopeStore implements EnvelopeStore {
     );
     this.insertEnvelope = db.prepare(
       `INSERT INTO envelope (queue_id, seq, type, message_id, source_aci, source_device, source_domain,
-         timestamp, server_timestamp, urgent, expires_at, content) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+         timestamp, server_timestamp, urgent, expires_at, content, body_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     );
     this.selectEnvelopes = db
       .prepare<[number, number, number, number], EnvelopeRow>(
-        `SELECT seq, type, message_id, source_aci, source_device, source_domain, timestamp, server_timestamp, urgent, content
+        `SELECT seq, type, message_id, source_aci, source_device, source_domain, timestamp, server_timestamp, urgent, content, body_id
          FROM envelope WHERE queue_id = ? AND seq > ? AND expires_at > ? ORDER BY seq LIMIT ?`,
       )
       .raw(true);
+    this.selectBodyId = db.prepare('SELECT body_id FROM shared_body WHERE digest = ?');
+    this.insertBody = db.prepare('INSERT INTO shared_body (digest, content) VALUES (?, ?) RETURNING body_id');
+    this.selectBody = db.prepare('SELECT content FROM shared_body WHERE body_id = ?');
+    this.bodyUsage = db.prepare('SELECT count(*) AS bodies, COALESCE(SUM(length(content)), 0) AS bytes FROM shared_body');
     this.deleteEnvelope = db.prepare('DELETE FROM envelope WHERE queue_id = ? AND seq = ?');
     this.deleteEnvelopesUpTo = db.prepare('DELETE FROM envelope WHERE queue_id = ? AND seq <= ?');
     this.deleteQueueEnvelopes = db.prepare('DELETE FROM envelope WHERE queue_id = ?');
@@ -243,6 +260,7 @@ export class SqliteEnvelopeStore implements EnvelopeStore {
   async enqueue(requests: readonly EnqueueRequest[]): Promise<EnqueueResult[]> {
     this.assertOpen();
     for (const r of requests) validateEnqueue(r);
+    validateGroups(requests);
     if (requests.length === 0) return [];
     return this.enqueueTx(requests, this.clock.now());
   }
@@ -257,8 +275,23 @@ export class SqliteEnvelopeStore implements EnvelopeStore {
     if (!q) return [];
     const rows = this.selectEnvelopes.all(q.queueId, afterSeq, nowMs, limit);
     const out = new Array<StoredEnvelope>(rows.length);
+    // A queue holds one envelope per multi-recipient send, so bodies rarely repeat within a read;
+    // the map only spares a second lookup when they do.
+    let bodies: Map<number, Buffer> | undefined;
     for (let i = 0; i < rows.length; i++) {
-      const [seq, type, messageId, sourceAci, sourceDevice, sourceDomain, timestamp, serverTimestamp, urgent, content] = rows[i]!;
+      const [seq, type, messageId, sourceAci, sourceDevice, sourceDomain, timestamp, serverTimestamp, urgent, header, bodyId] = rows[i]!;
+      let content: Uint8Array = header;
+      if (bodyId !== null) {
+        bodies ??= new Map();
+        let body = bodies.get(bodyId);
+        if (!body) {
+          body = this.selectBody.get(bodyId)?.content;
+          // The trigger of migration 0002 deletes a body only with its last envelope.
+          if (!body) throw new Error(`envelope ${seq} names shared body ${bodyId}, which is missing`);
+          bodies.set(bodyId, body);
+        }
+        content = Buffer.concat([header, body]);
+      }
       out[i] = {
         seq: seq as Seq,
         type,
@@ -291,6 +324,12 @@ export class SqliteEnvelopeStore implements EnvelopeStore {
     this.assertOpen();
     // One row per device queue ever used (not per envelope): a few milliseconds per 100,000 devices.
     return this.sumDepth.pluck().get() as number;
+  }
+
+  async sharedBodyUsage(): Promise<{ bodies: number; bytes: number }> {
+    this.assertOpen();
+    const row = this.bodyUsage.get()!;
+    return { bodies: row.bodies, bytes: row.bytes };
   }
 
   async dropQueue(queue: QueueAddress): Promise<void> {
@@ -386,16 +425,33 @@ export class SqliteEnvelopeStore implements EnvelopeStore {
 
   private enqueueAll(requests: readonly EnqueueRequest[], nowMs: number): EnqueueResult[] {
     const touched = new Set<QueueState>();
+    // Bodies written or found in this transaction, by digest (hex): one lookup per body, not per request.
+    const bodies = new Map<string, number>();
     const results = new Array<EnqueueResult>(requests.length);
-    for (let i = 0; i < requests.length; i++) results[i] = this.enqueueOne(requests[i]!, nowMs, touched);
+    for (let i = 0; i < requests.length; ) {
+      const group = requests[i]!.group;
+      let end = i + 1;
+      if (group !== undefined) while (end < requests.length && requests[end]!.group === group) end++;
+      // Every request of a group is looked up before any is written: one id-reused refuses all.
+      const plans = requests.slice(i, end).map((r) => this.planOne(r, nowMs));
+      const reused = plans.some((p) => p.kind === 'refused' && p.result.status === 'id-reused');
+      for (let k = 0; k < plans.length; k++) {
+        const p = plans[k]!;
+        if (reused) {
+          results[i + k] = p.kind === 'refused' && p.result.status === 'id-reused' ? p.result : { status: 'id-reused', deviceIds: [] };
+        } else {
+          results[i + k] = p.kind === 'refused' ? p.result : this.writeOne(requests[i + k]!, p.plans, touched, bodies);
+        }
+      }
+      i = end;
+    }
     for (const q of touched) this.updateQueue.run(q.nextSeq, q.depth, q.queueId);
     return results;
   }
 
-  private enqueueOne(req: EnqueueRequest, nowMs: number, touched: Set<QueueState>): EnqueueResult {
+  /** Looks a request up without writing: a refusal must leave no trace. */
+  private planOne(req: EnqueueRequest, nowMs: number): RequestPlan {
     const messageId = Buffer.from(req.messageId, 'hex');
-    // Look everything up first: a refusal must leave no trace, so nothing is written before the
-    // whole request is known to pass.
     const plans: DevicePlan[] = [];
     let reused: DeviceId[] | undefined;
     for (const env of req.envelopes) {
@@ -417,14 +473,18 @@ export class SqliteEnvelopeStore implements EnvelopeStore {
       }
       plans.push(plan);
     }
-    if (reused) return { status: 'id-reused', deviceIds: reused };
+    if (reused) return { kind: 'refused', result: { status: 'id-reused', deviceIds: reused } };
 
     let full: DeviceId[] | undefined;
     for (const p of plans) {
       if (p.duplicateOf === undefined && (p.queue?.depth ?? 0) >= req.maxQueueDepth) (full ??= []).push(p.deviceId);
     }
-    if (full) return { status: 'queue-full', deviceIds: full };
+    if (full) return { kind: 'refused', result: { status: 'queue-full', deviceIds: full } };
+    return { kind: 'write', plans };
+  }
 
+  private writeOne(req: EnqueueRequest, plans: readonly DevicePlan[], touched: Set<QueueState>, bodies: Map<string, number>): EnqueueResult {
+    const messageId = Buffer.from(req.messageId, 'hex');
     const source = req.source;
     const urgent = req.urgent ? 1 : 0;
     const seqs = new Array<EnqueuedSeq>(plans.length);
@@ -440,6 +500,8 @@ export class SqliteEnvelopeStore implements EnvelopeStore {
         // which keeps "every envelope has its dedup entry" true for the sweep.
         q.depth -= this.deleteEnvelope.run(q.queueId, p.staleSeq).changes;
       }
+      // Looked up after the stale envelope is gone: deleting it may have released this very body.
+      const bodyId = req.sharedBody ? this.bodyIdFor(req.sharedBody.id, req.sharedBody.bytes, bodies) : null;
       const seq = q.nextSeq;
       this.insertEnvelope.run(
         q.queueId,
@@ -454,6 +516,7 @@ export class SqliteEnvelopeStore implements EnvelopeStore {
         urgent,
         req.expiresAt,
         p.content,
+        bodyId,
       );
       this.upsertDedup.run(q.queueId, messageId, p.contentHash, seq, req.expiresAt);
       q.nextSeq = seq + 1;
@@ -462,6 +525,21 @@ export class SqliteEnvelopeStore implements EnvelopeStore {
       seqs[i] = { deviceId: p.deviceId, seq: seq as Seq, duplicate: false };
     }
     return { status: 'queued', seqs };
+  }
+
+  /**
+   * The stored body with this digest, written now if there is none. Called right before an
+   * envelope that names it is inserted: a body written here always gets its first reference in
+   * the same transaction, and once an envelope of this transaction names it nothing later in the
+   * transaction can release it (only expired dedup entries' envelopes are deleted at enqueue).
+   */
+  private bodyIdFor(digest: Uint8Array, bytes: Uint8Array, bodies: Map<string, number>): number {
+    const key = Buffer.from(digest.buffer, digest.byteOffset, digest.byteLength).toString('hex');
+    const known = bodies.get(key);
+    if (known !== undefined) return known;
+    const id = this.selectBodyId.get(digest)?.body_id ?? this.insertBody.get(digest, bytes)!.body_id;
+    bodies.set(key, id);
+    return id;
   }
 
   private ackAll(requests: readonly AckRequest[]): number {
@@ -537,6 +615,12 @@ function validateEnqueue(r: EnqueueRequest): void {
     }
   }
   if (!Array.isArray(r.envelopes) || r.envelopes.length === 0) throw invalid('a request needs at least one envelope');
+  if (r.sharedBody !== undefined) {
+    const b = r.sharedBody;
+    if (!(b.id instanceof Uint8Array) || b.id.length !== SHARED_BODY_ID_BYTES) throw invalid(`sharedBody.id must be ${SHARED_BODY_ID_BYTES} bytes`);
+    if (!(b.bytes instanceof Uint8Array) || b.bytes.length === 0) throw invalid('sharedBody.bytes must be bytes, not empty');
+  }
+  if (r.group !== undefined && (!Number.isSafeInteger(r.group) || r.group < 1)) throw invalid('group must be a positive integer');
   const seen = new Set<number>();
   for (const e of r.envelopes) {
     if (!isDeviceId(e.deviceId)) throw invalid('device id out of range');
@@ -547,6 +631,25 @@ function validateEnqueue(r: EnqueueRequest): void {
     if (!(e.contentHash instanceof Uint8Array) || e.contentHash.length !== CONTENT_HASH_BYTES) {
       throw invalid(`contentHash must be ${CONTENT_HASH_BYTES} bytes`);
     }
+  }
+}
+
+/** A group's requests stand together and name distinct destinations; a group number is not reused apart. */
+function validateGroups(requests: readonly EnqueueRequest[]): void {
+  const closed = new Set<number>();
+  for (let i = 0; i < requests.length; ) {
+    const group = requests[i]!.group;
+    if (group === undefined) {
+      i++;
+      continue;
+    }
+    if (closed.has(group)) throw invalid('the requests of a group must stand next to each other');
+    const destinations = new Set<string>();
+    for (; i < requests.length && requests[i]!.group === group; i++) {
+      if (destinations.has(requests[i]!.destination)) throw invalid('a group names a destination twice');
+      destinations.add(requests[i]!.destination);
+    }
+    closed.add(group);
   }
 }
 

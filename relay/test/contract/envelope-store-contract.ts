@@ -91,6 +91,48 @@ function request(spec: SendSpec, now: number): EnqueueRequest {
   };
 }
 
+/** One multi-recipient send as the tests describe it: per recipient its devices; one shared body. */
+interface MultiSpec {
+  readonly recipients: ReadonlyArray<{ readonly to: Aci; readonly devices: readonly number[] }>;
+  readonly id: MessageId;
+  readonly body: Uint8Array;
+  /** Default 1. */
+  readonly group?: number;
+  readonly expiresAt?: number;
+  readonly maxQueueDepth?: number;
+  /** Overrides every recipient's header (a changed part for ID_REUSED). */
+  readonly header?: string;
+}
+
+function sha256(bytes: Uint8Array): Uint8Array {
+  return new Uint8Array(createHash('sha256').update(bytes).digest());
+}
+
+function headerOf(spec: MultiSpec, to: Aci): Uint8Array {
+  return new TextEncoder().encode(spec.header ?? `header of ${spec.id} for ${to}`);
+}
+
+/** The requests of one multi-recipient send, as the relay builds them: one per account, one group, one body. */
+function multiRequests(spec: MultiSpec, now: number): EnqueueRequest[] {
+  const digest = sha256(spec.body);
+  return spec.recipients.map((r) => {
+    const header = headerOf(spec, r.to);
+    const hash = hash16(Buffer.concat([header, digest]));
+    return {
+      destination: r.to,
+      messageId: spec.id,
+      timestamp: now - 5,
+      serverTimestamp: now,
+      urgent: true,
+      expiresAt: spec.expiresAt ?? now + RETENTION,
+      maxQueueDepth: spec.maxQueueDepth ?? 1000,
+      envelopes: r.devices.map((d) => ({ deviceId: d as DeviceId, type: 3, content: header, contentHash: hash })),
+      sharedBody: { id: digest, bytes: spec.body },
+      group: spec.group ?? 1,
+    };
+  });
+}
+
 function q(aci: Aci, deviceId: number): QueueAddress {
   return { aci, deviceId: deviceId as DeviceId };
 }
@@ -617,6 +659,159 @@ export function describeEnvelopeStoreContract(
         assert.deepEqual(await store.expire(later, 3), { envelopes: 0, dedup: 0 });
         assert.equal(await store.depth(q(alice, 1)), 0);
         assert.deepEqual(await store.expire(later, 0), { envelopes: 0, dedup: 0 });
+      });
+    });
+
+    describe('shared bodies (multi-recipient sends)', () => {
+      const multi = (spec: MultiSpec) => store.enqueue(multiRequests(spec, clock.now()));
+      const usage = async () => (store.sharedBodyUsage ? store.sharedBodyUsage() : undefined);
+      const joined = (header: Uint8Array, body: Uint8Array) => new Uint8Array(Buffer.concat([header, body]));
+
+      it('returns header \u2016 body to every device of every recipient and stores the body once', async () => {
+        const [alice, bob, carol] = [newAci(), newAci(), newAci()];
+        const body = new Uint8Array(randomBytes(3000));
+        const spec: MultiSpec = { recipients: [{ to: alice, devices: [1, 2] }, { to: bob, devices: [1] }, { to: carol, devices: [3] }], id: newId(), body };
+        const results = await multi(spec);
+        assert.deepEqual(results.map(seqs), [[[1, 1, false], [2, 1, false]], [[1, 1, false]], [[3, 1, false]]]);
+        for (const [to, device] of [[alice, 1], [alice, 2], [bob, 1], [carol, 3]] as const) {
+          const [e] = await readAll(q(to, device));
+          assert.ok(e, `${to}.${device} has its envelope`);
+          assert.deepEqual(new Uint8Array(e.content), joined(headerOf(spec, to), body));
+          assert.equal(e.type, 3);
+          assert.equal(e.source, undefined);
+        }
+        const u = await usage();
+        if (u) assert.deepEqual(u, { bodies: 1, bytes: body.length });
+      });
+
+      it('keeps a body while any envelope refers to it and deletes it with the last ack', async () => {
+        const [alice, bob] = [newAci(), newAci()];
+        const body = new Uint8Array(randomBytes(500));
+        const spec: MultiSpec = { recipients: [{ to: alice, devices: [1, 2] }, { to: bob, devices: [1] }], id: newId(), body };
+        await multi(spec);
+        await store.ack([{ queue: q(alice, 1), upTo: 1, seqs: [] }, { queue: q(alice, 2), upTo: 1, seqs: [] }]);
+        const [left] = await readAll(q(bob, 1));
+        assert.deepEqual(new Uint8Array(left!.content), joined(headerOf(spec, bob), body), 'acks of other devices leave the body');
+        assert.deepEqual(await usage() ?? { bodies: 1, bytes: body.length }, { bodies: 1, bytes: body.length });
+        await store.ack([{ queue: q(bob, 1), upTo: 0, seqs: [1 as Seq] }]);
+        assert.deepEqual(await usage() ?? { bodies: 0, bytes: 0 }, { bodies: 0, bytes: 0 });
+      });
+
+      it('deletes a body when its last envelope expires or its last queue is dropped', async () => {
+        const [alice, bob] = [newAci(), newAci()];
+        const now = clock.now();
+        const first = new Uint8Array(randomBytes(100));
+        const second = new Uint8Array(randomBytes(200));
+        await multi({ recipients: [{ to: alice, devices: [1] }, { to: bob, devices: [1] }], id: newId(), body: first, expiresAt: now + HOUR });
+        await multi({ recipients: [{ to: alice, devices: [1] }], id: newId(), body: second, group: 2 });
+        assert.deepEqual(await usage() ?? { bodies: 2, bytes: 300 }, { bodies: 2, bytes: 300 });
+        assert.deepEqual(await store.expire(now + HOUR, 100), { envelopes: 2, dedup: 2 });
+        assert.deepEqual(await usage() ?? { bodies: 1, bytes: 200 }, { bodies: 1, bytes: 200 });
+        assert.deepEqual(new Uint8Array((await readAll(q(alice, 1)))[0]!.content).subarray(-200), second);
+        await store.dropQueue(q(alice, 1));
+        assert.deepEqual(await usage() ?? { bodies: 0, bytes: 0 }, { bodies: 0, bytes: 0 });
+      });
+
+      it('answers a retry of the whole send as duplicates and stores nothing twice', async () => {
+        const [alice, bob] = [newAci(), newAci()];
+        const body = new Uint8Array(randomBytes(800));
+        const spec: MultiSpec = { recipients: [{ to: alice, devices: [1] }, { to: bob, devices: [1, 2] }], id: newId(), body };
+        const first = (await multi(spec)).map(seqs);
+        const again = (await multi({ ...spec, group: 7 })).map(seqs);
+        assert.deepEqual(again, first.map((r) => r.map(([d, seq]) => [d, seq, true])));
+        assert.equal(await store.depth(q(bob, 2)), 1);
+        assert.deepEqual(await usage() ?? { bodies: 1, bytes: 800 }, { bodies: 1, bytes: 800 });
+        await store.ack([{ queue: q(alice, 1), upTo: 1, seqs: [] }, { queue: q(bob, 1), upTo: 1, seqs: [] }, { queue: q(bob, 2), upTo: 1, seqs: [] }]);
+        assert.deepEqual(await usage() ?? { bodies: 0, bytes: 0 }, { bodies: 0, bytes: 0 }, 'the retry left no body behind');
+      });
+
+      it('refuses the whole group as id-reused when one recipient had the id with another part, writing nothing', async () => {
+        const [alice, bob, carol] = [newAci(), newAci(), newAci()];
+        const id = newId();
+        await enqueueOne({ to: bob, id, devices: [1] });
+        const results = await multi({ recipients: [{ to: alice, devices: [1] }, { to: bob, devices: [1] }, { to: carol, devices: [1, 2] }], id, body: new Uint8Array(randomBytes(64)) });
+        assert.deepEqual(results, [
+          { status: 'id-reused', deviceIds: [] },
+          { status: 'id-reused', deviceIds: [1] },
+          { status: 'id-reused', deviceIds: [] },
+        ]);
+        for (const queue of [q(alice, 1), q(carol, 1), q(carol, 2)]) assert.equal(await store.depth(queue), 0);
+        assert.equal(await store.depth(q(bob, 1)), 1);
+        assert.deepEqual(await usage() ?? { bodies: 0, bytes: 0 }, { bodies: 0, bytes: 0 });
+        // The same message id with another body is id-reused too: the hash covers the body.
+        const body = new Uint8Array(randomBytes(64));
+        const spec: MultiSpec = { recipients: [{ to: alice, devices: [1] }, { to: carol, devices: [1] }], id: newId(), body, group: 2 };
+        await multi(spec);
+        const changed = await multi({ ...spec, body: new Uint8Array(randomBytes(64)), group: 3 });
+        assert.deepEqual(changed.map((r) => r.status), ['id-reused', 'id-reused']);
+      });
+
+      it('refuses a full recipient as queue-full and queues the group\u2019s other recipients', async () => {
+        const [alice, bob] = [newAci(), newAci()];
+        await enqueue({ to: bob, id: newId(), devices: [2] }, { to: bob, id: newId(), devices: [2] });
+        const body = new Uint8Array(randomBytes(64));
+        const results = await multi({ recipients: [{ to: alice, devices: [1] }, { to: bob, devices: [1, 2] }], id: newId(), body, maxQueueDepth: 2 });
+        assert.deepEqual(seqs(results[0]), [[1, 1, false]]);
+        assert.deepEqual(results[1], { status: 'queue-full', deviceIds: [2] });
+        assert.equal(await store.depth(q(bob, 1)), 0);
+        assert.deepEqual(await usage() ?? { bodies: 1, bytes: 64 }, { bodies: 1, bytes: 64 });
+      });
+
+      it('judges a group apart from the requests around it in the batch', async () => {
+        const [alice, bob] = [newAci(), newAci()];
+        const id = newId();
+        const now = clock.now();
+        const results = await store.enqueue([
+          request({ to: alice, id: newId(), devices: [1] }, now),
+          ...multiRequests({ recipients: [{ to: alice, devices: [1] }, { to: bob, devices: [1] }], id, body: new Uint8Array(randomBytes(10)), group: 4 }, now),
+          ...multiRequests({ recipients: [{ to: bob, devices: [1] }], id, body: new Uint8Array(randomBytes(10)), group: 5 }, now),
+          request({ to: bob, id: newId(), devices: [1] }, now),
+        ]);
+        assert.deepEqual(results.map((r) => r.status), ['queued', 'queued', 'queued', 'id-reused', 'queued']);
+        assert.deepEqual(await readSeqs(q(bob, 1)), [1, 2]);
+      });
+
+      it('keeps the body when an expired entry of the same send is replaced by a new envelope naming it', async () => {
+        const alice = newAci();
+        const now = clock.now();
+        const body = new Uint8Array(randomBytes(300));
+        const spec: MultiSpec = { recipients: [{ to: alice, devices: [1] }], id: newId(), body, expiresAt: now + HOUR };
+        await multi(spec);
+        clock.set(now + HOUR);
+        // Not swept yet: enqueue deletes the expired envelope, which named the same body.
+        assert.deepEqual(seqs((await multi({ ...spec, expiresAt: now + 3 * HOUR, group: 2 }))[0]), [[1, 2, false]]);
+        const [e] = await store.read(q(alice, 1), 0, 10, clock.now());
+        assert.deepEqual(new Uint8Array(e!.content), joined(headerOf(spec, alice), body));
+        assert.deepEqual(await usage() ?? { bodies: 1, bytes: 300 }, { bodies: 1, bytes: 300 });
+      });
+
+      it('keeps shared bodies across a close and reopen', async (t) => {
+        const [alice, bob] = [newAci(), newAci()];
+        const body = new Uint8Array(randomBytes(1000));
+        const spec: MultiSpec = { recipients: [{ to: alice, devices: [1] }, { to: bob, devices: [1] }], id: newId(), body };
+        await multi(spec);
+        if (!(await restart())) return t.skip('this adapter\u2019s data does not outlive a store');
+        assert.deepEqual(new Uint8Array((await readAll(q(bob, 1)))[0]!.content), joined(headerOf(spec, bob), body));
+        assert.deepEqual(seqs((await multi({ ...spec, group: 9 }))[0]), [[1, 1, true]]);
+      });
+
+      it('rejects malformed shared bodies and groups and writes nothing of the batch', async () => {
+        const [alice, bob] = [newAci(), newAci()];
+        const now = clock.now();
+        const good = multiRequests({ recipients: [{ to: alice, devices: [1] }, { to: bob, devices: [1] }], id: newId(), body: new Uint8Array(randomBytes(10)) }, now);
+        const other = request({ to: alice, id: newId(), devices: [2] }, now);
+        const bad: EnqueueRequest[][] = [
+          [{ ...good[0]!, sharedBody: { id: new Uint8Array(16), bytes: new Uint8Array(4) } }],
+          [{ ...good[0]!, sharedBody: { id: new Uint8Array(32), bytes: new Uint8Array(0) } }],
+          [{ ...good[0]!, group: 0 }],
+          [{ ...good[0]!, group: 1.5 }],
+          [good[0]!, other, good[1]!],
+          [good[0]!, { ...good[1]!, destination: alice }],
+        ];
+        for (const batch of bad) {
+          await assert.rejects(store.enqueue([other, ...batch]), (err: unknown) => isEnvelopeStoreError(err, 'INVALID_REQUEST'));
+        }
+        for (const queue of [q(alice, 1), q(alice, 2), q(bob, 1)]) assert.equal(await store.depth(queue), 0);
       });
     });
 
