@@ -24,6 +24,8 @@ export interface KeyServerRateLimits {
   readonly directory: RateLimitRule;
   /** Presence token changes (PUT and DELETE /v1/accounts/me/presence), per account. Default 20 per hour. */
   readonly presenceToken: RateLimitRule;
+  /** Push token changes (PUT and DELETE /v1/devices/me/push), per device. Default 30 per hour. */
+  readonly pushToken: RateLimitRule;
 }
 
 /** Names of the key server's rate limits. */
@@ -81,6 +83,7 @@ export const DEFAULT_KEY_SERVER_CONFIG: KeyServerConfig = Object.freeze({
     claimPerTarget: rule(500, 10 * MINUTE),
     directory: rule(100, MINUTE),
     presenceToken: rule(20, HOUR),
+    pushToken: rule(30, HOUR),
   }),
 });
 

@@ -44,6 +44,7 @@ export type {
   StoredAccount,
   StoredDevice,
   StoredPreKey,
+  StoredPushToken,
   StoredSignedPreKey,
 } from './ports/key-store.js';
 export {
@@ -72,6 +73,7 @@ export {
   type OpenRedisRateLimiterOptions,
   type RedisRateLimiterBackendOptions,
 } from './rate-limit/redis-rate-limiter.js';
+export { APNS_TOKEN_PATTERN, FCM_TOKEN_PATTERN, MAX_PUSH_TOKEN_CHARS, parsePushToken, type ParsedPushToken } from './push-tokens.js';
 export { applyMigrations, KEY_STORE_MIGRATIONS, MigrationError, type Migration } from './sqlite/migrate.js';
 export { openSqliteKeyStore, SqliteKeyStore, type SqliteKeyStoreOptions } from './sqlite/sqlite-key-store.js';
 export { compileStrictSchema, strictValidatorCompiler, type StrictSchema, type StrictValidator } from './strict-schema.js';

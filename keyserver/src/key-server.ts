@@ -73,6 +73,7 @@ export function createKeyServer(options: KeyServerOptions): KeyServer {
     claimPerTarget: limiter('claimPerTarget'),
     directory: limiter('directory'),
     presenceToken: limiter('presenceToken'),
+    pushToken: limiter('pushToken'),
   };
   let closed: Promise<void> | undefined;
   return {

@@ -26,6 +26,7 @@ import {
   type LinkDeviceRequest,
   type LinkTokenResponse,
   type PresenceTokenRequest,
+  type PushTokenRequest,
   type RegisterAccountRequest,
   type RegisterAccountResponse,
 } from '@parley/protocol';
@@ -34,6 +35,7 @@ import type { Clock } from './clock.js';
 import type { KeyServerConfig } from './config.js';
 import { decodeField, parseDeviceKeys, parseIdentityKey, parseKeyUpload } from './key-upload.js';
 import type { KeyServerLog } from './log.js';
+import { parsePushToken } from './push-tokens.js';
 import type { KeyStore, StoredPreKey, StoredSignedPreKey } from './ports/key-store.js';
 import { hashSecret, LINK_TOKEN_BYTES, newLinkToken, PRESENCE_TOKEN_BYTES } from './secrets.js';
 
@@ -226,6 +228,24 @@ export class KeyService {
     if (!(await store.clearPresenceToken(who.aci))) return;
     directory.publishPresenceTokenChange(who.aci);
     log.info({ aci: who.aci, deviceId: who.deviceId }, 'presence turned off');
+  }
+
+  /**
+   * Sets the authenticated device's push token (replacing its previous one; a device that held
+   * the same token loses it). The token is logged by provider only, never by value.
+   * @throws ParleyError BAD_REQUEST when the token does not look like one of the provider's.
+   */
+  async setPushToken(who: AuthenticatedDevice, body: PushTokenRequest): Promise<void> {
+    const { store, clock, log } = this.deps;
+    const { provider, token } = parsePushToken(body);
+    await store.setPushToken(who.aci, who.deviceId, { provider, token, updatedAt: clock.now() });
+    log.info({ aci: who.aci, deviceId: who.deviceId, provider }, 'push token registered');
+  }
+
+  /** Removes the authenticated device's push token: no more wake-ups for it. Removing none is fine. */
+  async removePushToken(who: AuthenticatedDevice): Promise<void> {
+    const { store, log } = this.deps;
+    if (await store.removePushToken(who.aci, who.deviceId)) log.info({ aci: who.aci, deviceId: who.deviceId }, 'push token removed');
   }
 
   /**

@@ -7,6 +7,7 @@
  * not BAD_REQUEST, and the body limit already bounds the work.
  */
 import { AUTH_SECRET_BYTES, LIMITS } from '@parley/protocol';
+import { MAX_PUSH_TOKEN_CHARS } from './push-tokens.js';
 import type { StrictSchema } from './strict-schema.js';
 
 /** Largest key id accepted: libsignal key ids are u32 (0 is refused: it reads as "absent" in places). */
@@ -94,6 +95,17 @@ export const presenceTokenBodySchema: StrictSchema = {
   additionalProperties: false,
   required: ['token'],
   properties: { token: b64Exact(LIMITS.presenceTokenBytes) },
+};
+
+/** PUT /v1/devices/me/push: a provider and its token (the service checks the token per provider). */
+export const pushTokenBodySchema: StrictSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['provider', 'token'],
+  properties: {
+    provider: { type: 'string', minLength: 3, maxLength: 4, pattern: '^(apns|fcm)$' },
+    token: { type: 'string', minLength: 1, maxLength: MAX_PUSH_TOKEN_CHARS, pattern: '^[A-Za-z0-9_:.-]+$' },
+  },
 };
 
 /** POST /v1/devices/link-tokens: no body, or an empty object. */

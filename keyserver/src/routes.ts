@@ -17,6 +17,7 @@ import {
   type KeyUploadJson,
   type LinkDeviceRequest,
   type PresenceTokenRequest,
+  type PushTokenRequest,
   type RegisterAccountRequest,
 } from '@parley/protocol';
 import type { AccountDirectory, AuthenticatedDevice } from './account-directory.js';
@@ -32,6 +33,7 @@ import {
   keyUploadBodySchema,
   linkDeviceBodySchema,
   presenceTokenBodySchema,
+  pushTokenBodySchema,
   registerBodySchema,
 } from './route-schemas.js';
 import { strictValidatorCompiler } from './strict-schema.js';
@@ -45,6 +47,7 @@ export interface RouteLimiters {
   readonly claimPerTarget: RateLimiter;
   readonly directory: RateLimiter;
   readonly presenceToken: RateLimiter;
+  readonly pushToken: RateLimiter;
 }
 
 /** What the routes are built from. */
@@ -153,6 +156,25 @@ export function registerKeyServerRoutes(app: FastifyInstance, deps: RouteDeps): 
       const device = who(req);
       await enforceRateLimit(limiters.presenceToken, device.aci);
       await service.clearPresenceToken(device);
+      return reply.status(204).send();
+    });
+
+    // Per device: a token belongs to one app install, and one device's churn must not use up its siblings'.
+    scope.put<{ Body: PushTokenRequest }>(
+      HTTP_ROUTES.pushToken,
+      { bodyLimit: 8 * 1024, schema: { body: pushTokenBodySchema }, onRequest: authenticated },
+      async (req, reply) => {
+        const device = who(req);
+        await enforceRateLimit(limiters.pushToken, `${device.aci}.${device.deviceId}`);
+        await service.setPushToken(device, req.body);
+        return reply.status(204).send();
+      },
+    );
+
+    scope.delete(HTTP_ROUTES.pushToken, { bodyLimit: 1024, schema: { body: emptyBodySchema }, onRequest: authenticated }, async (req, reply) => {
+      const device = who(req);
+      await enforceRateLimit(limiters.pushToken, `${device.aci}.${device.deviceId}`);
+      await service.removePushToken(device);
       return reply.status(204).send();
     });
 

@@ -9,7 +9,7 @@
  * invariants that need its data (uniqueness, caps, single use), not the format of its input.
  * Methods that write are all-or-nothing: when one throws, nothing of the call was written.
  */
-import type { Aci, DeviceId, RegistrationId } from '@parley/protocol';
+import type { Aci, DeviceId, PushProvider, RegistrationId } from '@parley/protocol';
 
 /** A one-time EC prekey as stored: its id and 33-byte public key. */
 export interface StoredPreKey {
@@ -148,6 +148,15 @@ export interface ClaimSelection {
   readonly exceptDeviceId?: DeviceId;
 }
 
+/** A device's push token: what its app got from its platform's push service. */
+export interface StoredPushToken {
+  readonly provider: PushProvider;
+  /** The provider's device token. Secret: never logged. */
+  readonly token: string;
+  /** Milliseconds since the epoch. */
+  readonly updatedAt: number;
+}
+
 /** Outcome of {@link KeyStore.removeDevice}. */
 export type RemoveDeviceResult = 'removed' | 'not-found' | 'last-device';
 
@@ -223,6 +232,21 @@ export interface KeyStore {
   clearPresenceToken(aci: Aci): Promise<boolean>;
   /** SHA-256 of the account's presence token; undefined when presence is off or there is no such account. */
   getPresenceToken(aci: Aci): Promise<Uint8Array | undefined>;
+
+  /**
+   * Sets the device's push token, replacing its previous one. A token is one app install: when
+   * another device holds the same provider and token, it loses it (atomically with this write).
+   * @throws ParleyError NOT_FOUND when there is no such device (nothing is written).
+   */
+  setPushToken(aci: Aci, deviceId: DeviceId, token: StoredPushToken): Promise<void>;
+  /** The device's push token; undefined when it has none or there is no such device. */
+  getPushToken(aci: Aci, deviceId: DeviceId): Promise<StoredPushToken | undefined>;
+  /**
+   * Removes the device's push token. With `onlyIf`, only when the stored token is exactly that
+   * one: a provider's late "dead token" answer must not remove a token registered since.
+   * @returns true when a token was removed.
+   */
+  removePushToken(aci: Aci, deviceId: DeviceId, onlyIf?: string): Promise<boolean>;
 
   /** Releases the store; no call may follow. */
   close(): Promise<void>;

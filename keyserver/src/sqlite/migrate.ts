@@ -7,6 +7,7 @@
  */
 import type { Database } from 'better-sqlite3';
 import { migration0001Initial } from './migrations/0001-initial.js';
+import { migration0002PushTokens } from './migrations/0002-push-tokens.js';
 import { migration0003AccessKeys } from './migrations/0003-access-keys.js';
 import { migration0004PresenceTokens } from './migrations/0004-presence-tokens.js';
 
@@ -19,7 +20,7 @@ export interface Migration {
 }
 
 /** Every migration of keys.db, oldest first. */
-export const KEY_STORE_MIGRATIONS: readonly Migration[] = Object.freeze([migration0001Initial, migration0003AccessKeys, migration0004PresenceTokens]);
+export const KEY_STORE_MIGRATIONS: readonly Migration[] = Object.freeze([migration0001Initial, migration0002PushTokens, migration0003AccessKeys, migration0004PresenceTokens]);
 
 const NAME_RE = /^[0-9]{4}-[a-z0-9]+(-[a-z0-9]+)*$/;
 

@@ -8,7 +8,7 @@
  * returned no longer exists.
  */
 import Database, { type Database as Db, type Statement } from 'better-sqlite3';
-import { ParleyError, type Aci, type DeviceId, type RegistrationId } from '@parley/protocol';
+import { ParleyError, type Aci, type DeviceId, type PushProvider, type RegistrationId } from '@parley/protocol';
 import type {
   ClaimedDeviceKeys,
   ClaimSelection,
@@ -25,6 +25,7 @@ import type {
   StoredAccount,
   StoredDevice,
   StoredPreKey,
+  StoredPushToken,
   StoredSignedPreKey,
 } from '../ports/key-store.js';
 import { applyMigrations } from './migrate.js';
@@ -258,6 +259,25 @@ export class SqliteKeyStore implements KeyStore {
     return row && bytes(row.token_hash);
   }
 
+  async setPushToken(aci: Aci, deviceId: DeviceId, token: StoredPushToken): Promise<void> {
+    this.write(() => {
+      if (!this.s.device.get(aci, deviceId)) throw new ParleyError('NOT_FOUND', 'no such device');
+      this.s.takePushToken.run(token.provider, token.token, aci, deviceId);
+      this.s.upsertPushToken.run(aci, deviceId, token.provider, token.token, token.updatedAt);
+    });
+  }
+
+  async getPushToken(aci: Aci, deviceId: DeviceId): Promise<StoredPushToken | undefined> {
+    const row = this.read(() => this.s.pushToken.get(aci, deviceId) as { provider: PushProvider; token: string; updated_at: number } | undefined);
+    return row && { provider: row.provider, token: row.token, updatedAt: row.updated_at };
+  }
+
+  async removePushToken(aci: Aci, deviceId: DeviceId, onlyIf?: string): Promise<boolean> {
+    return this.write(() =>
+      onlyIf === undefined ? this.s.deletePushToken.run(aci, deviceId).changes > 0 : this.s.deletePushTokenIf.run(aci, deviceId, onlyIf).changes > 0,
+    );
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
@@ -392,6 +412,14 @@ function prepare(db: Db) {
        ON CONFLICT (aci) DO UPDATE SET token_hash = excluded.token_hash, updated_at = excluded.updated_at`,
     ),
     deletePresenceToken: p('DELETE FROM presence_tokens WHERE aci = ?'),
+    pushToken: p('SELECT provider, token, updated_at FROM push_tokens WHERE aci = ? AND device_id = ?'),
+    takePushToken: p('DELETE FROM push_tokens WHERE provider = ? AND token = ? AND NOT (aci = ? AND device_id = ?)'),
+    upsertPushToken: p(
+      `INSERT INTO push_tokens (aci, device_id, provider, token, updated_at) VALUES (?, ?, ?, ?, ?)
+       ON CONFLICT (aci, device_id) DO UPDATE SET provider = excluded.provider, token = excluded.token, updated_at = excluded.updated_at`,
+    ),
+    deletePushToken: p('DELETE FROM push_tokens WHERE aci = ? AND device_id = ?'),
+    deletePushTokenIf: p('DELETE FROM push_tokens WHERE aci = ? AND device_id = ? AND token = ?'),
   };
 }
 

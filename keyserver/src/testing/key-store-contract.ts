@@ -413,5 +413,68 @@ export function describeKeyStoreContract(name: string, makeStore: KeyStoreFactor
         assert.equal(await store.getPresenceToken(ACI_C), undefined, 'the refused token did not wait for the account');
       }));
     });
+
+    describe('push tokens', () => {
+      const apns = (token: string, updatedAt = T0) => ({ provider: 'apns' as const, token, updatedAt });
+
+      it('stores one push token per device and replaces it', withStore(async (store) => {
+        await seeded(store);
+        await link(store, ACI_A);
+        assert.equal(await store.getPushToken(ACI_A, dev(1)), undefined, 'no token until one is set');
+        await store.setPushToken(ACI_A, dev(1), apns('aa'.repeat(32)));
+        assert.deepEqual(await store.getPushToken(ACI_A, dev(1)), apns('aa'.repeat(32)));
+        assert.equal(await store.getPushToken(ACI_A, dev(2)), undefined, 'tokens belong to their device');
+        const fcm = { provider: 'fcm' as const, token: 'fcm:token-1', updatedAt: T0 + 5 };
+        await store.setPushToken(ACI_A, dev(1), fcm);
+        assert.deepEqual(await store.getPushToken(ACI_A, dev(1)), fcm, 'a new token replaces the old one, also across providers');
+      }));
+
+      it('moves a token another device holds to the device that registers it', withStore(async (store) => {
+        await seeded(store);
+        await link(store, ACI_A);
+        await store.createAccount(newAccount(ACI_B, 'bob'), CAP);
+        const token = 'bb'.repeat(32);
+        await store.setPushToken(ACI_A, dev(1), apns(token));
+        await store.setPushToken(ACI_B, dev(1), apns(token, T0 + 1));
+        assert.equal(await store.getPushToken(ACI_A, dev(1)), undefined, 'the old holder lost it');
+        assert.deepEqual(await store.getPushToken(ACI_B, dev(1)), apns(token, T0 + 1));
+        await store.setPushToken(ACI_A, dev(2), { provider: 'fcm', token, updatedAt: T0 + 2 });
+        assert.deepEqual(await store.getPushToken(ACI_B, dev(1)), apns(token, T0 + 1), 'the same text under another provider is another token');
+      }));
+
+      it('removes a token, and with onlyIf only when it is still the stored one', withStore(async (store) => {
+        await seeded(store);
+        await store.setPushToken(ACI_A, dev(1), apns('cc'.repeat(32)));
+        assert.equal(await store.removePushToken(ACI_A, dev(1), 'dd'.repeat(32)), false, 'another token is not removed');
+        assert.deepEqual(await store.getPushToken(ACI_A, dev(1)), apns('cc'.repeat(32)));
+        assert.equal(await store.removePushToken(ACI_A, dev(1), 'cc'.repeat(32)), true);
+        assert.equal(await store.getPushToken(ACI_A, dev(1)), undefined);
+        assert.equal(await store.removePushToken(ACI_A, dev(1)), false, 'nothing left to remove');
+        await store.setPushToken(ACI_A, dev(1), apns('ee'.repeat(32)));
+        assert.equal(await store.removePushToken(ACI_A, dev(1)), true, 'without onlyIf any token goes');
+        assert.equal(await store.removePushToken(ACI_C, dev(1)), false, 'an unknown device has none');
+      }));
+
+      it('refuses a token for an unknown device and stores nothing', withStore(async (store) => {
+        await seeded(store);
+        await rejectsWith(store.setPushToken(ACI_A, dev(2), apns('ff'.repeat(32))), 'NOT_FOUND');
+        await rejectsWith(store.setPushToken(ACI_C, dev(1), apns('ff'.repeat(32))), 'NOT_FOUND');
+        await link(store, ACI_A);
+        assert.equal(await store.getPushToken(ACI_A, dev(2)), undefined, 'the refused token did not wait for the device');
+      }));
+
+      it('removes a device’s token with the device, and a relinked device id starts without one', withStore(async (store) => {
+        await seeded(store);
+        await link(store, ACI_A);
+        const token = '12'.repeat(32);
+        await store.setPushToken(ACI_A, dev(2), apns(token));
+        assert.equal(await store.removeDevice(ACI_A, dev(2)), 'removed');
+        assert.equal(await store.getPushToken(ACI_A, dev(2)), undefined);
+        assert.deepEqual(await link(store, ACI_A), { aci: ACI_A, deviceId: 2 });
+        assert.equal(await store.getPushToken(ACI_A, dev(2)), undefined, 'the new device 2 does not inherit the token');
+        await store.setPushToken(ACI_A, dev(1), apns(token));
+        assert.deepEqual(await store.getPushToken(ACI_A, dev(1)), apns(token), 'the token is free for another device');
+      }));
+    });
   });
 }
