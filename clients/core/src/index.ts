@@ -9,6 +9,7 @@ export * from './store/blocklist-store.js';
 export * from './store/client-store.js';
 export * from './store/database.js';
 export * from './store/message-actions-store.js';
+export * from './store/group-store.js';
 export * from './store/message-search.js';
 export * from './store/message-store.js';
 export * from './store/migrations.js';

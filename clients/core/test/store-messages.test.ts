@@ -25,8 +25,8 @@ describe('contacts and conversations', () => {
     const { store, peer, conversationId } = setup();
     assert.equal(store.messages.conversationWith({ aci: peer, address: 'bob@example.org' }).id, conversationId);
     const c = store.messages.conversation(conversationId)!;
-    assert.equal(c.peerAddress, 'bob@example.org');
     assert.equal(c.kind, 'direct');
+    assert.equal(c.kind === 'direct' && c.peerAddress, 'bob@example.org');
     assert.equal(store.messages.contactByAddress('BOB@example.org')!.aci, peer);
     assert.equal(parseConversationId(conversationId), conversationId);
     assert.throws(() => parseConversationId('nope'), isCode('INVALID_ARGUMENT'));
@@ -148,7 +148,7 @@ describe('messages', () => {
     assert.equal(list[0]!.unreadCount, 1);
     assert.equal(list[1]!.lastMessage!.body, 'latest');
     assert.equal(list[1]!.unreadCount, 2);
-    assert.equal(list[1]!.peerAddress, 'bob@example.org');
+    assert.equal(list[1]!.kind === 'direct' && list[1]!.peerAddress, 'bob@example.org');
     const empty = store.messages.conversationWith({ aci: newAci(), address: 'dave@example.org' });
     assert.equal(store.messages.conversations().find((c) => c.id === empty.id)!.lastMessage, undefined);
   });

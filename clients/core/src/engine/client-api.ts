@@ -51,8 +51,10 @@ export interface MessageView {
 
 /** A conversation in the list. */
 export interface ConversationView {
-  /** The peer's address `user@domain`. */
+  /** The peer's address `user@domain`, or `#<group id>` for a group. */
   readonly address: string;
+  /** Set for a group's conversation: its id and current title. */
+  readonly group?: { readonly id: string; readonly title: string };
   readonly lastMessage?: MessageView;
   readonly unread: number;
   /** The peer's identity key changed and the user has not accepted it yet. */

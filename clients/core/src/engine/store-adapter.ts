@@ -9,6 +9,7 @@ import { ClientError } from '../errors.js';
 import { AttachmentStore } from '../store/attachment-store.js';
 import type { ClientStore } from '../store/client-store.js';
 import { stageProtocolStores } from '../store/staged-protocol-stores.js';
+import type { Conversation } from '../store/message-store.js';
 import type { ConversationId, MessageRecord, MessageStatus } from '../store/store-types.js';
 import type { KeyState } from './account-keys.js';
 import type { AttachmentView, ContactView, ConversationView, MessageView, SearchHit } from './client-api.js';
@@ -17,6 +18,13 @@ import type { ArchiveLine } from './history-transfer.js';
 import type { ClientStorePorts } from './parley-client.js';
 
 const KEY_STATE = 'engine.keyState';
+/** How the engine names a group's conversation: `#` and the group id. */
+const GROUP_PREFIX = '#';
+
+/** The engine's name of a conversation: the peer's address (or ACI), or `#<group id>`. */
+function conversationName(c: Conversation): string {
+  return c.kind === 'group' ? `${GROUP_PREFIX}${c.groupId}` : (c.peerAddress ?? c.peerAci);
+}
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 interface MessageRow {
@@ -30,8 +38,9 @@ interface MessageRow {
   received_at: number;
   lamport: number;
   status: MessageStatus;
-  peer_aci: string;
+  peer_aci: string | null;
   peer_address: string | null;
+  group_id: string | null;
 }
 
 /** Wraps an open client store as the engine's ports. */
@@ -55,8 +64,16 @@ export function adaptClientStore(store: ClientStore): ClientStorePorts {
     return a;
   };
 
-  /** The local conversation for a peer named by address (or, when unverified, by ACI). */
+  /**
+   * The local conversation for a peer named by address (or, when unverified, by ACI), or for a
+   * group named `#<group id>` (groups are made by the group store, never here).
+   */
   const conversationId = (peer: string, create: boolean): ConversationId | undefined => {
+    if (peer.startsWith(GROUP_PREFIX)) {
+      const group = /^[0-9a-f]{64}$/.test(peer.slice(1)) ? store.groups.group(peer.slice(1)) : undefined;
+      if (!group && create) throw new ClientError('NOT_FOUND', 'no such group');
+      return group?.conversationId;
+    }
     if (UUID.test(peer)) {
       const existing = messages.conversationByPeer(peer as Aci);
       if (existing || !create) return existing?.id;
@@ -80,14 +97,15 @@ export function adaptClientStore(store: ClientStore): ClientStorePorts {
   const addressOf = (aci: string): string => {
     const account = store.getAccount();
     if (account && aci === account.aci) return `${account.username}@${account.domain}`;
-    return messages.contact(aci as Aci)?.address ?? aci;
+    // A group member who is no contact is shown under the address the group's changes give it.
+    return messages.contact(aci as Aci)?.address ?? store.groups.memberAddress(aci) ?? aci;
   };
 
   const view = (r: MessageRecord | MessageRow, conversation?: string): MessageView => {
     const row = 'conversationId' in r ? undefined : r;
     const rec = 'conversationId' in r ? r : undefined;
     const senderAci = rec ? rec.senderAci : row!.sender_aci;
-    const conv = conversation ?? (rec ? peerOfConversation(rec.conversationId) : (row!.peer_address ?? row!.peer_aci));
+    const conv = conversation ?? (rec ? peerOfConversation(rec.conversationId) : row!.group_id ? `${GROUP_PREFIX}${row!.group_id}` : (row!.peer_address ?? row!.peer_aci ?? ''));
     const direction = rec ? rec.direction : row!.direction;
     const status = rec ? rec.status : row!.status;
     return {
@@ -108,7 +126,7 @@ export function adaptClientStore(store: ClientStore): ClientStorePorts {
 
   const peerOfConversation = (id: ConversationId): string => {
     const c = messages.conversation(id);
-    return c ? (c.peerAddress ?? c.peerAci) : id;
+    return c ? conversationName(c) : id;
   };
 
   const toEngineEntry = (e: ReturnType<typeof outbox.get> & object): OutboxEntry => ({
@@ -125,9 +143,10 @@ export function adaptClientStore(store: ClientStore): ClientStorePorts {
   const allRows = (): MessageRow[] =>
     database.all<MessageRow>(
       `SELECT m.id, m.sender_aci, m.sender_device, m.direction, m.kind, m.body, m.sent_at, m.received_at, m.lamport, m.status,
-              c.peer_aci, ct.address AS peer_address
+              c.peer_aci, ct.address AS peer_address, g.id AS group_id
        FROM messages m JOIN conversations c ON c.id = m.conversation_id LEFT JOIN contacts ct ON ct.aci = c.peer_aci
-       ORDER BY c.peer_aci, m.lamport, m.sender_aci, m.id`,
+         LEFT JOIN groups g ON g.conversation_id = c.id
+       ORDER BY c.peer_aci, g.id, m.lamport, m.sender_aci, m.id`,
     );
 
   return {
@@ -317,10 +336,11 @@ export function adaptClientStore(store: ClientStore): ClientStorePorts {
 
     conversations(): ConversationView[] {
       return messages.conversations().map((c) => ({
-        address: c.peerAddress ?? c.peerAci,
-        ...(c.lastMessage ? { lastMessage: view(c.lastMessage, c.peerAddress ?? c.peerAci) } : {}),
+        address: conversationName(c),
+        ...(c.lastMessage ? { lastMessage: view(c.lastMessage, conversationName(c)) } : {}),
         unread: c.unreadCount,
-        identityChanged: messages.contact(c.peerAci)?.identityChanged ?? false,
+        identityChanged: c.kind === 'direct' ? (messages.contact(c.peerAci)?.identityChanged ?? false) : false,
+        ...(c.kind === 'group' ? { group: { id: c.groupId, title: c.title } } : {}),
       }));
     },
     history(conversation, options) {

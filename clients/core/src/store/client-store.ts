@@ -11,6 +11,7 @@ import { BlocklistStore } from './blocklist-store.js';
 import type { Clock } from '@parley/crypto';
 import { ClientDatabase, SYSTEM_CLOCK } from './database.js';
 import { MessageActionsStore } from './message-actions-store.js';
+import { GroupStore } from './group-store.js';
 import { MessageStore } from './message-store.js';
 import { STORE_MIGRATIONS } from './migrations.js';
 import { Outbox } from './outbox.js';
@@ -42,6 +43,8 @@ export interface ClientStore {
   readonly protocol: DatabaseProtocolStores;
   /** Contacts, conversations, messages and search. */
   readonly messages: MessageStore;
+  /** Groups: change logs, state, sender keys, multi-recipient sends. */
+  readonly groups: GroupStore;
   /** The durable send queue. */
   readonly outbox: Outbox;
   /** Envelopes processed that left no message. */
@@ -91,6 +94,7 @@ export function openClientStore(options: ClientStoreOptions): ClientStore {
       database,
       protocol: new DatabaseProtocolStores(database, account, clock),
       messages: new MessageStore(database, clock),
+      groups: new GroupStore(database, clock),
       outbox: new Outbox(database, clock),
       seenEnvelopes,
       settings: new SettingsStore(database),

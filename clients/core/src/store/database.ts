@@ -32,6 +32,11 @@ export interface StoreMigration {
   readonly name: string;
   /** SQL run as one script inside the migration's transaction. */
   readonly sql: string;
+  /**
+   * Runs after `sql`, in the same transaction, for what a script cannot say (e.g. a schema
+   * change that needs the current `schema_version`).
+   */
+  readonly after?: (db: Database) => void;
 }
 
 /** Options of {@link ClientDatabase.open}. */
@@ -241,6 +246,7 @@ export function applyMigrations(db: Database, migrations: readonly StoreMigratio
   for (const m of migrations.slice(applied.length)) {
     db.transaction(() => {
       db.exec(m.sql);
+      m.after?.(db);
       record.run([m.version, m.name, nowMs]);
     })();
   }

@@ -44,26 +44,42 @@ export interface Contact {
   readonly updatedAt: number;
 }
 
-/** A conversation: for now one per peer account (`direct`); groups will add a kind. */
-export interface Conversation {
+/** What every conversation has. */
+interface ConversationBase {
   readonly id: ConversationId;
-  readonly kind: 'direct';
-  readonly peerAci: Aci;
-  /** The peer's `user@domain`, when known. */
-  readonly peerAddress?: string;
   /** Milliseconds since the epoch. */
   readonly createdAt: number;
   /** Latest `receivedAt` of its messages (or `createdAt`), for ordering the conversation list. */
   readonly lastActivityAt: number;
 }
 
+/** A conversation with one peer account. */
+export interface DirectConversation extends ConversationBase {
+  readonly kind: 'direct';
+  readonly peerAci: Aci;
+  /** The peer's `user@domain`, when known. */
+  readonly peerAddress?: string;
+}
+
+/** The conversation of a group (its state lives in the group store). */
+export interface GroupConversation extends ConversationBase {
+  readonly kind: 'group';
+  /** The group's id, 64 lowercase hex characters. */
+  readonly groupId: string;
+  /** The group's current title. */
+  readonly title: string;
+}
+
+/** A conversation: one per peer account (`direct`) or per group (`group`). */
+export type Conversation = DirectConversation | GroupConversation;
+
 /** A line of the conversation list. */
-export interface ConversationSummary extends Conversation {
+export type ConversationSummary = Conversation & {
   /** The last message in display order, if any. */
   readonly lastMessage?: MessageRecord;
   /** Incoming text messages not yet read. */
   readonly unreadCount: number;
-}
+};
 
 /** A message to store; see {@link MessageRecord}. */
 export interface NewMessage {
@@ -131,9 +147,11 @@ interface ContactRow {
 
 interface ConversationRow {
   id: string;
-  kind: 'direct';
-  peer_aci: string;
+  kind: 'direct' | 'group';
+  peer_aci: string | null;
   peer_address: string | null;
+  group_id: string | null;
+  group_title: string | null;
   created_at: number;
   last_activity_at: number;
 }
@@ -147,8 +165,10 @@ const MESSAGE_COLUMNS = 'id, conversation_id, sender_aci, sender_device, directi
 export const VISIBLE_MESSAGE = "deleted IS NOT 'local' AND (expires_at IS NULL OR expires_at > ?)";
 /** Incoming text that counts as unread (one parameter: now, ms); tombstones do not. */
 const UNREAD = `direction = 'in' AND kind = 'text' AND status <> 'read' AND deleted IS NULL AND (expires_at IS NULL OR expires_at > ?)`;
-const CONVERSATION_SELECT = `SELECT c.id, c.kind, c.peer_aci, ct.address AS peer_address, c.created_at, c.last_activity_at
-  FROM conversations c LEFT JOIN contacts ct ON ct.aci = c.peer_aci`;
+const CONVERSATION_COLUMNS = `c.id, c.kind, c.peer_aci, ct.address AS peer_address, g.id AS group_id, g.title AS group_title,
+  c.created_at, c.last_activity_at`;
+const CONVERSATION_FROM = 'conversations c LEFT JOIN contacts ct ON ct.aci = c.peer_aci LEFT JOIN groups g ON g.conversation_id = c.id';
+const CONVERSATION_SELECT = `SELECT ${CONVERSATION_COLUMNS} FROM ${CONVERSATION_FROM}`;
 
 function toMessage(r: MessageRow): MessageRecord {
   return {
@@ -179,14 +199,9 @@ function toContact(r: ContactRow): Contact {
 }
 
 function toConversation(r: ConversationRow): Conversation {
-  return {
-    id: r.id as ConversationId,
-    kind: r.kind,
-    peerAci: r.peer_aci as Aci,
-    ...(r.peer_address !== null ? { peerAddress: r.peer_address } : {}),
-    createdAt: r.created_at,
-    lastActivityAt: r.last_activity_at,
-  };
+  const base = { id: r.id as ConversationId, createdAt: r.created_at, lastActivityAt: r.last_activity_at };
+  if (r.kind === 'group') return { ...base, kind: 'group', groupId: r.group_id ?? '', title: r.group_title ?? '' };
+  return { ...base, kind: 'direct', peerAci: r.peer_aci as Aci, ...(r.peer_address !== null ? { peerAddress: r.peer_address } : {}) };
 }
 
 function oneOf<T extends string>(value: unknown, allowed: readonly T[], what: string): T {
@@ -263,7 +278,7 @@ export class MessageStore {
   // ── conversations ───────────────────────────────────────────────────────────────────────────
 
   /** The direct conversation with `peer`, created when missing; records the peer's address too. */
-  conversationWith(peer: { readonly aci: Aci; readonly address: string }): Conversation {
+  conversationWith(peer: { readonly aci: Aci; readonly address: string }): DirectConversation {
     return this.#db.transaction(() => {
       this.saveContact(peer);
       const existing = this.conversationByPeer(peer.aci);
@@ -276,7 +291,7 @@ export class MessageStore {
         now,
         now,
       ]);
-      return this.conversation(id as ConversationId)!;
+      return this.conversation(id as ConversationId) as DirectConversation;
     });
   }
 
@@ -287,18 +302,18 @@ export class MessageStore {
   }
 
   /** The direct conversation with account `aci`, or undefined. */
-  conversationByPeer(aci: Aci): Conversation | undefined {
+  conversationByPeer(aci: Aci): DirectConversation | undefined {
     const row = this.#db.get<ConversationRow>(`${CONVERSATION_SELECT} WHERE c.peer_aci = ?`, [checkAci(aci)]);
-    return row ? toConversation(row) : undefined;
+    return row ? (toConversation(row) as DirectConversation) : undefined;
   }
 
   /** Every conversation with its last message and unread count, most recently active first. */
   conversations(): ConversationSummary[] {
     const now = this.#clock.now();
     const rows = this.#db.all<ConversationRow & { unread: number }>(
-      `SELECT c.id, c.kind, c.peer_aci, ct.address AS peer_address, c.created_at, c.last_activity_at,
+      `SELECT ${CONVERSATION_COLUMNS},
          (SELECT count(*) FROM messages m WHERE m.conversation_id = c.id AND ${UNREAD}) AS unread
-       FROM conversations c LEFT JOIN contacts ct ON ct.aci = c.peer_aci ORDER BY c.last_activity_at DESC, c.id`,
+       FROM ${CONVERSATION_FROM} ORDER BY c.last_activity_at DESC, c.id`,
       [now],
     );
     return rows.map((row) => {

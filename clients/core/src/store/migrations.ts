@@ -6,8 +6,10 @@ import { migration0002EngineTables } from './migrations/0002-engine-tables.js';
 import { migration0003Attachments } from './migrations/0003-attachments.js';
 import { migration0004ReceiptsSettings } from './migrations/0004-receipts-settings.js';
 import { migration0005MessageActions } from './migrations/0005-message-actions.js';
+import { migration0006Groups } from './migrations/0006-groups.js';
 
 /** Every migration of `parley.db`, oldest first. */
 export const STORE_MIGRATIONS: readonly StoreMigration[] = Object.freeze([migration0001InitialSchema, migration0002EngineTables, migration0003Attachments, migration0004ReceiptsSettings,
   migration0005MessageActions,
+  migration0006Groups,
 ]);
