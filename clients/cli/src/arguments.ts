@@ -83,6 +83,29 @@ export function parseAddressArg(text: string): string {
   }
 }
 
+/** Longest group name (`#` and a title or an id) the CLI takes. */
+const MAX_GROUP_REF = 200;
+
+/** A group: `#<title>`, `#<id or a prefix of at least 6 hex digits>`; the `#` may be left out. */
+export function parseGroupArg(text: string): string {
+  const t = text.trim();
+  const name = t.startsWith('#') ? t.slice(1).trim() : t;
+  if (name.length === 0 || t.length > MAX_GROUP_REF) throw new InvalidArgumentError('name a group by its title or id (prefix), e.g. climbing or 3f2a0d');
+  return `#${name}`;
+}
+
+/** An address (see {@link parseAddressArg}), or a group written `#<title or id prefix>`. */
+export function parseAddressOrGroupArg(text: string): string {
+  if (text.trim().startsWith('#')) {
+    try {
+      return parseGroupArg(text);
+    } catch {
+      throw new InvalidArgumentError("a group is #title or #id-prefix (quote it: '#climbing')");
+    }
+  }
+  return parseAddressArg(text);
+}
+
 /** `jsonl` or `md`. */
 export function parseExportFormat(text: string): 'jsonl' | 'md' {
   if (text === 'jsonl' || text === 'md') return text;

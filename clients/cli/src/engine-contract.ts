@@ -16,6 +16,8 @@ export type {
   ConversationView,
   DeviceView,
   ExportFormat,
+  GroupMemberView,
+  GroupView,
   MessageView,
   OpenClientOptions,
   ParleyClientApi,

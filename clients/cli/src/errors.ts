@@ -184,6 +184,13 @@ export const CLIENT_RULES: Readonly<Record<string, ErrorRule>> = {
   ASYNC_TRANSACTION: { exit: EXIT.INTERNAL, hint: BUG },
   STAGE_FINISHED: { exit: EXIT.INTERNAL, hint: BUG },
   STAGE_CONFLICT: { exit: EXIT.INTERNAL, hint: 'two operations changed the same session at once: run the command again' },
+  NOT_GROUP_MEMBER: {
+    exit: EXIT.NOT_FOUND,
+    hint: '`parley group info <group>` shows the members; a group you left or were removed from keeps its history but takes no messages or changes from you',
+  },
+  NOT_GROUP_ADMIN: { exit: EXIT.USAGE, hint: 'only admins change a group: `parley group info <group>` lists them; ask one of them' },
+  GROUP_FULL: { exit: EXIT.USAGE, hint: 'a group has at most 1,000 members: remove some first, or start another group' },
+  AMBIGUOUS_GROUP: { exit: EXIT.USAGE, hint: 'name the group by more of its id: `parley group list` shows the ids' },
 };
 
 const retryAfter = (err: CodedError): number | undefined => {

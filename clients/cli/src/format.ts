@@ -10,6 +10,7 @@ import type {
   ContactView,
   ConversationView,
   DeviceView,
+  GroupView,
   MessageView,
   ProgressEvent,
   SafetyNumberView,
@@ -57,7 +58,7 @@ export function formatMessage(m: MessageView): string {
 
 /** `bob@localhost  2 unread  [time] bob@localhost: hello` and a warning when the key changed. */
 export function formatConversation(c: ConversationView): string {
-  const parts = [c.address];
+  const parts = [c.group ? `#${c.group.id.slice(0, 8)} ${sanitize(c.group.title)}` : c.address];
   if (c.unread > 0) parts.push(`${c.unread} unread`);
   if (c.identityChanged) parts.push('SAFETY NUMBER CHANGED');
   if (c.lastMessage) parts.push(formatMessage(c.lastMessage));
@@ -69,6 +70,28 @@ export function formatSearchHit(h: SearchHit): string {
   const m = h.message;
   const where = m.direction === 'out' ? `  (to ${m.conversation})` : '';
   return `[${formatTime(m.sentAt)}] ${m.sender}: ${sanitize(h.snippet)}${where}`;
+}
+
+/** Members shown on one line of `group list`. */
+const LIST_MEMBERS = 5;
+
+/** `#3f2a0d4e climbing  3 members  (admin)`: one line of `group list`. */
+export function formatGroupLine(g: GroupView): string {
+  const names = g.members.slice(0, LIST_MEMBERS).map((m) => m.address);
+  const more = g.members.length > LIST_MEMBERS ? `, +${g.members.length - LIST_MEMBERS}` : '';
+  const role = !g.member ? '  (not a member)' : g.admin ? '  (admin)' : '';
+  return `#${g.id.slice(0, 8)} ${sanitize(g.title)}  ${g.members.length} member${g.members.length === 1 ? '' : 's'}: ${names.join(', ')}${more}${role}`;
+}
+
+/** The lines of `group info` and of the group commands that change a group. */
+export function formatGroup(g: GroupView): string[] {
+  const role = !g.member ? 'you are not a member' : g.admin ? 'you are an admin' : 'you are a member';
+  return [
+    `#${g.id.slice(0, 8)} ${sanitize(g.title)}`,
+    `id       ${g.id}`,
+    `members  ${g.members.length} (${role})`,
+    ...g.members.map((m) => `  ${m.address}${m.admin ? '  admin' : ''}`),
+  ];
 }
 
 /** `device 2  registration 1234  added 2026-11-22 10:31  (this device)`. */

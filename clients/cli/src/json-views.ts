@@ -10,6 +10,7 @@ import type {
   ContactView,
   ConversationView,
   DeviceView,
+  GroupView,
   MessageView,
   ProgressEvent,
   SafetyNumberView,
@@ -56,6 +57,20 @@ export function conversationJson(c: ConversationView): Record<string, unknown> {
     ...(c.lastMessage ? { lastMessage: messageJson(c.lastMessage) } : {}),
     unread: c.unread,
     identityChanged: c.identityChanged,
+    ...(c.group ? { group: { id: c.group.id, title: c.group.title } } : {}),
+  };
+}
+
+/** A line of `group list` and the line of every other `group` command. */
+export function groupJson(g: GroupView): Record<string, unknown> {
+  return {
+    id: g.id,
+    handle: g.handle,
+    title: g.title,
+    members: g.members.map((m) => ({ aci: m.aci, address: m.address, admin: m.admin })),
+    revision: g.revision,
+    member: g.member,
+    admin: g.admin,
   };
 }
 

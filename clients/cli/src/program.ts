@@ -6,9 +6,11 @@
 import { Command } from 'commander';
 import {
   parseAddressArg,
+  parseAddressOrGroupArg,
   parseDeviceId,
   parseExportFormat,
   parseFileIndex,
+  parseGroupArg,
   parseMessageId,
   parsePositiveInt,
   parseSeconds,
@@ -26,6 +28,16 @@ import {
 import { downloadCommand, sendFileCommand } from './commands/attachments.js';
 import { contactsCommand, verifyCommand } from './commands/contacts.js';
 import { exportCommand } from './commands/export.js';
+import {
+  groupAddCommand,
+  groupAdminsCommand,
+  groupCreateCommand,
+  groupInfoCommand,
+  groupLeaveCommand,
+  groupListCommand,
+  groupRemoveCommand,
+  groupTitleCommand,
+} from './commands/groups.js';
 import {
   conversationsCommand,
   historyCommand,
@@ -168,22 +180,28 @@ export function buildProgram(rt: CliRuntime, version: string, configure: (progra
     program
       .command('send')
       .description('send a text message, or a file with --file')
-      .argument('<address>', 'user@domain, or user on your own relay', parseAddressArg)
+      .argument('<address>', "user@domain, user on your own relay, or a group '#title' / '#id-prefix' (quoted: # starts a shell comment)", parseAddressOrGroupArg)
       .argument('[text]', 'the text (quote it); - reads it from stdin')
       .option('--file <path>', 'send this file (encrypted on this device; at most the relay\'s limit, 100 MiB by default)')
       .option('--caption <text>', 'the text shown with the file'),
   )
     .addHelpText(
       'after',
-      examples('parley send bob@example.org "see you at 8"', 'echo "hello" | parley send bob -', 'parley send bob --file ./report.pdf --caption "the Q3 numbers"'),
+      examples(
+        'parley send bob@example.org "see you at 8"',
+        'echo "hello" | parley send bob -',
+        'parley send bob --file ./report.pdf --caption "the Q3 numbers"',
+        `parley send '#climbing' "who is in for Saturday?"`,
+      ),
     )
     .action(
       action(
         rt,
         (s, o, address: string, text: string | undefined) =>
           typeof o.file === 'string' ? sendFileCommand(s, address, o.file, o.caption as string | undefined) : sendCommand(s, address, text!),
-        (o, _address: string, text: string | undefined) => {
+        (o, address: string, text: string | undefined) => {
           if (typeof o.file === 'string') {
+            if (address.startsWith('#')) throw new CliError('USAGE', 'files to groups are not supported yet: send a text');
             if (o.file.length === 0) throw new CliError('USAGE', '--file needs a path');
             if (text !== undefined) throw new CliError('USAGE', 'with --file, give the text as --caption TEXT');
           } else {
@@ -230,16 +248,96 @@ export function buildProgram(rt: CliRuntime, version: string, configure: (progra
     program
       .command('history')
       .description('show the messages of a conversation (oldest first)')
-      .argument('<address>', 'user@domain, or user on your own relay', parseAddressArg)
+      .argument('<address>', "user@domain, user on your own relay, or a group '#title' / '#id-prefix'", parseAddressOrGroupArg)
       .option('--limit <n>', 'show at most the newest n messages', parsePositiveInt)
       .option('--before <id>', 'show the messages before this message id (to page back)', parseMessageId),
   )
-    .addHelpText('after', examples('parley history bob@example.org --limit 20', 'parley history bob --before 0123456789abcdef0123456789abcdef'))
+    .addHelpText(
+      'after',
+      examples('parley history bob@example.org --limit 20', 'parley history bob --before 0123456789abcdef0123456789abcdef', `parley history '#climbing'`),
+    )
     .action(
       action(rt, (s, o, address: string) =>
         historyCommand(s, address, { limit: o.limit as number | undefined, before: o.before as string | undefined }),
       ),
     );
+
+  const group = withGlobalOptions(
+    program
+      .command('group')
+      .description('groups: create, change and inspect them (send to one with parley send "#title" TEXT)')
+      .enablePositionalOptions(),
+  ).addHelpText(
+    'after',
+    `\nA group is named by its title or by its id (or an id prefix of at least 6 hex digits), as
+\`parley group list\` shows them; in \`send\` and \`history\` write it with a # in front and quote it
+('#climbing'), since # starts a comment in the shell.${examples(
+      'parley group create climbing bob carol@example.org',
+      'parley group add climbing dave',
+      `parley send '#climbing' "Saturday 9:00 at the wall"`,
+      'parley group info 3f2a0d --json',
+    )}`,
+  );
+  group.action(() => {
+    group.help();
+  });
+  const groupArg = (cmd: Command): Command => cmd.argument('<group>', 'the group: its title, or its id or an id prefix (6+ hex digits)', parseGroupArg);
+
+  withGlobalOptions(
+    group
+      .command('create')
+      .description('create a group; you are its admin')
+      .argument('<title>', 'the title, 1 to 128 characters')
+      .argument('[members...]', 'addresses of the other members (user@domain, or user on your own relay)'),
+  )
+    .addHelpText('after', examples('parley group create climbing bob carol@example.org', 'parley group create "book club"'))
+    .action(action(rt, (s, _o, title: string, members: string[]) => groupCreateCommand(s, title, members ?? [])));
+
+  withGlobalOptions(groupArg(group.command('add').description('add members (admins only); they get the group’s whole history of changes')).argument('<addresses...>', 'the members to add'))
+    .addHelpText('after', examples('parley group add climbing dave erin@example.org'))
+    .action(action(rt, (s, _o, g: string, members: string[]) => groupAddCommand(s, g, members)));
+
+  withGlobalOptions(
+    groupArg(group.command('remove').description('remove members (admins only); they can read nothing sent after this')).argument('<addresses...>', 'the members to remove'),
+  )
+    .addHelpText('after', examples('parley group remove climbing dave'))
+    .action(action(rt, (s, _o, g: string, members: string[]) => groupRemoveCommand(s, g, members)));
+
+  withGlobalOptions(groupArg(group.command('leave').description('leave a group; its history stays on this device')))
+    .addHelpText('after', examples('parley group leave climbing'))
+    .action(action(rt, (s, _o, g: string) => groupLeaveCommand(s, g)));
+
+  withGlobalOptions(
+    groupArg(group.command('admins').description('make members admins (--add) or take admin rights away (--remove); admins only'))
+      .option('--add <addresses...>', 'members to make admins')
+      .option('--remove <addresses...>', 'admins to make plain members'),
+  )
+    .addHelpText('after', examples('parley group admins climbing --add bob', 'parley group admins climbing --remove carol'))
+    .action(
+      action(
+        rt,
+        (s, o, g: string) =>
+          groupAdminsCommand(s, g, {
+            ...(Array.isArray(o.add) ? { add: o.add as string[] } : {}),
+            ...(Array.isArray(o.remove) ? { remove: o.remove as string[] } : {}),
+          }),
+        (o) => {
+          if ((o.add === undefined) === (o.remove === undefined)) throw new CliError('USAGE', 'give either --add ADDRESS… or --remove ADDRESS…');
+        },
+      ),
+    );
+
+  withGlobalOptions(groupArg(group.command('title').description("change a group's title (admins only)")).argument('<title>', 'the new title, 1 to 128 characters'))
+    .addHelpText('after', examples('parley group title climbing "climbing (Saturdays)"'))
+    .action(action(rt, (s, _o, g: string, title: string) => groupTitleCommand(s, g, title)));
+
+  withGlobalOptions(groupArg(group.command('info').description('show a group: title, id, members and admins')))
+    .addHelpText('after', examples('parley group info climbing', 'parley group info 3f2a0d --json'))
+    .action(action(rt, (s, _o, g: string) => groupInfoCommand(s, g)));
+
+  withGlobalOptions(group.command('list').description('list the groups this device knows, most recently active first'))
+    .addHelpText('after', examples('parley group list', 'parley group list --json'))
+    .action(action(rt, (s) => groupListCommand(s)));
 
   withGlobalOptions(
     program

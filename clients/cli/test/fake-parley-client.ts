@@ -14,6 +14,7 @@ import type {
   ConversationView,
   DeviceView,
   ExportFormat,
+  GroupView,
   MessageView,
   OpenClientOptions,
   ParleyClientApi,
@@ -47,6 +48,24 @@ export function message(over: Partial<MessageView> = {}): MessageView {
     receivedAt: T0 + 1000,
     lamport: 1,
     status: 'received',
+    ...over,
+  };
+}
+
+/** A group view with defaults; `over` replaces fields. */
+export function groupView(over: Partial<GroupView> = {}): GroupView {
+  const id = '3f2a0d4e'.repeat(8);
+  return {
+    id,
+    handle: `#${id}`,
+    title: 'climbing',
+    members: [
+      { aci: ALICE.aci, address: 'alice@localhost', admin: true },
+      { aci: '1b2c3d4e-5f60-4718-8a9b-0c1d2e3f4a5b', address: 'bob@localhost', admin: false },
+    ],
+    revision: 2,
+    member: true,
+    admin: true,
     ...over,
   };
 }
@@ -105,6 +124,9 @@ export class FakeParleyClient implements ParleyClientApi {
     identityChanged: false,
     verified: false,
   };
+  /** Returned by every group command. */
+  groupResult: GroupView = groupView();
+  groupList: GroupView[] = [];
   exportProgress: ProgressEvent[] = [];
   exportResult = { files: ['bob@localhost.jsonl'], messages: 3 };
 
@@ -197,6 +219,46 @@ export class FakeParleyClient implements ParleyClientApi {
     if (signal.aborted) return;
     await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
     this.emit('connection', 'stopped');
+  }
+
+  async createGroup(title: string, members: readonly string[]): Promise<GroupView> {
+    this.#record('createGroup', title, members);
+    return this.groupResult;
+  }
+
+  async addGroupMembers(group: string, members: readonly string[]): Promise<GroupView> {
+    this.#record('addGroupMembers', group, members);
+    return this.groupResult;
+  }
+
+  async removeGroupMembers(group: string, members: readonly string[]): Promise<GroupView> {
+    this.#record('removeGroupMembers', group, members);
+    return this.groupResult;
+  }
+
+  async leaveGroup(group: string): Promise<GroupView> {
+    this.#record('leaveGroup', group);
+    return this.groupResult;
+  }
+
+  async changeGroupAdmins(group: string, change: { add?: readonly string[]; remove?: readonly string[] }): Promise<GroupView> {
+    this.#record('changeGroupAdmins', group, change);
+    return this.groupResult;
+  }
+
+  async setGroupTitle(group: string, title: string): Promise<GroupView> {
+    this.#record('setGroupTitle', group, title);
+    return this.groupResult;
+  }
+
+  group(group: string): GroupView {
+    this.#record('group', group);
+    return this.groupResult;
+  }
+
+  groups(): GroupView[] {
+    this.#record('groups');
+    return this.groupList;
   }
 
   conversations(): ConversationView[] {

@@ -23,6 +23,15 @@ const COMMANDS = [
   'verify',
   'contacts',
   'export',
+  'group',
+  'group create',
+  'group add',
+  'group remove',
+  'group leave',
+  'group admins',
+  'group title',
+  'group info',
+  'group list',
 ];
 
 describe('--help', () => {

@@ -26,6 +26,10 @@ export const CLIENT_ERROR_CODES = {
   IDENTITY_CHANGED: 'The peer’s identity key changed; nothing is sent to it until the user compares safety numbers and accepts the new key.',
   DEVICE_REMOVED: 'This device was removed from its account, or its credentials are no longer valid.',
   STAGE_CONFLICT: 'Protocol state a staged overlay read was changed underneath it; nothing was applied: decrypt again.',
+  NOT_GROUP_MEMBER: 'This account is not a member of the group (it left or was removed), or a named account is not a member.',
+  NOT_GROUP_ADMIN: 'Only an admin of the group may make this change.',
+  GROUP_FULL: 'The group would have more than 1,000 members.',
+  AMBIGUOUS_GROUP: 'More than one group matches the name or id prefix; give more of the id.',
 } as const;
 
 /** A stable @parley/client error code. */

@@ -26,7 +26,7 @@ export async function readStdinText(stdin: AsyncIterable<string | Uint8Array>, m
 /** `parley send <address> <text>`; text `-` reads stdin. */
 export async function sendCommand(s: Session, address: string, textArg: string): Promise<void> {
   const account = requireAccount(s);
-  s.context.address = fullAddress(address, account);
+  s.context.address = address.startsWith('#') ? address : fullAddress(address, account);
   const text = textArg === '-' ? await readStdinText(s.rt.stdin) : textArg;
   if (text.trim().length === 0) throw new CliError('USAGE', 'the text is empty');
   const m = await s.client.send(address, text);
@@ -135,7 +135,7 @@ export interface HistoryOptions {
  */
 export async function historyCommand(s: Session, address: string, options: HistoryOptions): Promise<void> {
   const account = requireAccount(s);
-  s.context.address = fullAddress(address, account);
+  s.context.address = address.startsWith('#') ? address : fullAddress(address, account);
   const query: { limit?: number; before?: string } = {};
   if (options.limit !== undefined) query.limit = options.limit;
   if (options.before !== undefined) query.before = options.before;

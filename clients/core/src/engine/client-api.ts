@@ -61,6 +61,31 @@ export interface ConversationView {
   readonly identityChanged: boolean;
 }
 
+/** A member of a group. */
+export interface GroupMemberView {
+  readonly aci: string;
+  /** `user@domain` as the group's changes name it. */
+  readonly address: string;
+  readonly admin: boolean;
+}
+
+/** A group as this device knows it. */
+export interface GroupView {
+  /** 64 lowercase hex characters. */
+  readonly id: string;
+  /** `#<id>`: how `send`, `history` and the conversation list name the group. */
+  readonly handle: string;
+  readonly title: string;
+  /** Members in the order they were added. */
+  readonly members: readonly GroupMemberView[];
+  /** Number of changes this device holds (devices holding the same changes show the same state). */
+  readonly revision: number;
+  /** Whether this account is a member (false after leaving or being removed: the history stays). */
+  readonly member: boolean;
+  /** Whether this account is an admin. */
+  readonly admin: boolean;
+}
+
 /** A search hit. */
 export interface SearchHit {
   readonly message: MessageView;

@@ -88,7 +88,11 @@ export interface EngineStore {
   /** A stored outgoing message by id (for resend requests). */
   outgoingMessage(id: string): EngineMessage | undefined;
 
-  outboxAdd(entry: { messageId?: string; destinationAci: string; content: Uint8Array; nowMs: number }): number;
+  /**
+   * Queues a send. `destinationAddress` routes it when the destination is no contact (a group
+   * member known only from the group's changes); otherwise the contact's address does.
+   */
+  outboxAdd(entry: { messageId?: string; destinationAci: string; destinationAddress?: string; content: Uint8Array; nowMs: number }): number;
   outboxDue(nowMs: number, limit: number): OutboxEntry[];
   /** Whether an outbox entry is still queued. */
   outboxHas(id: number): boolean;

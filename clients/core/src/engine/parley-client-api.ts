@@ -9,6 +9,7 @@ import type {
   ContactView,
   ConversationView,
   DeviceView,
+  GroupView,
   MessageView,
   SafetyNumberView,
   SearchHit,
@@ -72,11 +73,32 @@ export interface ParleyClientApi {
   devices(): Promise<DeviceView[]>;
   removeDevice(deviceId: number): Promise<void>;
   /**
-   * Queues a text for `address` (`user@domain`, or `user` on one's own relay) durably, then
-   * tries to deliver it (and a transcript to one's other devices). Resolves with the message;
-   * its status is 'sent' when the relay accepted it, 'pending' when it stays in the outbox.
+   * Queues a text for `address` (`user@domain`, or `user` on one's own relay; or a group named
+   * `#<id or id prefix>` or `#<title>`) durably, then tries to deliver it (and a transcript to
+   * one's other devices). Resolves with the message; its status is 'sent' when the relay
+   * accepted it, 'pending' when it stays in the outbox.
    */
   send(address: string, text: string): Promise<MessageView>;
+  /**
+   * Creates a group titled `title` (1–128 characters) with `members` (addresses); this account
+   * is its only admin. The other members' devices and this account's other devices are told at
+   * once if the relay can be reached, else on the next run.
+   */
+  createGroup(title: string, members: readonly string[]): Promise<GroupView>;
+  /** Adds members to a group (admins only: NOT_GROUP_ADMIN); they get the group's whole change log. */
+  addGroupMembers(group: string, members: readonly string[]): Promise<GroupView>;
+  /** Removes members from a group (admins only); they can read nothing sent after this. */
+  removeGroupMembers(group: string, members: readonly string[]): Promise<GroupView>;
+  /** Leaves a group; its history stays on this device. */
+  leaveGroup(group: string): Promise<GroupView>;
+  /** Makes members admins (`add`) or takes admin rights away (`remove`); admins only. */
+  changeGroupAdmins(group: string, change: { add?: readonly string[]; remove?: readonly string[] }): Promise<GroupView>;
+  /** Changes a group's title (admins only). */
+  setGroupTitle(group: string, title: string): Promise<GroupView>;
+  /** One group, named by `#<id or id prefix>` or `#<title>` (NOT_FOUND, AMBIGUOUS_GROUP). */
+  group(group: string): GroupView;
+  /** Every group this device knows, most recently active first. */
+  groups(): GroupView[];
   /**
    * Encrypts and uploads the file at `path` (progress events 'upload'), then sends it like a
    * text, with `caption` as its text. Fails without sending anything when the upload fails.
@@ -97,7 +119,7 @@ export interface ParleyClientApi {
   /** Connects and streams until `signal` aborts. */
   listen(signal: AbortSignal): Promise<void>;
   conversations(): ConversationView[];
-  /** Newest first; `before` is a message id (the page before it). */
+  /** Newest first; `before` is a message id (the page before it). `address` may name a group (`#…`). */
   history(address: string, options?: { limit?: number; before?: string }): MessageView[];
   search(query: string, options?: { limit?: number }): SearchHit[];
   contacts(): ContactView[];

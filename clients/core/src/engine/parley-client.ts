@@ -44,6 +44,7 @@ import type {
   ConversationView,
   DeviceView,
   MessageView,
+  GroupView,
   SafetyNumberView,
   SearchHit,
 } from './client-api.js';
@@ -56,6 +57,9 @@ import { pointerOf, type NewEngineAttachment } from './attachment-pointers.js';
 import { downloadFile, freePathIn, uploadFile } from './attachment-transfer.js';
 import { ReceivePipeline } from './receive-pipeline.js';
 import { SendPipeline } from './send-pipeline.js';
+import { GroupSender, type GroupCipherPort } from './group-sender.js';
+import { Groups, isGroupRef, GROUP_HANDLE_PREFIX } from './groups.js';
+import type { GroupStore } from '../store/group-store.js';
 import { Serial } from './serial.js';
 import { SessionManager } from './session-manager.js';
 import { writeExport } from './export-archive.js';
@@ -75,6 +79,10 @@ export interface ViewStore {
 export interface ClientStorePorts extends EngineStore, HistoryStore, ViewStore {
   getKeyState(): KeyState | undefined;
   saveKeyState(state: KeyState): void;
+  /** Groups: logs, state, sender keys, the multi-recipient outbox. */
+  readonly groups: GroupStore;
+  /** Deletes a sender key from the protocol store (a member removed from a group). */
+  deleteSenderKey(address: string, distributionId: string): void;
   close(): void;
 }
 
@@ -87,6 +95,8 @@ export interface ParleyClientDeps {
   readonly now?: () => number;
   /** The profile directory; partial downloads are kept in its `downloads/`. Default: the system's temp directory. */
   readonly profileDir?: string;
+  /** The sender-key operations of groups (SessionCipher's); without them group messages stay queued. */
+  readonly groupCipher?: GroupCipherPort;
 }
 
 interface ProvisioningPayload {
@@ -114,6 +124,11 @@ export class ParleyClient implements ParleyClientApi {
   private sessions: SessionManager | undefined;
   private sender: SendPipeline | undefined;
   private receiver: ReceivePipeline | undefined;
+  private groupsModule: Groups | undefined;
+  private groupSender: GroupSender | undefined;
+  private readonly groupCipher: ParleyClientDeps['groupCipher'];
+  /** This device's sender certificate while it is fresh (sealed group sends). */
+  private certificateCache: { certificate: Uint8Array; expiresAt: number } | undefined;
   private connection: RelayConnection | undefined;
   private drainWaiters: Array<() => void> = [];
   private drained = false;
@@ -146,6 +161,7 @@ export class ParleyClient implements ParleyClientApi {
     this.store = deps.store;
     this.now = deps.now ?? (() => Date.now());
     this.partialDir = join(deps.profileDir ?? join(tmpdir(), 'parley'), 'downloads');
+    this.groupCipher = deps.groupCipher;
     const account = this.store.getAccount();
     if (account) this.wire(account);
   }
@@ -312,6 +328,11 @@ export class ParleyClient implements ParleyClientApi {
     const account = this.requireAccount();
     if (text.length === 0) throw new ClientError('INVALID_ARGUMENT', 'the message is empty');
     if (text.length > 64 * 1024) throw new ClientError('INVALID_ARGUMENT', 'the message is over 64 KiB of text');
+    if (isGroupRef(address)) {
+      const message = await this.serial.run(async () => this.groupsModule!.queueMessage(address, text));
+      await this.deliverQueued();
+      return this.store.messageView(message.id, account.aci) ?? toView(message);
+    }
     const { aci, conversation } = await this.resolve(address);
     const message = await this.queueSend(account, aci, conversation, text);
     return this.deliver(account, aci, conversation, message);
@@ -449,6 +470,83 @@ export class ParleyClient implements ParleyClientApi {
     return m;
   }
 
+  async createGroup(title: string, members: readonly string[]): Promise<GroupView> {
+    this.requireAccount();
+    const view = await this.groupsModule!.create(title, members);
+    await this.deliverQueued();
+    return view;
+  }
+
+  async addGroupMembers(group: string, members: readonly string[]): Promise<GroupView> {
+    this.requireAccount();
+    return this.afterGroupChange(await this.groupsModule!.addMembers(group, members));
+  }
+
+  async removeGroupMembers(group: string, members: readonly string[]): Promise<GroupView> {
+    this.requireAccount();
+    return this.afterGroupChange(await this.groupsModule!.removeMembers(group, members));
+  }
+
+  async leaveGroup(group: string): Promise<GroupView> {
+    this.requireAccount();
+    return this.afterGroupChange(await this.groupsModule!.leave(group));
+  }
+
+  async changeGroupAdmins(group: string, change: { add?: readonly string[]; remove?: readonly string[] }): Promise<GroupView> {
+    this.requireAccount();
+    return this.afterGroupChange(await this.groupsModule!.changeAdmins(group, change));
+  }
+
+  async setGroupTitle(group: string, title: string): Promise<GroupView> {
+    this.requireAccount();
+    return this.afterGroupChange(await this.groupsModule!.setTitle(group, title));
+  }
+
+  group(group: string): GroupView {
+    this.requireAccount();
+    return this.groupsModule!.view(this.groupsModule!.resolveRef(group));
+  }
+
+  groups(): GroupView[] {
+    this.requireAccount();
+    return this.groupsModule!.list();
+  }
+
+  private async afterGroupChange(view: GroupView): Promise<GroupView> {
+    await this.deliverQueued();
+    return this.groupsModule!.view(view.id);
+  }
+
+  /** Sends what is queued (pairwise and group sends) now if the relay can be reached; it stays queued otherwise. */
+  private async deliverQueued(): Promise<void> {
+    try {
+      await this.useConnection(async () => {
+        await this.ensureConnected();
+        await this.sender!.flush();
+        await this.groupSender!.flush();
+      });
+    } catch (err) {
+      if (!(err instanceof TransportError)) throw err;
+    }
+  }
+
+  /** Both send queues: pairwise first (sender keys and transcripts), then group uploads. */
+  private async flushAll(): Promise<void> {
+    await this.sender!.flush();
+    await this.groupSender!.flush();
+  }
+
+  /** This device's sender certificate, fetched again an hour before it expires. */
+  private async senderCertificate(): Promise<Uint8Array> {
+    const cached = this.certificateCache;
+    if (cached && cached.expiresAt - 3600_000 > this.now()) return cached.certificate;
+    const res = await this.api!.senderCertificate();
+    const certificate = fromBase64Url(res.certificate);
+    if (!certificate) throw new ClientError('INVALID_ARGUMENT', 'the relay sent a malformed sender certificate');
+    this.certificateCache = { certificate, expiresAt: res.expiresAt };
+    return certificate;
+  }
+
   async receive(options: { idleSeconds?: number } = {}): Promise<MessageView[]> {
     this.requireAccount();
     const got: MessageView[] = [];
@@ -457,13 +555,13 @@ export class ParleyClient implements ParleyClientApi {
       await this.useConnection(async () => {
         await this.ensureConnected();
         await this.waitDrained();
-        await this.sender!.flush();
+        await this.flushAll();
         const idleMs = (options.idleSeconds ?? 0) * 1000;
         this.lastActivity = this.now();
         while (idleMs > 0 && this.now() - this.lastActivity < idleMs && !this.fatal && !this.closing.signal.aborted) {
           await new Promise((r) => setTimeout(r, Math.min(200, idleMs)));
         }
-        await this.sender!.flush();
+        await this.flushAll();
         if (this.fatal) throw this.fatal;
       });
     } finally {
@@ -476,7 +574,7 @@ export class ParleyClient implements ParleyClientApi {
     this.requireAccount();
     await this.useConnection(async () => {
       await this.ensureConnected();
-      const flushTimer = setInterval(() => void this.sender!.flush().catch(() => undefined), 5000);
+      const flushTimer = setInterval(() => void this.flushAll().catch(() => undefined), 5000);
       try {
         await new Promise<void>((resolve) => {
           if (signal.aborted || this.closing.signal.aborted) return resolve();
@@ -494,7 +592,7 @@ export class ParleyClient implements ParleyClientApi {
   }
 
   history(address: string, options: { limit?: number; before?: string } = {}): MessageView[] {
-    const conversation = this.conversationOf(address);
+    const conversation = isGroupRef(address) ? `${GROUP_HANDLE_PREFIX}${this.groupsModule!.resolveRef(address)}` : this.conversationOf(address);
     return this.store.history(conversation, { limit: options.limit ?? 50, ...(options.before ? { before: options.before } : {}) });
   }
 
@@ -563,7 +661,40 @@ export class ParleyClient implements ParleyClientApi {
     api.authenticate({ aci: account.aci, deviceId: account.deviceId, secret: account.authSecret });
     this.api = api;
     this.sessions = new SessionManager({ api, stores: this.store.protocol, self: { aci: account.aci, deviceId: account.deviceId } });
-    this.sender = new SendPipeline({ store: this.store, sessions: this.sessions, serial: this.serial, connection: () => this.connection, now: this.now });
+    this.sender = new SendPipeline({
+      store: this.store,
+      sessions: this.sessions,
+      serial: this.serial,
+      connection: () => this.connection,
+      now: this.now,
+      // A committed sender key distribution makes its devices holders of the key.
+      onCommitted: (entry) => this.store.groups.keySendCommitted(entry.id, (entry.ciphertexts ?? []).map((c) => c.deviceId)),
+    });
+    const groupSelf = { aci: account.aci, deviceId: account.deviceId, address: `${account.username}@${account.domain}`, domain: account.domain };
+    const unavailable = (): Promise<never> => Promise.reject(new ClientError('INVALID_ARGUMENT', 'this engine was built without the sender-key cipher'));
+    const cipher: GroupCipherPort = this.groupCipher ?? { createDistribution: unavailable, processDistribution: unavailable, encryptMulti: unavailable };
+    this.groupsModule = new Groups({
+      store: this.store,
+      groups: this.store.groups,
+      deleteSenderKey: (address, distributionId) => this.store.deleteSenderKey(address, distributionId),
+      self: groupSelf,
+      now: this.now,
+      resolve: (address) => this.resolve(address),
+      serial: (fn) => this.serial.run(async () => fn()),
+      processDistribution: (stores, sender, message) => cipher.processDistribution(stores, groupSelf, sender, message),
+    });
+    this.groupSender = new GroupSender({
+      store: this.store,
+      groups: this.store.groups,
+      sessions: this.sessions,
+      serial: this.serial,
+      self: groupSelf,
+      now: this.now,
+      connection: () => this.connection,
+      certificate: () => this.senderCertificate(),
+      cipher,
+      flushPairwise: () => this.sender!.flush(),
+    });
     const history = new HistoryReceiver({
       store: this.store,
       deviceId: account.deviceId,
@@ -580,6 +711,7 @@ export class ParleyClient implements ParleyClientApi {
       self: { aci: account.aci, deviceId: account.deviceId, address: `${account.username}@${account.domain}`, domain: account.domain },
       now: this.now,
       history,
+      groups: this.groupsModule,
       onMessage: (m) => {
         this.lastActivity = this.now();
         this.emit('message', this.store.messageView(m.id, m.senderAci) ?? toView(m));
@@ -634,7 +766,7 @@ export class ParleyClient implements ParleyClientApi {
         this.drained = true;
         for (const w of this.drainWaiters.splice(0)) w();
         this.maintenance = this.maintainKeys().catch(() => undefined);
-        void this.sender!.flush().catch(() => undefined);
+        void this.flushAll().catch(() => undefined);
       },
       onState: (state, detail) => this.emit('connection', state, detail),
       onFatal: (err) => {

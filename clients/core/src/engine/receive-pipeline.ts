@@ -16,6 +16,7 @@ import type { RelayApi } from '../transport/relay-api.js';
 import { attachmentsFromPointers, pointerOf, type NewEngineAttachment } from './attachment-pointers.js';
 import { decodeContent, encodeContent } from './content-codec.js';
 import type { EngineMessage, EngineStore } from './engine-store.js';
+import type { GroupReceipt } from './groups.js';
 import type { HistoryReceiver } from './history-transfer.js';
 import type { Serial } from './serial.js';
 import type { SessionManager } from './session-manager.js';
@@ -43,6 +44,8 @@ export interface ReceivePipelineDeps {
   /** Called when a resend request named a message this device sent (re-queued). */
   readonly onResend?: (messageId: string) => void;
   readonly history: HistoryReceiver;
+  /** Takes over group contents (updates, sender keys, group messages and their transcripts). */
+  readonly groups?: { receive(r: GroupReceipt): Promise<boolean> };
 }
 
 /** See the module comment. */
@@ -119,16 +122,32 @@ export class ReceivePipeline {
     const content = decodeContent(plaintext);
     const newKey = await staged.stores.identity.getIdentity(source);
     const keyChanged = previousKey !== undefined && newKey !== undefined && !bytesEqual(previousKey, newKey);
-    const senderAddress = content?.body.case === 'data' ? await this.verifiedAddress(source, content.body.value) : store.contactAddressByAci(source);
+    // A group message's sender is named by the group; it need not be looked up as a contact.
+    const senderAddress =
+      content?.body.case === 'data' && !content.body.value.group ? await this.verifiedAddress(source, content.body.value) : store.contactAddressByAci(source);
     const conversationOf = senderAddress ?? source;
     const now = this.deps.now();
     const stored = batch.stored;
+    const taken =
+      content !== undefined &&
+      (await this.deps.groups?.receive({
+        source,
+        sourceDevice,
+        content,
+        stores: staged.stores,
+        now,
+        addEffect: (effect) => batch.effects.push(effect),
+        announce: (m) => stored.push(m),
+        markSeen: () => void store.markEnvelopeSeen(source, sourceDevice, envelopeId, now),
+      })) === true;
     batch.effects.push(() => {
       if (senderAddress) store.rememberContact(source, senderAddress);
-      if (keyChanged) {
+      // A group member who is no contact gets no conversation of its own for the notice.
+      if (keyChanged && !(taken && !senderAddress)) {
         const m = systemMessage(conversationOf, source, sourceDevice, `${conversationOf}'s safety number changed`, 'identity-change', now, store.maxLamport(conversationOf));
         if (store.insertMessage(m) === 'inserted') stored.push(m);
       }
+      if (taken) return;
       if (!content) {
         const m = systemMessage(conversationOf, source, sourceDevice, 'received a message this version cannot read', 'system', now, store.maxLamport(conversationOf));
         if (store.insertMessage(m) === 'inserted') stored.push(m);

@@ -40,6 +40,11 @@ export interface SendPipelineDeps {
   readonly serial: Serial;
   readonly connection: () => RelayConnection | undefined;
   readonly now: () => number;
+  /**
+   * Called in the transaction that records the relay committed `entry` (its saved ciphertexts
+   * name the devices it reached), before the entry is removed.
+   */
+  readonly onCommitted?: (entry: OutboxEntry) => void;
 }
 
 /** What a flush did. */
@@ -112,6 +117,7 @@ export class SendPipeline {
       store.transaction(() => {
         for (const { entry, err } of outcomes) {
           if (!err) {
+            this.deps.onCommitted?.(entry);
             store.outboxDone(entry.id);
             if (entry.messageId) store.setOutgoingStatus(entry.messageId, 'sent');
             sent++;

@@ -151,6 +151,8 @@ export function adaptClientStore(store: ClientStore): ClientStorePorts {
 
   return {
     protocol: store.protocol,
+    groups: store.groups,
+    deleteSenderKey: (address, distributionId) => store.protocol.state.putSenderKey(address, distributionId, undefined),
     transaction: (fn) => store.transaction(fn),
     close: () => store.close(),
     getAccount: () => store.getAccount(),
@@ -212,8 +214,9 @@ export function adaptClientStore(store: ClientStore): ClientStorePorts {
       };
     },
 
-    outboxAdd({ messageId, destinationAci, content, nowMs }) {
-      const destinationAddress = addressOf(destinationAci);
+    outboxAdd({ messageId, destinationAci, content, nowMs, ...given }) {
+      const known = messages.contact(destinationAci as Aci)?.address;
+      const destinationAddress = destinationAci === self().aci ? addressOf(destinationAci) : (known ?? given.destinationAddress ?? addressOf(destinationAci));
       if (UUID.test(destinationAddress)) throw new ClientError('NOT_FOUND', 'the destination has no known address');
       const conv = destinationAci === self().aci ? undefined : conversationId(destinationAddress, false);
       return outbox.enqueue({

@@ -284,6 +284,20 @@ export class GroupStore {
     return typeof v === 'string' ? v : undefined;
   }
 
+  /**
+   * Deletes message (senderAci, id) of group `groupId`'s conversation (a change's notice that a
+   * concurrent change ordered before it made void). Returns whether it existed.
+   */
+  deleteGroupMessage(groupId: string, senderAci: string, id: string): boolean {
+    return (
+      this.#db.run('DELETE FROM messages WHERE sender_aci = ? AND id = ? AND conversation_id = (SELECT conversation_id FROM groups WHERE id = ?)', [
+        senderAci,
+        id,
+        groupId,
+      ]).changes > 0
+    );
+  }
+
   // ── sender keys member devices handed this device ───────────────────────────────────────────
 
   /** Records that `sender`'s device uses sender key `distributionId` in group `groupId`. */
