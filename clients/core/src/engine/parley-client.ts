@@ -58,6 +58,7 @@ import { downloadFile, freePathIn, uploadFile } from './attachment-transfer.js';
 import { ReceivePipeline } from './receive-pipeline.js';
 import { SendPipeline } from './send-pipeline.js';
 import { GroupSender, type GroupCipherPort } from './group-sender.js';
+import { sessionGroupCipher } from './group-cipher.js';
 import { Groups, isGroupRef, GROUP_HANDLE_PREFIX } from './groups.js';
 import type { GroupStore } from '../store/group-store.js';
 import { Serial } from './serial.js';
@@ -95,7 +96,7 @@ export interface ParleyClientDeps {
   readonly now?: () => number;
   /** The profile directory; partial downloads are kept in its `downloads/`. Default: the system's temp directory. */
   readonly profileDir?: string;
-  /** The sender-key operations of groups (SessionCipher's); without them group messages stay queued. */
+  /** The sender-key operations of groups; default: @parley/crypto's SessionCipher. */
   readonly groupCipher?: GroupCipherPort;
 }
 
@@ -126,7 +127,7 @@ export class ParleyClient implements ParleyClientApi {
   private receiver: ReceivePipeline | undefined;
   private groupsModule: Groups | undefined;
   private groupSender: GroupSender | undefined;
-  private readonly groupCipher: ParleyClientDeps['groupCipher'];
+  private readonly groupCipher: GroupCipherPort;
   /** This device's sender certificate while it is fresh (sealed group sends). */
   private certificateCache: { certificate: Uint8Array; expiresAt: number } | undefined;
   private connection: RelayConnection | undefined;
@@ -161,7 +162,7 @@ export class ParleyClient implements ParleyClientApi {
     this.store = deps.store;
     this.now = deps.now ?? (() => Date.now());
     this.partialDir = join(deps.profileDir ?? join(tmpdir(), 'parley'), 'downloads');
-    this.groupCipher = deps.groupCipher;
+    this.groupCipher = deps.groupCipher ?? sessionGroupCipher();
     const account = this.store.getAccount();
     if (account) this.wire(account);
   }
@@ -671,8 +672,7 @@ export class ParleyClient implements ParleyClientApi {
       onCommitted: (entry) => this.store.groups.keySendCommitted(entry.id, (entry.ciphertexts ?? []).map((c) => c.deviceId)),
     });
     const groupSelf = { aci: account.aci, deviceId: account.deviceId, address: `${account.username}@${account.domain}`, domain: account.domain };
-    const unavailable = (): Promise<never> => Promise.reject(new ClientError('INVALID_ARGUMENT', 'this engine was built without the sender-key cipher'));
-    const cipher: GroupCipherPort = this.groupCipher ?? { createDistribution: unavailable, processDistribution: unavailable, encryptMulti: unavailable };
+    const cipher = this.groupCipher;
     this.groupsModule = new Groups({
       store: this.store,
       groups: this.store.groups,
