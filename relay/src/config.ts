@@ -65,7 +65,7 @@ export interface RelayConfig extends AttachmentConfig {
   readonly authFailuresPerMinute: number;
   /** Any limit by name (`--rate-limits`), winning over the flags above. Default none. */
   readonly rateLimits: RateLimitOverrides;
-  /** Redis for the rate limits of relay and key server, shared by every node (`redis://…`). Default none (in process). */
+  /** Redis for the rate limits of relay and key server and for presence, shared by every node (`redis://…`). Default none (in process). */
   readonly redisUrl: string | undefined;
   /** Lifetime of an issued sealed-sender certificate, ms, 1 minute..7 days. Default 24 hours. */
   readonly senderCertificateTtlMs: number;
@@ -77,6 +77,24 @@ export interface RelayConfig extends AttachmentConfig {
    * shared body). Default LIMITS.maxMultiPayloadBytes (512 KiB).
    */
   readonly maxMultiPayloadBytes: number;
+  /**
+   * How long a device's presence lasts without a heartbeat, ms; heartbeats come every
+   * `keepaliveIntervalMs`. At least two keepalive intervals. Default none: three keepalive
+   * intervals (see {@link presenceTtlMs}).
+   */
+  readonly presenceTtlMs: number | undefined;
+  /** Most accounts one connection may subscribe to in one PresenceSubscribe. Default 1,000. */
+  readonly presenceMaxTargets: number;
+  /** Most connections of one relay process subscribed to one account; past it targets are refused. Default 10,000. */
+  readonly presenceMaxSubscribersPerAccount: number;
+}
+
+/** Heartbeat lifetime when none is configured: three keepalive intervals. */
+export const PRESENCE_TTL_KEEPALIVES = 3;
+
+/** The presence heartbeat lifetime in effect, ms. */
+export function presenceTtlMs(config: RelayConfig): number {
+  return config.presenceTtlMs ?? PRESENCE_TTL_KEEPALIVES * config.keepaliveIntervalMs;
 }
 
 /** The defaults, in one place. */
@@ -111,6 +129,9 @@ export const DEFAULT_RELAY_CONFIG: RelayConfig = Object.freeze({
   senderCertificateTtlMs: 24 * 3600 * 1000,
   maxMultiRecipients: LIMITS.maxMultiRecipients,
   maxMultiPayloadBytes: LIMITS.maxMultiPayloadBytes,
+  presenceTtlMs: undefined,
+  presenceMaxTargets: 1000,
+  presenceMaxSubscribersPerAccount: 10_000,
   attachmentStore: 'filesystem',
   maxAttachmentBytes: 100 * 1024 * 1024,
   attachmentSlotsPerHour: 200,
@@ -169,6 +190,9 @@ export function resolveRelayConfig(partial: Partial<RelayConfig> = {}): RelayCon
   // The default follows a lowered frame cap instead of turning into a configuration error.
   const maxMultiPayloadBytes = partial.maxMultiPayloadBytes === undefined ? Math.min(c.maxMultiPayloadBytes, c.maxFrameBytes) : c.maxMultiPayloadBytes;
   intIn('maxMultiPayloadBytes', maxMultiPayloadBytes, 1024, c.maxFrameBytes);
+  if (c.presenceTtlMs !== undefined) intIn('presenceTtlMs', c.presenceTtlMs, 2 * c.keepaliveIntervalMs, 86_400_000);
+  intIn('presenceMaxTargets', c.presenceMaxTargets, 1, 100_000);
+  intIn('presenceMaxSubscribersPerAccount', c.presenceMaxSubscribersPerAccount, 1, 10_000_000);
   const rateLimits = checkRateLimitSettings(c);
   const attachmentProblem = attachmentConfigProblem(c);
   if (attachmentProblem) throw new ConfigError(attachmentProblem);

@@ -19,6 +19,8 @@ import {
   type Aci,
   type DeviceId,
   type FrameInit,
+  type PresenceSet,
+  type PresenceSubscribe,
   type Send,
   type Seq,
 } from '@parley/protocol';
@@ -35,6 +37,8 @@ export interface FrameSocket {
   close(code: number, reason: string): void;
   terminate(): void;
   ping(): void;
+  /** Bytes queued on the socket and not yet sent (a `ws` WebSocket has it). */
+  readonly bufferedAmount?: number;
   /**
    * The TCP socket under a `ws` WebSocket (a private field of ws, read for corking only): frames
    * sent to one device in one event-loop turn leave in one write instead of one each.
@@ -54,6 +58,10 @@ export interface ConnectionContext {
   readonly submitAck: (ack: AckRequest) => Promise<void>;
   /** Handles a Send frame (the intake); answers through the connection. */
   readonly onSend: (conn: DeviceConnection, send: Send) => void;
+  /** Handles a PresenceSubscribe frame (the presence hub); answers through the connection. */
+  readonly onPresenceSubscribe: (conn: DeviceConnection, frame: PresenceSubscribe) => void;
+  /** Handles a PresenceSet frame (the presence hub). */
+  readonly onPresenceSet: (conn: DeviceConnection, frame: PresenceSet) => void;
   /** Called once when the connection is closed, whoever closed it. */
   readonly onClosed: (conn: DeviceConnection) => void;
 }
@@ -91,6 +99,11 @@ export class DeviceConnection {
     this.socket = socket;
     this.queue = { aci, deviceId };
     this.key = queueKey(aci, deviceId);
+  }
+
+  /** Bytes written to the socket and not yet sent: a slow reader's backlog. */
+  get bufferedAmount(): number {
+    return this.socket.bufferedAmount ?? 0;
   }
 
   /** Whether the socket is gone. */
@@ -133,6 +146,12 @@ export class DeviceConnection {
         return;
       case 'ping':
         this.sendFrame({ kind: { case: 'pong', value: { nonce: frame.kind.value.nonce } } });
+        return;
+      case 'presenceSubscribe':
+        this.ctx.onPresenceSubscribe(this, frame.kind.value);
+        return;
+      case 'presenceSet':
+        this.ctx.onPresenceSet(this, frame.kind.value);
         return;
       default:
         this.sendError(0, new ParleyError('UNKNOWN_FRAME'));

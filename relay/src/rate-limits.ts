@@ -31,6 +31,10 @@ export interface RelayOwnRateLimits {
    * recipient of a refused SendMulti counts); while exhausted, unidentified sends to it are refused.
    */
   readonly accessKeyFailure: RateLimitRule;
+  /** PresenceSubscribe frames per device. */
+  readonly presenceSubscribe: RateLimitRule;
+  /** PresenceSet frames per device (each change of an account's presence fans out to all its subscribers). */
+  readonly presenceSet: RateLimitRule;
 }
 
 /** Names of the relay's own limits. */
@@ -42,6 +46,8 @@ export const RELAY_OWN_RATE_LIMITS = [
   'unidentifiedSocket',
   'unidentifiedSend',
   'accessKeyFailure',
+  'presenceSubscribe',
+  'presenceSet',
 ] as const;
 
 /** Every limit `--rate-limits` can set: the relay's own and the key server's. */
@@ -63,6 +69,10 @@ export const DEFAULT_UNIDENTIFIED_SOCKET_RATE_LIMIT: RateLimitRule = Object.free
 export const DEFAULT_UNIDENTIFIED_SEND_RATE_LIMIT: RateLimitRule = Object.freeze({ capacity: 1200, windowMs: MINUTE });
 /** Default of the access key failure limit: 60 per minute per destination account. */
 export const DEFAULT_ACCESS_KEY_FAILURE_RATE_LIMIT: RateLimitRule = Object.freeze({ capacity: 60, windowMs: MINUTE });
+/** Default of the PresenceSubscribe limit: 20 per minute per device (a connection needs one, and one per change of contacts). */
+export const DEFAULT_PRESENCE_SUBSCRIBE_RATE_LIMIT: RateLimitRule = Object.freeze({ capacity: 20, windowMs: MINUTE });
+/** Default of the PresenceSet limit: 60 per minute per device. */
+export const DEFAULT_PRESENCE_SET_RATE_LIMIT: RateLimitRule = Object.freeze({ capacity: 60, windowMs: MINUTE });
 
 const UNIT_MS: Readonly<Record<string, number>> = { ms: 1, s: 1000, m: MINUTE, h: 60 * MINUTE, d: 24 * 60 * MINUTE };
 const MAX_CAPACITY = 1_000_000_000;
@@ -128,6 +138,8 @@ export function relayRateLimits(config: RelayConfig): RelayOwnRateLimits {
     unidentifiedSocket: pick(o, 'unidentifiedSocket', DEFAULT_UNIDENTIFIED_SOCKET_RATE_LIMIT) ?? DEFAULT_UNIDENTIFIED_SOCKET_RATE_LIMIT,
     unidentifiedSend: pick(o, 'unidentifiedSend', DEFAULT_UNIDENTIFIED_SEND_RATE_LIMIT) ?? DEFAULT_UNIDENTIFIED_SEND_RATE_LIMIT,
     accessKeyFailure: pick(o, 'accessKeyFailure', DEFAULT_ACCESS_KEY_FAILURE_RATE_LIMIT) ?? DEFAULT_ACCESS_KEY_FAILURE_RATE_LIMIT,
+    presenceSubscribe: pick(o, 'presenceSubscribe', DEFAULT_PRESENCE_SUBSCRIBE_RATE_LIMIT) ?? DEFAULT_PRESENCE_SUBSCRIBE_RATE_LIMIT,
+    presenceSet: pick(o, 'presenceSet', DEFAULT_PRESENCE_SET_RATE_LIMIT) ?? DEFAULT_PRESENCE_SET_RATE_LIMIT,
   });
 }
 

@@ -43,6 +43,8 @@ export interface RelayMetricSources {
   readonly pendingCommits: () => number;
   /** Envelopes stored in all queues; absent when the store cannot count cheaply (the gauge is then left out). */
   readonly queuedEnvelopes?: () => Promise<number>;
+  /** Accepted presence subscriptions (connection × account) on this process. */
+  readonly presenceSubscriptions?: () => number;
   /** Reported as labels of `parley_relay_info`. */
   readonly version: string;
   readonly domain: string;
@@ -103,6 +105,8 @@ export const RELAY_METRIC_NAMES = [
   'parley_relay_commit_duration_seconds',
   'parley_relay_commit_batch_size',
   'parley_relay_data_bytes',
+  'parley_relay_presence_subscriptions',
+  'parley_relay_presence_updates_total',
 ] as const;
 
 /** See the module comment. */
@@ -117,6 +121,7 @@ export class RelayMetrics {
   private acked = 0;
   private expired = 0;
   private opened = 0;
+  private presenceUpdates = 0;
   private readonly delivered: Record<DeliveryPath, number> = { live: 0, queue: 0, online: 0 };
   private readonly sends = new Map<SendOutcome, number>();
   private readonly limited = new Map<string, number>();
@@ -157,6 +162,9 @@ export class RelayMetrics {
     });
     counter(reg, 'parley_relay_envelopes_expired_total', 'Envelopes deleted unacknowledged at the end of the retention time', [], (c) => {
       c.inc(this.expired);
+    });
+    counter(reg, 'parley_relay_presence_updates_total', 'PresenceUpdate frames written to device sockets (changes of subscribed accounts, first states, and ends of revoked subscriptions)', [], (c) => {
+      c.inc(this.presenceUpdates);
     });
     counter(reg, 'parley_relay_connections_opened_total', 'Authenticated device WebSockets accepted', [], (c) => {
       c.inc(this.opened);
@@ -209,6 +217,7 @@ export class RelayMetrics {
     gauge(reg, 'parley_relay_connected_devices', 'Devices with an open WebSocket on this process', sources.connectedDevices);
     gauge(reg, 'parley_relay_provisioning_sockets', 'Open provisioning sockets (devices waiting to be linked)', sources.provisioningSockets);
     gauge(reg, 'parley_relay_pending_commits', 'Sends waiting for their commit batch (backpressure: past the commit queue cap new sends are refused)', sources.pendingCommits);
+    gauge(reg, 'parley_relay_presence_subscriptions', 'Accepted presence subscriptions on this process (connection \u00d7 account)', sources.presenceSubscriptions ?? (() => 0));
     const count = sources.queuedEnvelopes;
     if (count) {
       const now = this.options.now ?? (() => performance.now());
@@ -260,6 +269,11 @@ export class RelayMetrics {
   /** An authenticated device WebSocket was accepted. */
   connectionOpened(): void {
     this.opened++;
+  }
+
+  /** `n` PresenceUpdate frames were written to device sockets. */
+  presenceUpdatesSent(n: number): void {
+    this.presenceUpdates += n;
   }
 
   /** A Send frame was answered with `outcome`. */

@@ -28,13 +28,16 @@ import {
 import { registerAttachmentRoutes, type AttachmentStorage } from './attachments/attachment-routes.js';
 import type { Clock } from './clock.js';
 import { CommitBatcher } from './commit-batcher.js';
-import type { RelayConfig } from './config.js';
+import { presenceTtlMs, type RelayConfig } from './config.js';
 import { ConnectionRegistry } from './connection-registry.js';
 import { DeviceConnection, queueKey, type ConnectionContext } from './device-connection.js';
 import { EnvelopeIntake, type DeviceDirectory } from './envelope-intake.js';
 import { ProvisioningHub } from './provisioning.js';
 import { createSendAdmission, relayRateLimits } from './rate-limits.js';
 import type { AckRequest, EnqueueRequest, EnqueueResult, EnvelopeStore } from './ports/envelope-store.js';
+import type { PresenceStore } from './ports/presence-store.js';
+import { InProcessPresenceStore } from './presence/in-process-presence-store.js';
+import { PresenceHub } from './presence/presence-hub.js';
 import { RelayMetrics } from './relay-metrics.js';
 import type { SenderCertificateAuthority } from './sealed-sender/certificate-authority.js';
 import { registerSenderCertificateRoute } from './sealed-sender/sender-certificate-route.js';
@@ -61,6 +64,10 @@ export interface RelayDirectory extends DeviceDirectory {
   /** The account's identity key (for its sender certificates); undefined for an unknown account. */
   getIdentityKey(aci: Aci): Promise<Uint8Array | undefined>;
   onDeviceChange(listener: (e: { kind: 'added' | 'removed'; aci: Aci; deviceId: DeviceId }) => void): () => void;
+  /** Whether `token` is the account's presence token (constant time; false for unknown accounts and presence off). */
+  presenceTokenMatches(aci: Aci, token: Uint8Array): Promise<boolean>;
+  /** Tells `listener` when an account's presence token changed (rotated, on or off). */
+  onPresenceTokenChange(listener: (e: { aci: Aci }) => void): () => void;
 }
 
 /** External parts the relay is composed of (CONVENTIONS 1, 5). */
@@ -73,6 +80,11 @@ export interface RelayPorts {
   readonly errorHandler?: Parameters<FastifyInstance['setErrorHandler']>[0];
   readonly clock: Clock;
   readonly log: Logger;
+  /**
+   * Where device presence lives (Redis for a cluster). The relay closes it. Default: in
+   * process, on `clock`.
+   */
+  readonly presence?: PresenceStore;
   /** The relay's metrics; a fresh RelayMetrics (without process metrics) by default. */
   readonly metrics?: RelayMetrics;
   /** Serve HTTPS and WSS with these; plain HTTP and WS without. */
@@ -249,11 +261,29 @@ export function createRelay(config: RelayConfig, ports: RelayPorts): Relay {
     maxFrameBytes: config.maxFrameBytes,
     submitAck: (a) => acks.submit(a),
     onSend: (conn, send) => intake.handle(conn, send),
+    onPresenceSubscribe: (conn, frame) => presence.onSubscribe(conn, frame),
+    onPresenceSet: (conn, frame) => presence.onSet(conn, frame),
     onClosed: (conn) => {
       registry.detach(conn);
+      presence.disconnected(conn);
       log.debug({ device: conn.key }, 'device disconnected');
     },
   };
+
+  const presenceStore = ports.presence ?? new InProcessPresenceStore({ clock });
+  const presence = new PresenceHub({
+    store: presenceStore,
+    verifyToken: (aci, token) => directory.presenceTokenMatches(aci, token),
+    log: log.child({ component: 'presence' }),
+    metrics,
+    ttlMs: presenceTtlMs(config),
+    maxTargets: config.presenceMaxTargets,
+    maxSubscribersPerAccount: config.presenceMaxSubscribersPerAccount,
+    subscribeLimiter: rateLimiters.limiter('presenceSubscribe', limits.presenceSubscribe),
+    setLimiter: rateLimiters.limiter('presenceSet', limits.presenceSet),
+  });
+  // A new token or presence off ends the subscriptions made with the old token, on every node.
+  const unsubscribePresenceTokens = directory.onPresenceTokenChange((e) => presence.revoke(e.aci));
 
   const unsubscribe = directory.onDeviceChange((e) => {
     if (e.kind !== 'removed') return;
@@ -330,6 +360,9 @@ export function createRelay(config: RelayConfig, ports: RelayPorts): Relay {
     });
     ws.on('close', () => conn.onSocketClosed());
     ws.on('error', () => ws.terminate());
+    // Before attach: the entry then belongs to this connection when attach closes an older one,
+    // whose end therefore leaves the device online.
+    presence.connected(conn);
     registry.attach(conn);
     metrics.connectionOpened();
     log.debug({ device: conn.key }, 'device connected');
@@ -346,6 +379,8 @@ export function createRelay(config: RelayConfig, ports: RelayPorts): Relay {
       conn.alive = false;
       conn.ping();
     }
+    // Heartbeats for the devices still here, on the same cadence.
+    void presence.tick();
   }, config.keepaliveIntervalMs);
   keepalive.unref();
 
@@ -378,6 +413,7 @@ export function createRelay(config: RelayConfig, ports: RelayPorts): Relay {
     connectedDevices: () => registry.size,
     provisioningSockets: () => provisioning.size,
     pendingCommits: () => commits.pending,
+    presenceSubscriptions: () => presence.subscriptions,
     ...(envelopes.totalDepth ? { queuedEnvelopes: () => envelopes.totalDepth!() } : {}),
     version: RELAY_VERSION,
     domain: config.domain,
@@ -403,6 +439,11 @@ export function createRelay(config: RelayConfig, ports: RelayPorts): Relay {
       clearInterval(keepalive);
       clearInterval(sweep);
       unsubscribe();
+      unsubscribePresenceTokens();
+      // Before the sockets close: their devices' entries stay and run out by their TTL unless the
+      // devices reconnect (to another node, or to this one once it is back), so subscribers see
+      // no flicker through a restart.
+      presence.close();
       for (const conn of [...registry.all()]) conn.closeWith('SERVER_SHUTDOWN', 'relay restarting; reconnect');
       provisioning.closeAll();
       const closing = app.close();
@@ -411,6 +452,7 @@ export function createRelay(config: RelayConfig, ports: RelayPorts): Relay {
       await Promise.race([Promise.all([commits.idle(), acks.idle()]), grace]);
       await closing;
       await envelopes.close();
+      await presenceStore.close();
       log.info({ closeCode: ERROR_CODES.SERVER_SHUTDOWN.close }, 'relay stopped');
     },
     stats: () => ({ connections: registry.size, pendingCommits: commits.pending }),

@@ -26,6 +26,8 @@ describe('relay rate limit settings', () => {
       unidentifiedSocket: { capacity: 60, windowMs: 60_000 },
       unidentifiedSend: { capacity: 1200, windowMs: 60_000 },
       accessKeyFailure: { capacity: 60, windowMs: 60_000 },
+      presenceSubscribe: { capacity: 20, windowMs: 60_000 },
+      presenceSet: { capacity: 60, windowMs: 60_000 },
     });
     assert.equal(c.redisUrl, undefined);
     const ks = keyServerRateLimits(c);

@@ -21,6 +21,8 @@ import { systemClock } from '../clock.js';
 import { ConfigError, type RelayConfig } from '../config.js';
 import { createRelayLogger } from '../relay-logger.js';
 import { RelayMetrics } from '../relay-metrics.js';
+import type { PresenceStore } from '../ports/presence-store.js';
+import { openRedisPresenceStore } from '../presence/redis-presence-store.js';
 import { createRelay, type TlsCredentials } from '../relay-server.js';
 import { keyServerRateLimits } from '../rate-limits.js';
 import { loadSenderCertificateAuthority } from '../sealed-sender/certificate-authority.js';
@@ -104,6 +106,18 @@ export async function main(argv: readonly string[], env: Readonly<Record<string,
     redisLog.info('rate limits in Redis');
   }
 
+  // Presence: in process by default; in Redis with --redis, so every node sees every device.
+  let presence: PresenceStore | undefined;
+  if (config.redisUrl !== undefined) {
+    try {
+      presence = await openRedisPresenceStore({ url: config.redisUrl, prefix: `parley:${config.domain}:presence:` });
+    } catch (err) {
+      process.stderr.write(`parley-relay: ${(err as Error).message}\n`);
+      process.exit(2);
+    }
+    log.info({ redis: redisUrlForLog(config.redisUrl) }, 'presence in Redis');
+  }
+
   let senderCertificates;
   try {
     const loaded = loadSenderCertificateAuthority(dataDir, systemClock.now());
@@ -143,6 +157,7 @@ export async function main(argv: readonly string[], env: Readonly<Record<string,
     metrics,
     rateLimiters,
     senderCertificates,
+    ...(presence ? { presence } : {}),
     ...(tls ? { tls } : {}),
   });
 

@@ -18,6 +18,8 @@ export interface OptionSpec {
   /** Converts the given unit to the config's unit (e.g. days to ms). */
   readonly scale?: number;
   readonly unit?: string;
+  /** How --help and the docs show a default that is derived from other settings. */
+  readonly defaultText?: string;
 }
 
 /** Every option, in the order --help lists them. */
@@ -42,7 +44,10 @@ export const RELAY_OPTIONS: readonly OptionSpec[] = [
   { key: 'sendsPerDevicePerMinute', flag: 'rate-limit-device-sends-per-minute', env: 'PARLEY_RATE_LIMIT_DEVICE_SENDS_PER_MINUTE', kind: 'int', help: 'sends per device per minute; 0 = no limit' },
   { key: 'authFailuresPerMinute', flag: 'rate-limit-auth-failures-per-minute', env: 'PARLEY_RATE_LIMIT_AUTH_FAILURES_PER_MINUTE', kind: 'int', help: 'failed authentications per client address per minute' },
   { key: 'rateLimits', flag: 'rate-limits', env: 'PARLEY_RATE_LIMITS', kind: 'limits', help: 'any limit by name: name=CAPACITY/WINDOW[,…], WINDOW in ms|s|m|h|d, e.g. sendPerDevice=60/1m,claimPerTarget=100/10m (docs/operations.md lists the names)' },
-  { key: 'redisUrl', flag: 'redis', env: 'PARLEY_REDIS_URL', kind: 'string', help: 'redis:// URL: keep rate limits in Redis, shared by every relay node (prefer the env var when the URL holds a password)' },
+  { key: 'redisUrl', flag: 'redis', env: 'PARLEY_REDIS_URL', kind: 'string', help: 'redis:// URL: keep rate limits and presence in Redis, shared by every relay node (prefer the env var when the URL holds a password)' },
+  { key: 'presenceTtlMs', flag: 'presence-ttl-ms', env: 'PARLEY_PRESENCE_TTL_MS', kind: 'int', defaultText: '3 × keepalive', help: 'how long a device shows online without a heartbeat (its relay node died); at least two keepalive intervals' },
+  { key: 'presenceMaxTargets', flag: 'presence-max-targets', env: 'PARLEY_PRESENCE_MAX_TARGETS', kind: 'int', help: 'accounts one connection may subscribe to for presence' },
+  { key: 'presenceMaxSubscribersPerAccount', flag: 'presence-max-subscribers', env: 'PARLEY_PRESENCE_MAX_SUBSCRIBERS', kind: 'int', help: 'connections of this process subscribed to one account' },
   { key: 'attachmentStore', flag: 'attachment-store', env: 'PARLEY_ATTACHMENT_STORE', kind: 'string', help: "where attachments are kept: 'filesystem' (DATA/attachments) or 's3'" },
   { key: 'maxAttachmentBytes', flag: 'max-attachment-bytes', env: 'PARLEY_MAX_ATTACHMENT_BYTES', kind: 'int', help: 'largest attachment (file size; its encrypted blob is up to 5% larger)' },
   { key: 'attachmentSlotsPerHour', flag: 'attachment-slots-per-hour', env: 'PARLEY_ATTACHMENT_SLOTS_PER_HOUR', kind: 'int', help: 'attachment uploads a device may start per hour' },
@@ -114,6 +119,7 @@ function parseSwitch(o: OptionSpec, raw: unknown): boolean {
 
 /** An option's default as --help and the docs show it. */
 export function shownDefault(o: OptionSpec): string {
+  if (o.defaultText !== undefined) return o.defaultText;
   const def = DEFAULT_RELAY_CONFIG[o.key];
   if (def === undefined || o.kind === 'limits') return 'none';
   if (o.kind === 'flag') return def ? 'on' : 'off';
