@@ -3,6 +3,8 @@
  * Group commit: collects the items submitted while the event loop runs one turn and hands them
  * to `flush` as one batch, so a thousand concurrent sends cost one transaction and one fsync
  * instead of a thousand. One flush runs at a time; what arrives meanwhile forms the next batch.
+ * Items submitted together with `submitAll` (the requests of one multi-recipient send) always
+ * land in the same batch, next to each other, also when they are more than `maxBatch`.
  * The queue is bounded: past `maxPending` items a submit is refused at once.
  */
 import { ParleyError } from '@parley/protocol';
@@ -11,15 +13,15 @@ import { ParleyError } from '@parley/protocol';
 export interface CommitBatcherOptions<I, R> {
   /** Commits a batch; resolves with one result per item, in order. */
   readonly flush: (items: readonly I[]) => Promise<R[]>;
-  /** Most items in one flush. */
+  /** Most items in one flush (a group larger than this is flushed alone). */
   readonly maxBatch: number;
   /** Most items waiting (not yet flushing); more are refused with RATE_LIMITED. */
   readonly maxPending: number;
 }
 
 interface Waiter<I, R> {
-  item: I;
-  resolve: (r: R) => void;
+  items: readonly I[];
+  resolve: (r: R[]) => void;
   reject: (e: unknown) => void;
 }
 
@@ -27,6 +29,7 @@ interface Waiter<I, R> {
 export class CommitBatcher<I, R> {
   private readonly opts: CommitBatcherOptions<I, R>;
   private waiting: Waiter<I, R>[] = [];
+  private waitingItems = 0;
   private flushing = false;
   private scheduled = false;
   private idleWaiters: Array<() => void> = [];
@@ -37,16 +40,26 @@ export class CommitBatcher<I, R> {
 
   /** Items waiting for a flush. */
   get pending(): number {
-    return this.waiting.length;
+    return this.waitingItems;
   }
 
   /** Queues `item` for the next batch; resolves with its result once its batch committed. */
   submit(item: I): Promise<R> {
-    if (this.waiting.length >= this.opts.maxPending) {
+    return this.submitAll([item]).then((r) => r[0]!);
+  }
+
+  /**
+   * Queues `items` to be flushed together in one batch; resolves with their results, in order,
+   * once that batch committed (or rejects them all).
+   */
+  submitAll(items: readonly I[]): Promise<R[]> {
+    if (items.length === 0) return Promise.resolve([]);
+    if (this.waitingItems + items.length > this.opts.maxPending) {
       return Promise.reject(new ParleyError('RATE_LIMITED', 'the relay is busy; retry shortly', { retryAfterMs: 100 }));
     }
-    return new Promise<R>((resolve, reject) => {
-      this.waiting.push({ item, resolve, reject });
+    return new Promise<R[]>((resolve, reject) => {
+      this.waiting.push({ items, resolve, reject });
+      this.waitingItems += items.length;
       this.schedule();
     });
   }
@@ -67,21 +80,39 @@ export class CommitBatcher<I, R> {
     });
   }
 
+  /** Takes waiters from the front while their items fit in one batch (at least one waiter). */
+  private takeBatch(): Waiter<I, R>[] {
+    let n = 0;
+    let size = 0;
+    while (n < this.waiting.length && (n === 0 || size + this.waiting[n]!.items.length <= this.opts.maxBatch)) {
+      size += this.waiting[n]!.items.length;
+      n++;
+    }
+    const batch = n === this.waiting.length ? this.waiting : this.waiting.slice(0, n);
+    this.waiting = batch === this.waiting ? [] : this.waiting.slice(n);
+    this.waitingItems -= size;
+    return batch;
+  }
+
   private async run(): Promise<void> {
     if (this.flushing) return;
     this.flushing = true;
     try {
       while (this.waiting.length > 0) {
-        const batch = this.waiting.length <= this.opts.maxBatch ? this.waiting : this.waiting.slice(0, this.opts.maxBatch);
-        this.waiting = batch === this.waiting ? [] : this.waiting.slice(batch.length);
+        const batch = this.takeBatch();
+        const items = batch.length === 1 ? batch[0]!.items : batch.flatMap((w) => w.items);
         let results: R[];
         try {
-          results = await this.opts.flush(batch.map((w) => w.item));
+          results = await this.opts.flush(items);
         } catch (err) {
           for (const w of batch) w.reject(err);
           continue;
         }
-        for (let i = 0; i < batch.length; i++) batch[i]!.resolve(results[i]!);
+        let at = 0;
+        for (const w of batch) {
+          w.resolve(results.slice(at, at + w.items.length));
+          at += w.items.length;
+        }
       }
     } finally {
       this.flushing = false;

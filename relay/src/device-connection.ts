@@ -22,6 +22,7 @@ import {
   type PresenceSet,
   type PresenceSubscribe,
   type Send,
+  type SendMulti,
   type Seq,
 } from '@parley/protocol';
 import type { Logger } from 'pino';
@@ -30,6 +31,7 @@ import type { Clock } from './clock.js';
 import { DeliveryWindow } from './delivery-window.js';
 import { errorFrame } from './error-frame.js';
 import type { DeliveryPath, RelayMetrics } from './relay-metrics.js';
+import type { SendingConnection, SendOrigin } from './envelope-intake.js';
 
 /** The part of a WebSocket a connection uses (a `ws` WebSocket satisfies it). */
 export interface FrameSocket {
@@ -62,12 +64,14 @@ export interface ConnectionContext {
   readonly onPresenceSubscribe: (conn: DeviceConnection, frame: PresenceSubscribe) => void;
   /** Handles a PresenceSet frame (the presence hub). */
   readonly onPresenceSet: (conn: DeviceConnection, frame: PresenceSet) => void;
+  /** Handles a SendMulti frame (the multi-recipient intake); answers through the connection. */
+  readonly onSendMulti: (conn: DeviceConnection, send: SendMulti) => void;
   /** Called once when the connection is closed, whoever closed it. */
   readonly onClosed: (conn: DeviceConnection) => void;
 }
 
 /** Most unanswered sends one connection may have in flight. */
-const MAX_UNANSWERED_SENDS = 4096;
+export const MAX_UNANSWERED_SENDS = 4096;
 
 /** The queue key of a device: `<aci>.<deviceId>`. */
 export function queueKey(aci: Aci, deviceId: DeviceId): string {
@@ -75,8 +79,10 @@ export function queueKey(aci: Aci, deviceId: DeviceId): string {
 }
 
 /** See the module comment. */
-export class DeviceConnection {
+export class DeviceConnection implements SendingConnection {
   readonly queue: QueueAddress;
+  /** Sends on this connection come from its device. */
+  readonly origin: SendOrigin;
   readonly key: string;
   /** Set by any frame or pong; cleared by the keepalive sweep. */
   alive = true;
@@ -98,6 +104,7 @@ export class DeviceConnection {
     this.ctx = ctx;
     this.socket = socket;
     this.queue = { aci, deviceId };
+    this.origin = { kind: 'device', aci, deviceId };
     this.key = queueKey(aci, deviceId);
   }
 
@@ -133,13 +140,12 @@ export class DeviceConnection {
     }
     switch (frame.kind.case) {
       case 'send':
-        if (this.unansweredSends >= MAX_UNANSWERED_SENDS) {
-          this.ctx.metrics.rateLimitHit('unanswered_sends');
-          this.ctx.metrics.sendAnswered('RATE_LIMITED');
-          this.sendError(frame.kind.value.requestId, new ParleyError('RATE_LIMITED', 'too many unanswered sends', { retryAfterMs: 100 }));
-          return;
-        }
+        if (this.tooManyUnanswered(frame.kind.value.requestId)) return this.ctx.metrics.sendAnswered('RATE_LIMITED');
         this.ctx.onSend(this, frame.kind.value);
+        return;
+      case 'sendMulti':
+        if (this.tooManyUnanswered(frame.kind.value.requestId)) return this.ctx.metrics.multiSendAnswered('RATE_LIMITED');
+        this.ctx.onSendMulti(this, frame.kind.value);
         return;
       case 'ack':
         this.onAck(frame.kind.value.upTo, frame.kind.value.seqs);
@@ -156,6 +162,14 @@ export class DeviceConnection {
       default:
         this.sendError(0, new ParleyError('UNKNOWN_FRAME'));
     }
+  }
+
+  /** Refuses a send past the cap of unanswered sends (RATE_LIMITED); true when it did. */
+  private tooManyUnanswered(requestId: number): boolean {
+    if (this.unansweredSends < MAX_UNANSWERED_SENDS) return false;
+    this.ctx.metrics.rateLimitHit('unanswered_sends');
+    this.sendError(requestId, new ParleyError('RATE_LIMITED', 'too many unanswered sends', { retryAfterMs: 100 }));
+    return true;
   }
 
   /**

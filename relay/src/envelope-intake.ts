@@ -3,10 +3,17 @@
  * Envelope intake: a Send frame becomes committed envelopes, then the sender's SendResult, then
  * live delivery — in that order (persist, then acknowledge and publish). Refusals are typed
  * errors and write nothing.
+ *
+ * A Send comes from an authenticated device or from an unidentified (sealed-sender) socket. On
+ * the unidentified socket it must carry the destination's access key and only SEALED messages;
+ * on the authenticated socket it must carry no access key. Envelopes of a sealed send are
+ * stored without a source, whichever socket they came over: only the sealed content names the
+ * sender. Every message of a Send is SEALED or none is.
  */
 import { createHash } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import {
+  EnvelopeType,
   isParleyError,
   ParleyError,
   validateSend,
@@ -15,14 +22,16 @@ import {
   type RegistrationId,
   type Send,
   type Seq,
+  type FrameInit,
   type ValidatedSend,
 } from '@parley/protocol';
 import type { Clock } from './clock.js';
 import type { RelayConfig } from './config.js';
 import type { ConnectionRegistry } from './connection-registry.js';
-import { queueKey, type DeviceConnection } from './device-connection.js';
+import { queueKey } from './device-connection.js';
 import type { EnqueueRequest, EnqueueResult, StoredEnvelope } from './ports/envelope-store.js';
 import type { RelayMetrics, SendOutcome } from './relay-metrics.js';
+import type { UnidentifiedAccess } from './unidentified-access.js';
 
 /** A device as the directory knows it. */
 export interface DirectoryDevice {
@@ -33,6 +42,23 @@ export interface DirectoryDevice {
 /** The directory lookups intake needs (the key server's AccountDirectory satisfies it). */
 export interface DeviceDirectory {
   getDevices(aci: Aci): Promise<ReadonlyArray<DirectoryDevice> | undefined>;
+  /** The sealed-sender access keys of those accounts that have one. */
+  getAccessKeys(acis: readonly Aci[]): Promise<Map<Aci, Uint8Array>>;
+}
+
+/** Who a send comes from: an authenticated device, or an unidentified socket (only its client address is known). */
+export type SendOrigin =
+  | { readonly kind: 'device'; readonly aci: Aci; readonly deviceId: DeviceId }
+  | { readonly kind: 'unidentified'; readonly clientAddress: string };
+
+/** A connection sends arrive on and are answered through (a device's or an unidentified one). */
+export interface SendingConnection {
+  readonly origin: SendOrigin;
+  /** Sends accepted from this connection and not yet answered. */
+  unansweredSends: number;
+  sendFrame(frame: FrameInit): void;
+  /** Answers `requestId` with an Error frame (anything but a ParleyError is INTERNAL and logged). */
+  sendError(requestId: number, err: unknown): void;
 }
 
 /** What intake depends on. */
@@ -50,6 +76,20 @@ export interface IntakeDeps {
    * and commits nothing). Rejects with RATE_LIMITED. Default: no limit.
    */
   readonly admitSend?: (sender: { readonly aci: Aci; readonly deviceId: DeviceId }) => Promise<void>;
+  /**
+   * The limit of unidentified sends per client address, checked before anything else like
+   * `admitSend`. Rejects with RATE_LIMITED. Default: no limit.
+   */
+  readonly admitUnidentified?: (clientAddress: string) => Promise<void>;
+  /** Checks the access keys of unidentified sends. */
+  readonly unidentified: UnidentifiedAccess;
+}
+
+/** What is wrong with the device set of one destination; every list empty when it is right. */
+export interface DeviceSetProblems {
+  readonly missing: number[];
+  readonly extra: number[];
+  readonly stale: number[];
 }
 
 /**
@@ -58,21 +98,36 @@ export interface IntakeDeps {
  * @throws ParleyError MISMATCHED_DEVICES or STALE_DEVICES.
  */
 export function checkDeviceSet(send: ValidatedSend, devices: ReadonlyArray<DirectoryDevice>, exclude?: DeviceId): void {
-  const expected = new Map<number, number>();
-  for (const d of devices) if (d.deviceId !== exclude) expected.set(d.deviceId, d.registrationId);
-  const named = new Set(send.messages.map((m) => m.deviceId as number));
-  const missing = [...expected.keys()].filter((id) => !named.has(id)).sort((a, b) => a - b);
-  const extra = send.messages.filter((m) => !expected.has(m.deviceId)).map((m) => m.deviceId as number);
+  const { missing, extra, stale } = deviceSetProblems(send.messages, devices, exclude);
   if (missing.length > 0 || extra.length > 0) {
     throw new ParleyError('MISMATCHED_DEVICES', 'the send does not name exactly the destination\u2019s devices', {
       missingDevices: missing,
       extraDevices: extra,
     });
   }
-  const stale = send.messages.filter((m) => expected.get(m.deviceId) !== m.registrationId).map((m) => m.deviceId as number);
   if (stale.length > 0) {
     throw new ParleyError('STALE_DEVICES', 'some devices were re-registered', { staleDevices: stale });
   }
+}
+
+/**
+ * Compares the devices a send names (each once) with the directory's: devices it lacks
+ * (`missing`, ascending), names without their existing (`extra`, in the send's order), and
+ * names with another registration id (`stale`; only meaningful when the other two are empty).
+ * @param exclude the sending device when it sends to its own account (it never gets a copy).
+ */
+export function deviceSetProblems(
+  named: ReadonlyArray<{ readonly deviceId: number; readonly registrationId: number }>,
+  devices: ReadonlyArray<DirectoryDevice>,
+  exclude?: DeviceId,
+): DeviceSetProblems {
+  const expected = new Map<number, number>();
+  for (const d of devices) if (d.deviceId !== exclude) expected.set(d.deviceId, d.registrationId);
+  const names = new Set(named.map((m) => m.deviceId));
+  const missing = [...expected.keys()].filter((id) => !names.has(id)).sort((a, b) => a - b);
+  const extra = named.filter((m) => !expected.has(m.deviceId)).map((m) => m.deviceId);
+  const stale = named.filter((m) => expected.has(m.deviceId) && expected.get(m.deviceId) !== m.registrationId).map((m) => m.deviceId);
+  return { missing, extra, stale };
 }
 
 /** Hash of a ciphertext, compared when a message id comes again (ID_REUSED). */
@@ -89,7 +144,7 @@ export class EnvelopeIntake {
   }
 
   /** Handles one Send from `conn`; always answers it (SendResult or Error). */
-  handle(conn: DeviceConnection, send: Send): void {
+  handle(conn: SendingConnection, send: Send): void {
     conn.unansweredSends++;
     const metrics = this.deps.metrics;
     this.process(conn, send)
@@ -103,25 +158,43 @@ export class EnvelopeIntake {
       .finally(() => conn.unansweredSends--);
   }
 
-  private async process(conn: DeviceConnection, raw: Send): Promise<SendOutcome> {
+  private async process(conn: SendingConnection, raw: Send): Promise<SendOutcome> {
     const { config, clock, directory } = this.deps;
     // Monotonic and sub-millisecond, for the live-delivery latency; `now` below is wall time.
     const arrived = performance.now();
-    await this.deps.admitSend?.(conn.queue);
+    const origin = conn.origin;
+    if (origin.kind === 'device') await this.deps.admitSend?.(origin);
+    else await this.deps.admitUnidentified?.(origin.clientAddress);
     const now = clock.now();
     const send = validateSend(raw, now, {
       maxDevices: config.maxDevicesPerAccount,
       maxEnvelopeBytes: config.maxEnvelopeBytes,
       maxClockSkewMs: 24 * 3600 * 1000,
     });
+    const sealed = send.messages[0]!.type === EnvelopeType.SEALED;
+    if (send.messages.some((m) => (m.type === EnvelopeType.SEALED) !== sealed)) {
+      throw new ParleyError('BAD_REQUEST', 'a send is sealed for every device or for none');
+    }
+    if (origin.kind === 'device' && raw.accessKey.length !== 0) {
+      throw new ParleyError('BAD_REQUEST', 'access_key belongs on the unidentified socket only');
+    }
+    if (origin.kind === 'unidentified' && !sealed) throw new ParleyError('BAD_REQUEST', 'the unidentified socket takes SEALED messages only');
     if (send.destinationDomain !== '' && send.destinationDomain !== config.domain) {
       throw new ParleyError('NOT_FOUND', 'this relay does not federate yet: the destination domain is unknown');
     }
-    const devices = await directory.getDevices(send.destination);
-    if (!devices) throw new ParleyError('NOT_FOUND', 'no such account');
-    const self = send.destination === conn.queue.aci;
-    checkDeviceSet(send, devices, self ? conn.queue.deviceId : undefined);
-    const source = { aci: conn.queue.aci, deviceId: conn.queue.deviceId, domain: config.domain };
+    let devices: ReadonlyArray<DirectoryDevice>;
+    if (origin.kind === 'unidentified') {
+      // After the key matched the sender provably knows the recipient's profile key, so the
+      // device-set answers below (MISMATCHED_DEVICES, STALE_DEVICES) reveal nothing new to it.
+      devices = await this.deps.unidentified.authorize(send.destination, raw.accessKey);
+    } else {
+      const found = await directory.getDevices(send.destination);
+      if (!found) throw new ParleyError('NOT_FOUND', 'no such account');
+      devices = found;
+    }
+    const self = origin.kind === 'device' && send.destination === origin.aci;
+    checkDeviceSet(send, devices, self ? origin.deviceId : undefined);
+    const source = sealed || origin.kind === 'unidentified' ? undefined : { aci: origin.aci, deviceId: origin.deviceId, domain: config.domain };
 
     if (send.online) {
       this.deliverOnline(conn, send, source, now);
@@ -130,7 +203,7 @@ export class EnvelopeIntake {
     const request: EnqueueRequest = {
       destination: send.destination,
       messageId: send.messageId,
-      source,
+      ...(source ? { source } : {}),
       timestamp: send.timestamp,
       serverTimestamp: now,
       urgent: send.urgent,
@@ -172,7 +245,7 @@ export class EnvelopeIntake {
     return fresh === 0 ? 'duplicate' : 'ok';
   }
 
-  private deliverOnline(conn: DeviceConnection, send: ValidatedSend, source: StoredEnvelope['source'], now: number): void {
+  private deliverOnline(conn: SendingConnection, send: ValidatedSend, source: StoredEnvelope['source'], now: number): void {
     const delivered: Array<{ deviceId: number; seq: bigint }> = [];
     for (const m of send.messages) {
       const target = this.deps.registry.get(queueKey(send.destination, m.deviceId));
@@ -181,7 +254,7 @@ export class EnvelopeIntake {
         seq: 0 as Seq,
         type: m.type,
         messageId: send.messageIdBytes,
-        source,
+        ...(source ? { source } : {}),
         timestamp: send.timestamp,
         serverTimestamp: now,
         urgent: false,
@@ -197,7 +270,7 @@ export class EnvelopeIntake {
       seq,
       type,
       messageId: send.messageIdBytes,
-      source: request.source,
+      ...(request.source ? { source: request.source } : {}),
       timestamp: request.timestamp,
       serverTimestamp: request.serverTimestamp,
       urgent: request.urgent,

@@ -185,3 +185,18 @@ export function createSendAdmission(
     if (perAccount) await enforceRateLimit(perAccount, sender.aci).catch((e: unknown) => limited(e, 'send_per_account'));
   };
 }
+
+/**
+ * Builds the admission check of frames on unidentified sockets: a token from the client
+ * address's bucket (the relay does not know the sender).
+ * @throws (the returned function) ParleyError RATE_LIMITED with `retryAfterMs`.
+ */
+export function createUnidentifiedAdmission(backend: RateLimiterBackend, limits: Pick<RelayOwnRateLimits, 'unidentifiedSend'>, metrics: RelayMetrics): (clientAddress: string) => Promise<void> {
+  const limiter = backend.limiter('unidentifiedSend', limits.unidentifiedSend);
+  return async (clientAddress) => {
+    await enforceRateLimit(limiter, clientAddress).catch((err: unknown) => {
+      if (isParleyError(err) && err.code === 'RATE_LIMITED') metrics.rateLimitHit('unidentified_send');
+      throw err;
+    });
+  };
+}

@@ -39,6 +39,8 @@ export interface RelayMetricSources {
   readonly connectedDevices: () => number;
   /** Open provisioning (device linking) sockets. */
   readonly provisioningSockets: () => number;
+  /** Open unidentified (sealed-sender) sockets. */
+  readonly unidentifiedSockets: () => number;
   /** Sends waiting for their commit batch. */
   readonly pendingCommits: () => number;
   /** Envelopes stored in all queues; absent when the store cannot count cheaply (the gauge is then left out). */
@@ -69,6 +71,8 @@ export interface RelayMetricsOptions {
 const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
 /** Upper bounds of the batch size histogram, sends. */
 const BATCH_BUCKETS = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096];
+/** Upper bounds of the fan-out histogram, recipient devices of one multi-recipient send. */
+const FANOUT_BUCKETS = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000];
 
 const COMMON_SEND_OUTCOMES: readonly SendOutcome[] = [
   'ok',
@@ -91,6 +95,7 @@ export const RELAY_METRIC_NAMES = [
   'parley_relay_connected_devices',
   'parley_relay_connections_opened_total',
   'parley_relay_provisioning_sockets',
+  'parley_relay_unidentified_sockets',
   'parley_relay_pending_commits',
   'parley_relay_queued_envelopes',
   'parley_relay_envelopes_committed_total',
@@ -98,6 +103,8 @@ export const RELAY_METRIC_NAMES = [
   'parley_relay_envelopes_acked_total',
   'parley_relay_envelopes_expired_total',
   'parley_relay_sends_total',
+  'parley_relay_multi_sends_total',
+  'parley_relay_multi_send_fanout',
   'parley_relay_rate_limited_total',
   'parley_relay_auth_failures_total',
   'parley_relay_push_results_total',
@@ -124,6 +131,7 @@ export class RelayMetrics {
   private presenceUpdates = 0;
   private readonly delivered: Record<DeliveryPath, number> = { live: 0, queue: 0, online: 0 };
   private readonly sends = new Map<SendOutcome, number>();
+  private readonly multiSends = new Map<SendOutcome, number>();
   private readonly limited = new Map<string, number>();
   private readonly authFailures: Record<AuthTransport, number> = { http: 0, websocket: 0 };
   private readonly pushes = new Map<string, { provider: PushProvider; result: PushResult; n: number }>();
@@ -143,12 +151,22 @@ export class RelayMetrics {
     help: 'Sends committed together in one batch',
     buckets: BATCH_BUCKETS,
   });
+  private readonly fanout = new BucketHistogram({
+    name: 'parley_relay_multi_send_fanout',
+    help: 'Recipient devices of one accepted multi-recipient send (SendMulti): envelopes it queued or, online-only, could reach',
+    buckets: FANOUT_BUCKETS,
+  });
 
   constructor(options: RelayMetricsOptions = {}) {
     this.options = options;
     // Outcomes a send commonly gets start at 0, so rates and ratios exist before the first one;
     // any other code appears when it first happens.
-    for (const outcome of COMMON_SEND_OUTCOMES) this.sends.set(outcome, 0);
+    for (const outcome of COMMON_SEND_OUTCOMES) {
+      this.sends.set(outcome, 0);
+      this.multiSends.set(outcome, 0);
+    }
+    this.multiSends.set('UNAUTHORIZED', 0);
+    this.sends.set('UNAUTHORIZED', 0);
     const reg = [this.registry];
 
     counter(reg, 'parley_relay_envelopes_committed_total', 'Envelopes committed to device queues (one per destination device; duplicates not counted)', [], (c) => {
@@ -172,6 +190,9 @@ export class RelayMetrics {
     counter(reg, 'parley_relay_sends_total', 'Send frames answered, by outcome: ok, duplicate, or the wire error code of the refusal', ['outcome'], (c) => {
       for (const [outcome, n] of this.sends) c.inc({ outcome }, n);
     });
+    counter(reg, 'parley_relay_multi_sends_total', 'SendMulti frames (multi-recipient uploads) answered, by outcome: ok, duplicate, or the wire error code of the refusal', ['outcome'], (c) => {
+      for (const [outcome, n] of this.multiSends) c.inc({ outcome }, n);
+    });
     counter(reg, 'parley_relay_rate_limited_total', 'Requests refused by a rate limit or a full queue of work, by limiter', ['limiter'], (c) => {
       for (const [limiter, n] of this.limited) c.inc({ limiter }, n);
     });
@@ -181,7 +202,7 @@ export class RelayMetrics {
     counter(reg, 'parley_relay_push_results_total', 'Push notification attempts by provider and result (push is not built yet: no samples until it is)', ['provider', 'result'], (c) => {
       for (const p of this.pushes.values()) c.inc({ provider: p.provider, result: p.result }, p.n);
     });
-    for (const h of [this.deliveryLatency, this.commitDuration, this.commitBatchSize]) {
+    for (const h of [this.deliveryLatency, this.commitDuration, this.commitBatchSize, this.fanout]) {
       // A BucketHistogram offers what the registry reads of a metric (get, reset, name, type).
       this.registry.registerMetric(h as unknown as Metric);
     }
@@ -216,6 +237,7 @@ export class RelayMetrics {
     }).set({ version: sources.version, domain: sources.domain }, 1);
     gauge(reg, 'parley_relay_connected_devices', 'Devices with an open WebSocket on this process', sources.connectedDevices);
     gauge(reg, 'parley_relay_provisioning_sockets', 'Open provisioning sockets (devices waiting to be linked)', sources.provisioningSockets);
+    gauge(reg, 'parley_relay_unidentified_sockets', 'Open unidentified (sealed-sender) sockets', sources.unidentifiedSockets);
     gauge(reg, 'parley_relay_pending_commits', 'Sends waiting for their commit batch (backpressure: past the commit queue cap new sends are refused)', sources.pendingCommits);
     gauge(reg, 'parley_relay_presence_subscriptions', 'Accepted presence subscriptions on this process (connection \u00d7 account)', sources.presenceSubscriptions ?? (() => 0));
     const count = sources.queuedEnvelopes;
@@ -279,6 +301,16 @@ export class RelayMetrics {
   /** A Send frame was answered with `outcome`. */
   sendAnswered(outcome: SendOutcome): void {
     this.sends.set(outcome, (this.sends.get(outcome) ?? 0) + 1);
+  }
+
+  /** A SendMulti frame was answered with `outcome`. */
+  multiSendAnswered(outcome: SendOutcome): void {
+    this.multiSends.set(outcome, (this.multiSends.get(outcome) ?? 0) + 1);
+  }
+
+  /** An accepted SendMulti reached `devices` recipient devices. */
+  multiFanout(devices: number): void {
+    this.fanout.observe(devices);
   }
 
   /**

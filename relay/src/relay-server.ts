@@ -33,7 +33,8 @@ import { ConnectionRegistry } from './connection-registry.js';
 import { DeviceConnection, queueKey, type ConnectionContext } from './device-connection.js';
 import { EnvelopeIntake, type DeviceDirectory } from './envelope-intake.js';
 import { ProvisioningHub } from './provisioning.js';
-import { createSendAdmission, relayRateLimits } from './rate-limits.js';
+import { MultiIntake } from './multi-intake.js';
+import { createSendAdmission, createUnidentifiedAdmission, relayRateLimits } from './rate-limits.js';
 import type { AckRequest, EnqueueRequest, EnqueueResult, EnvelopeStore } from './ports/envelope-store.js';
 import type { PresenceStore } from './ports/presence-store.js';
 import { InProcessPresenceStore } from './presence/in-process-presence-store.js';
@@ -41,6 +42,8 @@ import { PresenceHub } from './presence/presence-hub.js';
 import { RelayMetrics } from './relay-metrics.js';
 import type { SenderCertificateAuthority } from './sealed-sender/certificate-authority.js';
 import { registerSenderCertificateRoute } from './sealed-sender/sender-certificate-route.js';
+import { UnidentifiedAccess } from './unidentified-access.js';
+import { UnidentifiedConnection, type UnidentifiedContext } from './unidentified-connection.js';
 import { trackUnusedConnections } from './unused-connections.js';
 
 /** The relay's version, reported on /v1/info. */
@@ -239,18 +242,34 @@ export function createRelay(config: RelayConfig, ports: RelayPorts): Relay {
     maxPending: config.commitQueueMax,
   });
 
+  const commitRefused = (err: unknown): never => {
+    if (isParleyError(err) && err.code === 'RATE_LIMITED') metrics.rateLimitHit('commit_queue');
+    throw err;
+  };
+  const admitSend = createSendAdmission(rateLimiters, limits, metrics);
+  const admitUnidentified = createUnidentifiedAdmission(rateLimiters, limits, metrics);
+  const unidentifiedAccess = new UnidentifiedAccess(directory, rateLimiters.limiter('accessKeyFailure', limits.accessKeyFailure), metrics);
   const intake = new EnvelopeIntake({
     config,
     clock,
     directory,
     registry,
     metrics,
-    admitSend: createSendAdmission(rateLimiters, limits, metrics),
-    commit: (r) =>
-      commits.submit(r).catch((err: unknown) => {
-        if (isParleyError(err) && err.code === 'RATE_LIMITED') metrics.rateLimitHit('commit_queue');
-        throw err;
-      }),
+    admitSend,
+    admitUnidentified,
+    unidentified: unidentifiedAccess,
+    commit: (r) => commits.submit(r).catch(commitRefused),
+  });
+  const multiIntake = new MultiIntake({
+    config,
+    clock,
+    directory,
+    registry,
+    metrics,
+    admitSend,
+    admitUnidentified,
+    unidentified: unidentifiedAccess,
+    commitGroup: (requests) => commits.submitAll(requests).catch(commitRefused),
   });
   const context: ConnectionContext = {
     store: envelopes,
@@ -263,6 +282,7 @@ export function createRelay(config: RelayConfig, ports: RelayPorts): Relay {
     onSend: (conn, send) => intake.handle(conn, send),
     onPresenceSubscribe: (conn, frame) => presence.onSubscribe(conn, frame),
     onPresenceSet: (conn, frame) => presence.onSet(conn, frame),
+    onSendMulti: (conn, send) => multiIntake.handle(conn, send),
     onClosed: (conn) => {
       registry.detach(conn);
       presence.disconnected(conn);
@@ -284,6 +304,21 @@ export function createRelay(config: RelayConfig, ports: RelayPorts): Relay {
   });
   // A new token or presence off ends the subscriptions made with the old token, on every node.
   const unsubscribePresenceTokens = directory.onPresenceTokenChange((e) => presence.revoke(e.aci));
+  // Unidentified sockets have no queue: they only send. Tracked for keepalive and shutdown.
+  const unidentifiedSockets = new Set<UnidentifiedConnection>();
+  let unidentifiedIds = 0;
+  const unidentifiedContext: UnidentifiedContext = {
+    log,
+    metrics,
+    maxFrameBytes: config.maxFrameBytes,
+    onSend: (conn, send) => intake.handle(conn, send),
+    onSendMulti: (conn, send) => multiIntake.handle(conn, send),
+    onClosed: (conn) => {
+      unidentifiedSockets.delete(conn);
+      log.debug({ connection: conn.id }, 'unidentified socket closed');
+    },
+  };
+  const unidentifiedSocketLimiter = rateLimiters.limiter('unidentifiedSocket', limits.unidentifiedSocket);
 
   const unsubscribe = directory.onDeviceChange((e) => {
     if (e.kind !== 'removed') return;
@@ -342,6 +377,17 @@ export function createRelay(config: RelayConfig, ports: RelayPorts): Relay {
       );
       return;
     }
+    if (path === HTTP_ROUTES.unidentifiedWebsocket) {
+      // No credentials are read here, even when a client sends some: this socket has no identity.
+      enforceRateLimit(unidentifiedSocketLimiter, clientAddress(req)).then(
+        () => {
+          if (shuttingDown || socket.destroyed) return refuseUpgrade(socket, new ParleyError('SERVER_SHUTDOWN'), path);
+          wss.handleUpgrade(req, socket, head, (ws) => acceptUnidentified(ws, clientAddress(req)));
+        },
+        (err: unknown) => refuseUpgrade(socket, err, path, 'unidentified_socket'),
+      );
+      return;
+    }
     if (path !== HTTP_ROUTES.websocket) return refuseUpgrade(socket, new ParleyError('NOT_FOUND', 'no WebSocket at this path'), path);
     directory.authenticate(req.headers.authorization, clientAddress(req)).then(
       (who) => {
@@ -369,9 +415,21 @@ export function createRelay(config: RelayConfig, ports: RelayPorts): Relay {
     conn.start();
   }
 
+  function acceptUnidentified(ws: WebSocket, address: string): void {
+    const conn = new UnidentifiedConnection(unidentifiedContext, ws, `u${++unidentifiedIds}`, address);
+    ws.on('message', (data, isBinary) => conn.onMessage(data as Buffer, isBinary));
+    ws.on('pong', () => {
+      conn.alive = true;
+    });
+    ws.on('close', () => conn.onSocketClosed());
+    ws.on('error', () => ws.terminate());
+    unidentifiedSockets.add(conn);
+    log.debug({ connection: conn.id }, 'unidentified socket opened');
+  }
+
   // One sweep for every socket instead of a timer each: a timer per socket costs memory.
   const keepalive = setInterval(() => {
-    for (const conn of registry.all()) {
+    for (const conn of [...registry.all(), ...unidentifiedSockets]) {
       if (!conn.alive) {
         conn.terminate();
         continue;
@@ -412,6 +470,7 @@ export function createRelay(config: RelayConfig, ports: RelayPorts): Relay {
   metrics.bind({
     connectedDevices: () => registry.size,
     provisioningSockets: () => provisioning.size,
+    unidentifiedSockets: () => unidentifiedSockets.size,
     pendingCommits: () => commits.pending,
     presenceSubscriptions: () => presence.subscriptions,
     ...(envelopes.totalDepth ? { queuedEnvelopes: () => envelopes.totalDepth!() } : {}),
@@ -444,7 +503,7 @@ export function createRelay(config: RelayConfig, ports: RelayPorts): Relay {
       // devices reconnect (to another node, or to this one once it is back), so subscribers see
       // no flicker through a restart.
       presence.close();
-      for (const conn of [...registry.all()]) conn.closeWith('SERVER_SHUTDOWN', 'relay restarting; reconnect');
+      for (const conn of [...registry.all(), ...unidentifiedSockets]) conn.closeWith('SERVER_SHUTDOWN', 'relay restarting; reconnect');
       provisioning.closeAll();
       const closing = app.close();
       closeUnusedConnections();

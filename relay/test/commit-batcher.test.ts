@@ -66,3 +66,53 @@ describe('CommitBatcher', () => {
     assert.equal(b.pending, 0);
   });
 });
+
+describe('CommitBatcher groups', () => {
+  it('flushes the items of one submitAll together, next to each other, also past maxBatch', async () => {
+    const batches: number[][] = [];
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const b = new CommitBatcher<number, number>({
+      flush: async (items) => {
+        batches.push([...items]);
+        if (batches.length === 1) await gate;
+        return items.map((i) => -i);
+      },
+      maxBatch: 3,
+      maxPending: 100,
+    });
+    const first = b.submit(1);
+    await new Promise((r) => setImmediate(r));
+    const a = b.submit(2);
+    const group = b.submitAll([10, 11, 12, 13]);
+    const c = b.submit(3);
+    const d = b.submitAll([20, 21]);
+    release();
+    assert.deepEqual(await group, [-10, -11, -12, -13]);
+    assert.deepEqual(await d, [-20, -21]);
+    assert.deepEqual(await Promise.all([first, a, c]), [-1, -2, -3]);
+    // [2] cannot take the group of 4 along; the group goes alone since it is over maxBatch.
+    assert.deepEqual(batches, [[1], [2], [10, 11, 12, 13], [3, 20, 21]]);
+    assert.equal(b.pending, 0);
+  });
+
+  it('refuses a whole group that would pass maxPending and keeps nothing of it', async () => {
+    const b = new CommitBatcher<number, number>({ flush: async (items) => [...items], maxBatch: 10, maxPending: 4 });
+    const ok = b.submitAll([1, 2, 3]);
+    await assert.rejects(b.submitAll([4, 5]), (e) => isParleyError(e, 'RATE_LIMITED'));
+    assert.equal(b.pending, 3);
+    assert.deepEqual(await ok, [1, 2, 3]);
+    assert.deepEqual(await b.submitAll([]), []);
+  });
+
+  it('rejects every item of a group whose batch failed', async () => {
+    const b = new CommitBatcher<number, number>({
+      flush: async () => {
+        throw new Error('disk full');
+      },
+      maxBatch: 10,
+      maxPending: 10,
+    });
+    await assert.rejects(b.submitAll([1, 2]), /disk full/);
+  });
+});

@@ -33,7 +33,7 @@ function value(samples: Sample[], name: string, labels: Record<string, string> =
 }
 
 function sources(over: Partial<RelayMetricSources> = {}): RelayMetricSources {
-  return { connectedDevices: () => 0, provisioningSockets: () => 0, pendingCommits: () => 0, version: '9.9.9', domain: 'chat.example.org', ...over };
+  return { connectedDevices: () => 0, provisioningSockets: () => 0, unidentifiedSockets: () => 0, pendingCommits: () => 0, version: '9.9.9', domain: 'chat.example.org', ...over };
 }
 
 describe('BucketHistogram', () => {

@@ -263,8 +263,9 @@ export type Send = Message<"parley.v1.Send"> & {
   /**
    * Sealed sender, on the unidentified socket only (required there, refused elsewhere): the
    * destination's 16-byte access key, derived from its profile key. Every message must then be
-   * of type SEALED. A wrong key, an unknown account and a wrong device set all answer
-   * UNAUTHORIZED, so the socket cannot be used to learn who exists.
+   * of type SEALED. A missing or wrong key, an unknown account and an account without a key all
+   * answer UNAUTHORIZED, so the socket cannot be used to learn who exists; device-set errors
+   * come only once the key matched (the sender then provably holds the profile key).
    *
    * @generated from field: bytes access_key = 9;
    */
