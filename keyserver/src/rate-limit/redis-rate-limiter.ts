@@ -7,7 +7,9 @@
  * command), so concurrent takes from any number of nodes never overdraw a bucket. A bucket is a
  * hash `{ l: level in 1/windowMs tokens, t: ms }` under `<prefix><name>:<key>`; its TTL is the
  * time until it would be full again (at most one window), after which a missing key and a full
- * bucket mean the same, so idle buckets cost no memory.
+ * bucket mean the same, so idle buckets cost no memory. The TTL is at least one second: a key
+ * that outlives its need reads as a full bucket all the same (refill stops at capacity), and
+ * Redis' clock then never deletes a bucket that an injected clock still sees draining.
  *
  * Time comes from the Redis server's `TIME` by default: the nodes of a cluster then share one
  * clock, and a node whose clock is off cannot mint or burn tokens for everybody. An injected
@@ -75,7 +77,7 @@ if ARGV[5] == '1' then
   local empty = full - level
   local ttl = math.floor(empty / capacity)
   if ttl * capacity < empty then ttl = ttl + 1 end
-  if ttl < 1 then ttl = 1 end
+  if ttl < 1000 then ttl = 1000 end
   redis.call('PEXPIRE', KEYS[1], ttl)
 end
 return {1, 0}
