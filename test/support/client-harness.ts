@@ -9,7 +9,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { openParleyClient, type MessageView, type ParleyClientApi, type ProgressEvent } from '@parley/client';
+import { openParleyClient, type MessageActionEvent, type MessageView, type ParleyClientApi, type ProgressEvent } from '@parley/client';
 
 /** A fresh, empty profile directory. */
 export function newProfileDir(): string {
@@ -33,16 +33,31 @@ export interface RecordingClient {
   readonly messages: MessageView[];
   /** Every 'progress' event, in emission order. */
   readonly progress: ProgressEvent[];
+  /** Every 'action' event (edits, deletes, reactions, timers, expiry, blocks), in emission order. */
+  readonly actions: MessageActionEvent[];
 }
 
-/** Opens (or reopens) the profile at `profileDir` (a fresh one by default) and records its events. */
-export async function openRecording(profileDir = newProfileDir(), passphrase?: string): Promise<RecordingClient> {
-  const client = await openParleyClient({ profileDir, ...(passphrase !== undefined ? { passphrase } : {}) });
+/** A clock a test moves: the system's plus `offsetMs`. */
+export class OffsetClock {
+  offsetMs = 0;
+  now(): number {
+    return Date.now() + this.offsetMs;
+  }
+}
+
+/**
+ * Opens (or reopens) the profile at `profileDir` (a fresh one by default) and records its
+ * events; `clock` replaces the engine's time source.
+ */
+export async function openRecording(profileDir = newProfileDir(), passphrase?: string, clock?: { now(): number }): Promise<RecordingClient> {
+  const client = await openParleyClient({ profileDir, ...(passphrase !== undefined ? { passphrase } : {}), ...(clock ? { clock } : {}) });
   const messages: MessageView[] = [];
   const progress: ProgressEvent[] = [];
+  const actions: MessageActionEvent[] = [];
   client.on('message', (m) => messages.push(m));
   client.on('progress', (p) => progress.push(p));
-  return { client, profileDir, messages, progress };
+  client.on('action', (e) => actions.push(e));
+  return { client, profileDir, messages, progress, actions };
 }
 
 /**
@@ -68,9 +83,9 @@ export function fullHistory(client: ParleyClientApi, address: string): MessageVi
 export async function linkNewDevice(
   approver: RecordingClient,
   server: string,
-  options: { timeoutMs?: number } = {},
+  options: { timeoutMs?: number; clock?: { now(): number } } = {},
 ): Promise<{ device: RecordingClient; deviceId: number }> {
-  const device = await openRecording();
+  const device = await openRecording(undefined, undefined, options.clock);
   let approved: Promise<{ deviceId: number }> | undefined;
   const linked = device.client.link(server, (code) => {
     approved = approver.client.approveLink(code);

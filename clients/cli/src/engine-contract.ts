@@ -8,6 +8,11 @@ import type { OpenClientOptions, ParleyClientApi } from '@parley/client';
 export type {
   AccountInfo,
   AttachmentView,
+  BlockedView,
+  MessageActionEvent,
+  MessageVersionView,
+  QuoteView,
+  ReactionView,
   DownloadOptions,
   DownloadResult,
   SendFileOptions,

@@ -191,6 +191,18 @@ export const CLIENT_RULES: Readonly<Record<string, ErrorRule>> = {
   NOT_GROUP_ADMIN: { exit: EXIT.USAGE, hint: 'only admins change a group: `parley group info <group>` lists them; ask one of them' },
   GROUP_FULL: { exit: EXIT.USAGE, hint: 'a group has at most 1,000 members: remove some first, or start another group' },
   AMBIGUOUS_GROUP: { exit: EXIT.USAGE, hint: 'name the group by more of its id: `parley group list` shows the ids' },
+  NOT_AUTHOR: {
+    exit: EXIT.USAGE,
+    hint: 'only your own messages can be edited or deleted for everyone; `parley delete <address> <id> --local` removes any message from this device',
+  },
+  TOO_LATE: {
+    exit: EXIT.USAGE,
+    hint: 'messages can be edited or deleted for everyone for 24 hours after they were sent; `parley delete <address> <id> --local` still removes it from this device',
+  },
+  BLOCKED: {
+    exit: EXIT.USAGE,
+    hint: (ctx) => `you blocked ${ctx.address ?? 'that contact'}: \`parley unblock ${ctx.address ?? '<address>'}\` to write to them again`,
+  },
 };
 
 const retryAfter = (err: CodedError): number | undefined => {

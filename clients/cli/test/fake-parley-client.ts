@@ -6,6 +6,7 @@
  */
 import type {
   AccountInfo,
+  BlockedView,
   DownloadOptions,
   DownloadResult,
   SendFileOptions,
@@ -21,6 +22,7 @@ import type {
   ProgressEvent,
   SafetyNumberView,
   SearchHit,
+  MessageActionEvent,
 } from '../src/engine-contract.js';
 
 /** 2026-11-22 10:31 UTC. */
@@ -112,7 +114,12 @@ export class FakeParleyClient implements ParleyClientApi {
   /** Returned by receive. */
   receivedResult: MessageView[] = [];
   /** Emitted during listen, before it waits for the abort. */
-  listenEvents: Array<{ event: 'message'; m: MessageView } | { event: 'connection'; state: 'connecting' | 'connected' | 'disconnected' | 'stopped'; detail?: string } | { event: 'fatal'; code: string; message: string }> = [];
+  listenEvents: Array<
+    | { event: 'message'; m: MessageView }
+    | { event: 'connection'; state: 'connecting' | 'connected' | 'disconnected' | 'stopped'; detail?: string }
+    | { event: 'fatal'; code: string; message: string }
+    | { event: 'action'; e: MessageActionEvent }
+  > = [];
   conversationList: ConversationView[] = [];
   /** Newest first, as the engine returns it. */
   historyList: MessageView[] = [];
@@ -127,10 +134,25 @@ export class FakeParleyClient implements ParleyClientApi {
   /** Returned by every group command. */
   groupResult: GroupView = groupView();
   groupList: GroupView[] = [];
+  /** Answer of editMessage, deleteMessage, react, reply and setExpireTimer. */
+  acted: (method: string, address: string, messageId: string, arg?: unknown) => MessageView = (method, address, messageId, arg) =>
+    message({
+      id: messageId,
+      conversation: address.includes('@') ? address : `${address}@localhost`,
+      direction: 'out',
+      sender: 'alice@localhost',
+      text: method === 'editMessage' ? String(arg) : 'hello',
+      status: 'sent',
+      ...(method === 'editMessage' ? { editedAt: T0 + 5000, edits: [{ id: messageId, text: 'hello', sentAt: T0 }, { id: 'fedcba9876543210fedcba9876543210', text: String(arg), sentAt: T0 + 5000 }] } : {}),
+      ...(method === 'deleteMessage' ? { text: '', deleted: true as const } : {}),
+      ...(method === 'react' ? { reactions: [{ emoji: String(arg), reactor: 'alice@localhost', sentAt: T0 + 5000 }] } : {}),
+    });
+  timerSeconds = 0;
+  blockedList: BlockedView[] = [];
   exportProgress: ProgressEvent[] = [];
   exportResult = { files: ['bob@localhost.jsonl'], messages: 3 };
 
-  readonly #listeners: Listeners = { message: new Set(), progress: new Set(), connection: new Set(), fatal: new Set() };
+  readonly #listeners: Listeners = { message: new Set(), progress: new Set(), connection: new Set(), fatal: new Set(), action: new Set() };
 
   #record(method: string, ...args: unknown[]): void {
     this.calls.push({ method, args });
@@ -214,6 +236,7 @@ export class FakeParleyClient implements ParleyClientApi {
     for (const e of this.listenEvents) {
       if (e.event === 'message') this.emit('message', e.m);
       else if (e.event === 'connection') this.emit('connection', e.state, e.detail);
+      else if (e.event === 'action') this.emit('action', e.e);
       else this.emit('fatal', e.code, e.message);
     }
     if (signal.aborted) return;
@@ -289,6 +312,61 @@ export class FakeParleyClient implements ParleyClientApi {
   async acceptIdentity(address: string): Promise<SafetyNumberView> {
     this.#record('acceptIdentity', address);
     return { ...this.safety, identityChanged: false, verified: true };
+  }
+
+  async editMessage(address: string, messageId: string, text: string): Promise<MessageView> {
+    this.#record('editMessage', address, messageId, text);
+    return this.acted('editMessage', address, messageId, text);
+  }
+
+  async deleteMessage(address: string, messageId: string, options?: { local?: boolean }): Promise<MessageView> {
+    this.#record('deleteMessage', address, messageId, options);
+    return this.acted('deleteMessage', address, messageId, options);
+  }
+
+  async react(address: string, messageId: string, emoji: string, options?: { remove?: boolean }): Promise<MessageView> {
+    this.#record('react', address, messageId, emoji, options);
+    return this.acted('react', address, messageId, emoji);
+  }
+
+  async reply(address: string, messageId: string, text: string): Promise<MessageView> {
+    this.#record('reply', address, messageId, text);
+    return message({
+      id: 'fedcba9876543210fedcba9876543210',
+      conversation: address.includes('@') ? address : `${address}@localhost`,
+      direction: 'out',
+      sender: 'alice@localhost',
+      text,
+      status: 'sent',
+      quote: { id: messageId, author: 'bob@localhost', text: 'hello', found: true },
+    });
+  }
+
+  async setExpireTimer(address: string, seconds: number): Promise<MessageView> {
+    this.#record('setExpireTimer', address, seconds);
+    this.timerSeconds = seconds;
+    return message({ kind: 'system', direction: 'out', sender: 'alice@localhost', text: `alice@localhost set disappearing messages to ${seconds} seconds`, timerUpdate: seconds });
+  }
+
+  expireTimer(address: string): number {
+    this.#record('expireTimer', address);
+    return this.timerSeconds;
+  }
+
+  async block(address: string): Promise<BlockedView> {
+    this.#record('block', address);
+    const b = { address: address.includes('@') ? address : `${address}@localhost`, aci: '11111111-2222-4333-8444-555555555555', blockedAt: T0 };
+    this.blockedList.push(b);
+    return b;
+  }
+
+  async unblock(address: string): Promise<void> {
+    this.#record('unblock', address);
+  }
+
+  blocked(): BlockedView[] {
+    this.#record('blocked');
+    return this.blockedList;
   }
 
   async exportArchive(options: { format: ExportFormat; outDir: string }): Promise<{ files: string[]; messages: number }> {

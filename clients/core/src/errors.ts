@@ -30,6 +30,9 @@ export const CLIENT_ERROR_CODES = {
   NOT_GROUP_ADMIN: 'Only an admin of the group may make this change.',
   GROUP_FULL: 'The group would have more than 1,000 members.',
   AMBIGUOUS_GROUP: 'More than one group matches the name or id prefix; give more of the id.',
+  NOT_AUTHOR: 'Only the author of a message can edit it or delete it for everyone.',
+  TOO_LATE: 'The message is older than the window for editing or deleting it for everyone (24 hours).',
+  BLOCKED: 'The contact is blocked: nothing is sent to it until it is unblocked.',
 } as const;
 
 /** A stable @parley/client error code. */

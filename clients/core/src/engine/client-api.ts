@@ -47,7 +47,91 @@ export interface MessageView {
   readonly status: 'pending' | 'sent' | 'delivered' | 'read' | 'failed' | 'received';
   /** Files sent with the message (`text` is then their caption); absent when there are none. */
   readonly attachments?: readonly AttachmentView[];
+  /** Its author deleted it for everyone: `text` is empty and nothing else of it is kept. */
+  readonly deleted?: true;
+  /** The sender's timestamp of the edit shown, when the text was edited. */
+  readonly editedAt?: number;
+  /** Every version of an edited text, the original first and the shown one last. */
+  readonly edits?: readonly MessageVersionView[];
+  /** Reactions standing on it, oldest first; absent when there are none. */
+  readonly reactions?: readonly ReactionView[];
+  /** The message this one replies to. */
+  readonly quote?: QuoteView;
+  /** The disappearing-message timer it carried, seconds. */
+  readonly expireTimer?: number;
+  /** When it disappears from every device, ms since the epoch. */
+  readonly expiresAt?: number;
+  /** On a "disappearing messages" entry (kind `system`): the timer it set, seconds (0: off). */
+  readonly timerUpdate?: number;
 }
+
+/** One version of an edited message. */
+export interface MessageVersionView {
+  /** The message's id for the original, the edit's id for an edit. */
+  readonly id: string;
+  readonly text: string;
+  /** The sender's timestamp of this version, ms since the epoch. */
+  readonly sentAt: number;
+}
+
+/** A reaction to a message. */
+export interface ReactionView {
+  readonly emoji: string;
+  /** Who reacted, `user@domain`. */
+  readonly reactor: string;
+  /** The reactor's timestamp, ms since the epoch. */
+  readonly sentAt: number;
+}
+
+/** The message a reply quotes. */
+export interface QuoteView {
+  /** The quoted message's id. */
+  readonly id: string;
+  /** Its author, `user@domain`. */
+  readonly author: string;
+  /**
+   * Its text: the current text when the message is here, else the excerpt (at most 200
+   * characters) the replier saw; empty when the quoted message was deleted or disappeared.
+   */
+  readonly text: string;
+  /** Whether the quoted message is on this device. */
+  readonly found: boolean;
+}
+
+/** A contact this account blocks. */
+export interface BlockedView {
+  /** `user@domain`, or the ACI when no address is known. */
+  readonly address: string;
+  readonly aci: string;
+  /** When this device learned of the block, ms since the epoch. */
+  readonly blockedAt: number;
+}
+
+/**
+ * Something that happened to earlier messages or to the conversation, announced by the `action`
+ * event (the message events stay for messages that are shown on their own):
+ * - `edit`: a message's text changed (`text` is the new one);
+ * - `delete`: a message was deleted (`scope` everyone: by its author on every device; local: on this device);
+ * - `reaction`: `reactor` reacted to a message with `emoji`, or took the reaction back (`removed`);
+ * - `expire`: the conversation's disappearing-message timer changed to `seconds` (0: off);
+ * - `expired`: messages disappeared from this device (their timer ran out);
+ * - `block`: this account blocked or unblocked `address` (on this device or another one of the account).
+ */
+export type MessageActionEvent =
+  | { readonly type: 'edit'; readonly conversation: string; readonly messageId: string; readonly author: string; readonly text: string; readonly editedAt: number }
+  | { readonly type: 'delete'; readonly conversation: string; readonly messageId: string; readonly author: string; readonly scope: 'everyone' | 'local' }
+  | {
+      readonly type: 'reaction';
+      readonly conversation: string;
+      readonly messageId: string;
+      readonly author: string;
+      readonly reactor: string;
+      readonly emoji?: string;
+      readonly removed: boolean;
+    }
+  | { readonly type: 'expire'; readonly conversation: string; readonly seconds: number; readonly by: string }
+  | { readonly type: 'expired'; readonly conversation: string; readonly messageIds: readonly string[] }
+  | { readonly type: 'block'; readonly address: string; readonly aci: string; readonly blocked: boolean };
 
 /** A conversation in the list. */
 export interface ConversationView {
@@ -134,4 +218,6 @@ export interface ClientEvents {
   connection: (state: 'connecting' | 'connected' | 'disconnected' | 'stopped', detail?: string) => void;
   /** The relay refused this device for good (removed from its account). */
   fatal: (code: string, message: string) => void;
+  /** An edit, delete, reaction, timer change, expiry or block (see {@link MessageActionEvent}). */
+  action: (e: MessageActionEvent) => void;
 }

@@ -11,6 +11,7 @@ import { randomBytes } from '@parley/crypto';
 import { fromUtf8, toHex, utf8, type HistoryChunk } from '@parley/protocol';
 import { encodeContent } from './content-codec.js';
 import type { EngineMessage, EngineStore } from './engine-store.js';
+import type { ActionsArchiveLine, ArchivedActions } from './message-actions-adapter.js';
 
 /** Archive bytes per chunk: well under the relay's envelope limit after encryption and padding. */
 export const HISTORY_CHUNK_BYTES = 48 * 1024;
@@ -18,7 +19,11 @@ export const HISTORY_CHUNK_BYTES = 48 * 1024;
 /** One line of the archive. */
 export type ArchiveLine =
   | { readonly type: 'contact'; readonly aci: string; readonly address: string }
-  | ({ readonly type: 'message' } & EngineMessage);
+  | ({ readonly type: 'message'; readonly actions?: ArchivedActions } & EngineMessage)
+  | ActionsArchiveLine;
+
+/** The line types an archive may hold; others (from a newer version) are skipped. */
+const ARCHIVE_LINE_TYPES: ReadonlySet<string> = new Set(['contact', 'message', 'timer', 'blocked']);
 
 /** The store operations history transfer needs. */
 export interface HistoryStore {
@@ -102,7 +107,7 @@ export class HistoryReceiver {
           } catch {
             continue; // a damaged line is skipped, not fatal
           }
-          if (parsed.type !== 'contact' && parsed.type !== 'message') continue;
+          if (typeof parsed !== 'object' || parsed === null || !ARCHIVE_LINE_TYPES.has(parsed.type)) continue;
           this.store.importArchiveLine(parsed);
           if (parsed.type === 'message') imported++;
         }

@@ -12,6 +12,8 @@ export async function openParleyClient(options: OpenClientOptions): Promise<Parl
   // the store reports as WRONG_PASSPHRASE anyway); a client process wants its stderr for itself.
   setLogger(() => {});
   ensureProfileDir(options.profileDir);
-  const store = openClientStore({ profileDir: options.profileDir, ...(options.passphrase !== undefined ? { passphrase: options.passphrase } : {}) });
-  return new ParleyClient({ store: adaptClientStore(store), profileDir: options.profileDir });
+  const clock = options.clock ?? { now: () => Date.now() };
+  const store = openClientStore({ profileDir: options.profileDir, clock, ...(options.passphrase !== undefined ? { passphrase: options.passphrase } : {}) });
+  const now = (): number => clock.now();
+  return new ParleyClient({ store: adaptClientStore(store, now), profileDir: options.profileDir, now });
 }

@@ -5,6 +5,7 @@
  */
 import type {
   AccountInfo,
+  BlockedView,
   ClientEvents,
   ContactView,
   ConversationView,
@@ -21,6 +22,11 @@ export interface OpenClientOptions {
   readonly profileDir: string;
   /** Passphrase protecting the database; default: a random key in a 0600 key file. */
   readonly passphrase?: string;
+  /**
+   * The engine's time source (sending, expiry, edit windows, stored times); default the system
+   * clock. Tests inject one to move time (disappearing messages) without waiting.
+   */
+  readonly clock?: { now(): number };
 }
 
 /** Options of sendFile. */
@@ -127,6 +133,40 @@ export interface ParleyClientApi {
   verify(address: string): Promise<SafetyNumberView>;
   /** Accepts `address`'s current identity key after the user compared safety numbers. */
   acceptIdentity(address: string): Promise<SafetyNumberView>;
+  /**
+   * Replaces the text of one's own message `messageId` in the conversation with `address`, on
+   * every device of both sides (within 24 h of sending it; the earlier texts stay as its edit
+   * history). Resolves with the edited message.
+   * @throws ClientError NOT_FOUND, NOT_AUTHOR, TOO_LATE, BLOCKED, INVALID_ARGUMENT.
+   */
+  editMessage(address: string, messageId: string, text: string): Promise<MessageView>;
+  /**
+   * Deletes one's own message for everyone (within 24 h): every device of both sides keeps
+   * only a tombstone. `local`: any message, from this device only (nothing is sent). Resolves
+   * with the tombstone.
+   * @throws ClientError NOT_FOUND, NOT_AUTHOR, TOO_LATE, BLOCKED.
+   */
+  deleteMessage(address: string, messageId: string, options?: { local?: boolean }): Promise<MessageView>;
+  /**
+   * Reacts to a message with one emoji (at most 32 bytes), replacing one's earlier reaction to
+   * it; `remove` takes it back. Resolves with the message and its reactions.
+   */
+  react(address: string, messageId: string, emoji: string, options?: { remove?: boolean }): Promise<MessageView>;
+  /** Sends `text` as a reply quoting message `messageId` (an excerpt of at most 200 characters). */
+  reply(address: string, messageId: string, text: string): Promise<MessageView>;
+  /**
+   * Sets the conversation's disappearing-message timer (seconds; 0 turns it off; at most 4
+   * weeks) for both sides. Resolves with the notice shown in the conversation.
+   */
+  setExpireTimer(address: string, seconds: number): Promise<MessageView>;
+  /** The conversation's disappearing-message timer, seconds (0: off). */
+  expireTimer(address: string): number;
+  /** Blocks `address` on every device of this account: its messages are dropped, nothing is sent to it. */
+  block(address: string): Promise<BlockedView>;
+  /** Unblocks `address` (nothing happens when it is not blocked). */
+  unblock(address: string): Promise<void>;
+  /** The blocked contacts. */
+  blocked(): BlockedView[];
   /** Writes an open archive of every conversation into `outDir`; resolves with the files written. */
   exportArchive(options: { format: ExportFormat; outDir: string }): Promise<{ files: string[]; messages: number }>;
   on<E extends keyof ClientEvents>(event: E, listener: ClientEvents[E]): () => void;

@@ -4,7 +4,7 @@
  * wiring the store, the relay API and connection, the session manager and the two pipelines.
  */
 import { mkdirSync } from 'node:fs';
-import { stat } from 'node:fs/promises';
+import { stat, unlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -39,16 +39,22 @@ import { TransportError } from '../transport/transport-error.js';
 import { maintenanceUpload, initialDeviceKeys, type KeyState } from './account-keys.js';
 import type {
   AccountInfo,
+  BlockedView,
   ClientEvents,
   ContactView,
   ConversationView,
   DeviceView,
+  MessageActionEvent,
   MessageView,
   GroupView,
   SafetyNumberView,
   SearchHit,
 } from './client-api.js';
+import { BlockList, type BlockChange } from './blocklist.js';
 import { encodeContent } from './content-codec.js';
+import { ExpirySweeper } from './expiry-sweeper.js';
+import { MessageActions, newOutcome, type ActionOutcome, type ActionRoute, type DataMessageInit } from './message-actions.js';
+import type { MessageActionsAdapter } from './message-actions-adapter.js';
 import type { EngineAccount, EngineMessage, EngineStore } from './engine-store.js';
 import { buildHistoryChunks, HistoryReceiver, type HistoryStore } from './history-transfer.js';
 import { formatLinkCode, parseLinkCode } from './link-code.js';
@@ -77,7 +83,7 @@ export interface ViewStore {
 }
 
 /** Everything the engine needs of its store. */
-export interface ClientStorePorts extends EngineStore, HistoryStore, ViewStore {
+export interface ClientStorePorts extends EngineStore, HistoryStore, ViewStore, MessageActionsAdapter {
   getKeyState(): KeyState | undefined;
   saveKeyState(state: KeyState): void;
   /** Groups: logs, state, sender keys, the multi-recipient outbox. */
@@ -130,6 +136,9 @@ export class ParleyClient implements ParleyClientApi {
   private readonly groupCipher: GroupCipherPort;
   /** This device's sender certificate while it is fresh (sealed group sends). */
   private certificateCache: { certificate: Uint8Array; expiresAt: number } | undefined;
+  private actions: MessageActions | undefined;
+  private blocklist: BlockList | undefined;
+  private sweeper: ExpirySweeper | undefined;
   private connection: RelayConnection | undefined;
   private drainWaiters: Array<() => void> = [];
   private drained = false;
@@ -143,6 +152,7 @@ export class ParleyClient implements ParleyClientApi {
     conversation: string;
     text: string;
     attachments?: readonly NewEngineAttachment[];
+    quote?: DataMessageInit['quote'];
     resolve: (m: EngineMessage) => void;
     reject: (e: unknown) => void;
   }> = [];
@@ -164,7 +174,10 @@ export class ParleyClient implements ParleyClientApi {
     this.partialDir = join(deps.profileDir ?? join(tmpdir(), 'parley'), 'downloads');
     this.groupCipher = deps.groupCipher ?? sessionGroupCipher();
     const account = this.store.getAccount();
-    if (account) this.wire(account);
+    if (account) {
+      this.wire(account);
+      this.sweep();
+    }
   }
 
   account(): AccountInfo | undefined {
@@ -334,7 +347,7 @@ export class ParleyClient implements ParleyClientApi {
       await this.deliverQueued();
       return this.store.messageView(message.id, account.aci) ?? toView(message);
     }
-    const { aci, conversation } = await this.resolve(address);
+    const { aci, conversation } = await this.resolveForSending(address);
     const message = await this.queueSend(account, aci, conversation, text);
     return this.deliver(account, aci, conversation, message);
   }
@@ -343,7 +356,7 @@ export class ParleyClient implements ParleyClientApi {
     const account = this.requireAccount();
     const caption = options.caption ?? '';
     if (caption.length > 64 * 1024) throw new ClientError('INVALID_ARGUMENT', 'the caption is over 64 KiB of text');
-    const { aci, conversation } = await this.resolve(address);
+    const { aci, conversation } = await this.resolveForSending(address);
     const attachment = await uploadFile({
       api: this.api!,
       path,
@@ -412,9 +425,16 @@ export class ParleyClient implements ParleyClientApi {
    * Commits a send to the outbox. Sends made in the same event-loop turn share one transaction
    * (group commit, as on the relay): one fsync for a burst instead of one per message.
    */
-  private queueSend(account: EngineAccount, aci: string, conversation: string, text: string, attachments?: readonly NewEngineAttachment[]): Promise<EngineMessage> {
+  private queueSend(
+    account: EngineAccount,
+    aci: string,
+    conversation: string,
+    text: string,
+    attachments?: readonly NewEngineAttachment[],
+    quote?: DataMessageInit['quote'],
+  ): Promise<EngineMessage> {
     return new Promise((resolve, reject) => {
-      this.intake.push({ account, aci, conversation, text, ...(attachments ? { attachments } : {}), resolve, reject });
+      this.intake.push({ account, aci, conversation, text, ...(attachments ? { attachments } : {}), ...(quote ? { quote } : {}), resolve, reject });
       if (this.intake.length === 1) setImmediate(() => this.commitIntake());
     });
   }
@@ -432,7 +452,10 @@ export class ParleyClient implements ParleyClientApi {
     batch.forEach((req, i) => req.resolve(messages[i]!));
   }
 
-  private intakeOne(req: { account: EngineAccount; aci: string; conversation: string; text: string; attachments?: readonly NewEngineAttachment[] }, now: number): EngineMessage {
+  private intakeOne(
+    req: { account: EngineAccount; aci: string; conversation: string; text: string; attachments?: readonly NewEngineAttachment[]; quote?: DataMessageInit['quote'] },
+    now: number,
+  ): EngineMessage {
     const { account, aci, conversation, text } = req;
     const attachments = req.attachments ?? [];
     const id = randomMessageId();
@@ -452,6 +475,7 @@ export class ParleyClient implements ParleyClientApi {
     };
     this.store.insertMessage(m);
     if (attachments.length > 0) this.store.saveAttachments(account.aci, m.id, attachments);
+    const expireTimerSeconds = this.actions!.timerOf(conversation);
     const data = {
       messageId: id,
       lamport: BigInt(lamport),
@@ -459,16 +483,166 @@ export class ParleyClient implements ParleyClientApi {
       text,
       senderAddress: `${account.username}@${account.domain}`,
       attachments: attachments.map(pointerOf),
+      expireTimerSeconds,
+      ...(req.quote ? { quote: req.quote } : {}),
     };
-    this.store.outboxAdd({ messageId: m.id, destinationAci: aci, content: encodeContent({ body: { case: 'data', value: data } }), nowMs: now });
-    if (aci !== account.aci) {
+    this.actions!.afterStored(m, { expireTimerSeconds, quote: req.quote }, newOutcome());
+    this.queueData(account, { conversation, destinationAci: aci }, data, m.id);
+    return m;
+  }
+
+  /** Queues `data` for the route's account and, as a sent transcript, for one's other devices (inside a transaction). */
+  private queueData(account: EngineAccount, route: ActionRoute, data: DataMessageInit, messageId?: string): void {
+    const now = this.now();
+    this.store.outboxAdd({ ...(messageId ? { messageId } : {}), destinationAci: route.destinationAci, content: encodeContent({ body: { case: 'data', value: data } }), nowMs: now });
+    if (route.destinationAci !== account.aci) {
       this.store.outboxAdd({
         destinationAci: account.aci,
-        content: encodeContent({ body: { case: 'sync', value: { kind: { case: 'sent', value: { destination: aciToBytes(aci as Aci), destinationAddress: conversation, message: data } } } } }),
+        content: encodeContent({
+          body: { case: 'sync', value: { kind: { case: 'sent', value: { destination: aciToBytes(route.destinationAci as Aci), destinationAddress: route.conversation, message: data } } } },
+        }),
         nowMs: now,
       });
     }
-    return m;
+  }
+
+  // --- edits, deletes, reactions, replies, disappearing messages, blocking -------------------
+
+  async editMessage(address: string, messageId: string, text: string): Promise<MessageView> {
+    const id = checkMessageIdArg(messageId);
+    const route = await this.resolveForSending(address);
+    const target = this.runActions((out) => this.actions!.edit(route, id, text, this.now(), out));
+    await this.deliverActions(route);
+    return this.store.messageView(target.id, target.senderAci)!;
+  }
+
+  async deleteMessage(address: string, messageId: string, options: { local?: boolean } = {}): Promise<MessageView> {
+    const id = checkMessageIdArg(messageId);
+    if (options.local) {
+      this.requireAccount();
+      const conversation = this.conversationOf(address);
+      const route = { conversation, destinationAci: this.store.contactAciByAddress(conversation) ?? '' };
+      const target = this.runActions((out) => this.actions!.delete(route, id, 'local', this.now(), out));
+      return this.store.messageView(target.id, target.senderAci)!;
+    }
+    const route = await this.resolveForSending(address);
+    const target = this.runActions((out) => this.actions!.delete(route, id, 'everyone', this.now(), out));
+    await this.deliverActions(route);
+    return this.store.messageView(target.id, target.senderAci)!;
+  }
+
+  async react(address: string, messageId: string, emoji: string, options: { remove?: boolean } = {}): Promise<MessageView> {
+    const id = checkMessageIdArg(messageId);
+    const route = await this.resolveForSending(address);
+    const target = this.runActions((out) => this.actions!.react(route, id, emoji, options.remove === true, this.now(), out));
+    await this.deliverActions(route);
+    return this.store.messageView(target.id, target.senderAci)!;
+  }
+
+  async reply(address: string, messageId: string, text: string): Promise<MessageView> {
+    const account = this.requireAccount();
+    const id = checkMessageIdArg(messageId);
+    if (text.trim().length === 0) throw new ClientError('INVALID_ARGUMENT', 'the message is empty');
+    if (text.length > 64 * 1024) throw new ClientError('INVALID_ARGUMENT', 'the message is over 64 KiB of text');
+    const { aci, conversation } = await this.resolveForSending(address);
+    const quote = this.actions!.quoteFor(conversation, id);
+    const message = await this.queueSend(account, aci, conversation, text, undefined, quote);
+    return this.deliver(account, aci, conversation, message);
+  }
+
+  async setExpireTimer(address: string, seconds: number): Promise<MessageView> {
+    const account = this.requireAccount();
+    const route = await this.resolveForSending(address);
+    const notice = this.runActions((out) => this.actions!.setTimer(route, seconds, this.now(), out));
+    return this.deliver(account, route.destinationAci, route.conversation, notice);
+  }
+
+  expireTimer(address: string): number {
+    this.requireAccount();
+    return this.actions!.timerOf(this.conversationOf(address));
+  }
+
+  async block(address: string): Promise<BlockedView> {
+    const account = this.requireAccount();
+    const { aci, conversation } = await this.resolve(address);
+    if (aci === account.aci) throw new ClientError('INVALID_ARGUMENT', 'you cannot block your own account');
+    await this.changeBlock(account, aci, conversation, true);
+    return this.blocklist!.list().find((b) => b.aci === aci)!;
+  }
+
+  async unblock(address: string): Promise<void> {
+    const account = this.requireAccount();
+    const conversation = this.conversationOf(address);
+    const aci = this.store.contactAciByAddress(conversation);
+    if (!aci || !this.blocklist!.isBlocked(aci)) return;
+    await this.changeBlock(account, aci, conversation, false);
+  }
+
+  blocked(): BlockedView[] {
+    this.requireAccount();
+    return this.blocklist!.list();
+  }
+
+  private async changeBlock(account: EngineAccount, aci: string, address: string, blocked: boolean): Promise<void> {
+    const change = this.store.transaction(() => {
+      const c = this.blocklist!.set(aci, address, blocked, this.now());
+      if (c) this.store.outboxAdd({ destinationAci: account.aci, content: c.sync, nowMs: this.now() });
+      return c;
+    });
+    if (!change) return;
+    this.afterActions(change.changes, [], change.changes);
+    try {
+      await this.useConnection(async () => {
+        await this.ensureConnected();
+        await this.sender!.flush();
+      });
+    } catch (err) {
+      if (!(err instanceof TransportError)) throw err;
+      // Offline: one's other devices get the new list with the next run.
+    }
+  }
+
+  /** Runs local actions in one transaction and announces them once it is committed. */
+  private runActions<T>(fn: (out: ActionOutcome) => T): T {
+    const out = newOutcome();
+    const result = this.store.transaction(() => fn(out));
+    this.afterActions(out.events, out.files, []);
+    return result;
+  }
+
+  /**
+   * After a commit that applied actions: files of deleted messages leave the disk, listeners
+   * hear the events. Block-list changes reach BlockList's listeners too: sealed sender rotates
+   * the profile key there (`this.blocklist.onChanged`; the sealed-sender work owns profile keys).
+   */
+  private afterActions(events: readonly MessageActionEvent[], files: readonly string[], blocks: readonly BlockChange[]): void {
+    removeFiles(files);
+    for (const e of events) this.emit('action', e);
+    this.blocklist?.announce(blocks);
+  }
+
+  /** Delivers queued actions now if the relay can be reached; they stay queued otherwise. */
+  private async deliverActions(route: ActionRoute): Promise<void> {
+    try {
+      const result = await this.useConnection(async () => {
+        await this.ensureConnected();
+        return this.sender!.flush();
+      });
+      if (result.untrusted.includes(route.destinationAci)) {
+        throw new ClientError('IDENTITY_CHANGED', `${route.conversation}'s safety number changed: compare it with \`parley verify ${route.conversation}\`, then accept it with \`parley verify ${route.conversation} --accept\`; the change waits until then`);
+      }
+    } catch (err) {
+      if (!(err instanceof TransportError)) throw err;
+    }
+  }
+
+  /** Deletes expired messages now (see ExpirySweeper); a failure waits for the next sweep. */
+  private sweep(): void {
+    try {
+      this.sweeper?.sweep();
+    } catch (err) {
+      if (!(err instanceof ClientError)) throw err;
+    }
   }
 
   async createGroup(title: string, members: readonly string[]): Promise<GroupView> {
@@ -557,6 +731,7 @@ export class ParleyClient implements ParleyClientApi {
         await this.ensureConnected();
         await this.waitDrained();
         await this.flushAll();
+        this.sweep();
         const idleMs = (options.idleSeconds ?? 0) * 1000;
         this.lastActivity = this.now();
         while (idleMs > 0 && this.now() - this.lastActivity < idleMs && !this.fatal && !this.closing.signal.aborted) {
@@ -576,6 +751,7 @@ export class ParleyClient implements ParleyClientApi {
     await this.useConnection(async () => {
       await this.ensureConnected();
       const flushTimer = setInterval(() => void this.flushAll().catch(() => undefined), 5000);
+      const stopSweeping = this.sweeper!.start();
       try {
         await new Promise<void>((resolve) => {
           if (signal.aborted || this.closing.signal.aborted) return resolve();
@@ -584,6 +760,7 @@ export class ParleyClient implements ParleyClientApi {
         });
       } finally {
         clearInterval(flushTimer);
+        stopSweeping();
       }
     });
   }
@@ -642,6 +819,7 @@ export class ParleyClient implements ParleyClientApi {
 
   async close(): Promise<void> {
     this.closing.abort();
+    this.sweeper = undefined;
     await this.stopConnection(true);
     this.store.close();
   }
@@ -703,8 +881,28 @@ export class ParleyClient implements ParleyClientApi {
         for (const w of this.historyImported.splice(0)) w(n);
       },
     });
+    const self = { aci: account.aci, deviceId: account.deviceId };
+    const actions = new MessageActions({
+      store: this.store,
+      self,
+      partialDir: this.partialDir,
+      queue: (route, data, messageId) => this.queueData(account, route, data, messageId),
+      senderAddress: () => `${account.username}@${account.domain}`,
+    });
+    this.actions = actions;
+    this.blocklist = new BlockList({ store: this.store, self });
+    this.sweeper = new ExpirySweeper({
+      store: this.store,
+      now: this.now,
+      filesOf: (m) => actions.filesOf(m, m.attachments),
+      removeFiles,
+      onExpired: (e) => this.emit('action', e),
+    });
     this.receiver = new ReceivePipeline({
       store: this.store,
+      actions,
+      blocklist: this.blocklist,
+      onActions: (events, files, blocks) => this.afterActions(events, files, blocks),
       sessions: this.sessions,
       serial: this.serial,
       api,
@@ -742,6 +940,13 @@ export class ParleyClient implements ParleyClientApi {
     return `${a.username}@${a.domain}`;
   }
 
+  /** {@link resolve}, refused with BLOCKED for a blocked contact. */
+  private async resolveForSending(address: string): Promise<{ aci: string; conversation: string; destinationAci: string }> {
+    const r = await this.resolve(address);
+    if (this.blocklist!.isBlocked(r.aci)) throw new ClientError('BLOCKED', `you blocked ${r.conversation}; unblock it to send`);
+    return { ...r, destinationAci: r.aci };
+  }
+
   private async resolve(address: string): Promise<{ aci: string; conversation: string }> {
     const account = this.requireAccount();
     const a = parseAddress(address, account.domain);
@@ -761,7 +966,10 @@ export class ParleyClient implements ParleyClientApi {
     this.connection = new RelayConnection({
       url: api.websocketUrl,
       authorization: () => api.authorization,
-      onEnvelopes: (envs) => this.receiver!.handle(envs),
+      onEnvelopes: async (envs) => {
+        await this.receiver!.handle(envs);
+        this.sweep();
+      },
       onDrained: () => {
         this.drained = true;
         for (const w of this.drainWaiters.splice(0)) w();
@@ -853,6 +1061,17 @@ function toView(m: EngineMessage): MessageView {
     lamport: m.lamport,
     status: m.status,
   };
+}
+
+/** Removes files in the background; one that is gone already is no error. */
+function removeFiles(paths: readonly string[]): void {
+  for (const p of paths) void unlink(p).catch(() => undefined);
+}
+
+/** A message id argument: 32 hex characters. */
+function checkMessageIdArg(id: string): string {
+  if (typeof id !== 'string' || !/^[0-9a-f]{32}$/.test(id)) throw new ClientError('INVALID_ARGUMENT', 'a message id is 32 lowercase hex characters');
+  return id;
 }
 
 /** Ensures the profile directory exists with owner-only permissions. */

@@ -14,10 +14,13 @@ import { CryptoError, SessionCipher } from '@parley/crypto';
 import { aciFromBytes, EnvelopeType, parseAddress, toHex, type DataMessage, type Envelope } from '@parley/protocol';
 import type { RelayApi } from '../transport/relay-api.js';
 import { attachmentsFromPointers, pointerOf, type NewEngineAttachment } from './attachment-pointers.js';
+import type { BlockChange, BlockList } from './blocklist.js';
+import type { MessageActionEvent } from './client-api.js';
 import { decodeContent, encodeContent } from './content-codec.js';
 import type { EngineMessage, EngineStore } from './engine-store.js';
 import type { GroupReceipt } from './groups.js';
 import type { HistoryReceiver } from './history-transfer.js';
+import { isAction, type ActionOutcome, type DataMessageInit, type MessageActions } from './message-actions.js';
 import type { Serial } from './serial.js';
 import type { SessionManager } from './session-manager.js';
 
@@ -29,6 +32,8 @@ interface Batch {
   readonly effects: Array<() => void>;
   /** Messages stored by the effects, announced after the commit. */
   readonly stored: EngineMessage[];
+  /** Edits, deletes, reactions, timer changes and blocks applied by the effects; files they freed. */
+  readonly outcome: ActionOutcome;
 }
 
 /** What the pipeline needs. */
@@ -46,6 +51,14 @@ export interface ReceivePipelineDeps {
   readonly history: HistoryReceiver;
   /** Takes over group contents (updates, sender keys, group messages and their transcripts). */
   readonly groups?: { receive(r: GroupReceipt): Promise<boolean> };
+  /** Edits, deletes, reactions, replies, expiry. */
+  readonly actions: MessageActions;
+  readonly blocklist: BlockList;
+  /**
+   * Called after a commit with the actions applied, the files they freed and the block-list
+   * changes among them.
+   */
+  readonly onActions?: (events: readonly MessageActionEvent[], files: readonly string[], blocks: readonly BlockChange[]) => void;
 }
 
 /** See the module comment. */
@@ -78,7 +91,14 @@ export class ReceivePipeline {
 
   private newBatch(): Batch {
     const staged = this.deps.store.stageProtocol();
-    return { staged, cipher: new SessionCipher(staged.stores, { localAddress: this.deps.self }), effects: [], stored: [] };
+    const stored: EngineMessage[] = [];
+    return {
+      staged,
+      cipher: new SessionCipher(staged.stores, { localAddress: this.deps.self }),
+      effects: [],
+      stored,
+      outcome: { events: [], stored, files: [] },
+    };
   }
 
   private async commitBatch(batch: Batch): Promise<void> {
@@ -91,6 +111,10 @@ export class ReceivePipeline {
       for (const effect of batch.effects) effect();
     });
     for (const m of batch.stored) this.deps.onMessage(m);
+    const { events, files } = batch.outcome;
+    if (events.length > 0 || files.length > 0) {
+      this.deps.onActions?.(events, files, events.filter((e): e is BlockChange => e.type === 'block'));
+    }
     await this.deps.history.maybeComplete();
   }
 
@@ -119,6 +143,12 @@ export class ReceivePipeline {
       if (err instanceof CryptoError && err.is('DUPLICATE_MESSAGE')) return 'ok'; // a replay: shown once already
       return 'failed';
     }
+    if (this.deps.blocklist.isBlocked(source)) {
+      // Decrypted, so the session stays in step; dropped: nothing of a blocked contact is kept.
+      const now = this.deps.now();
+      batch.effects.push(() => store.markEnvelopeSeen(source, sourceDevice, envelopeId, now));
+      return 'ok';
+    }
     const content = decodeContent(plaintext);
     const newKey = await staged.stores.identity.getIdentity(source);
     const keyChanged = previousKey !== undefined && newKey !== undefined && !bytesEqual(previousKey, newKey);
@@ -140,6 +170,8 @@ export class ReceivePipeline {
         announce: (m) => stored.push(m),
         markSeen: () => void store.markEnvelopeSeen(source, sourceDevice, envelopeId, now),
       })) === true;
+    const { actions } = this.deps;
+    const serverTimestamp = Number(envelope.serverTimestamp);
     batch.effects.push(() => {
       if (senderAddress) store.rememberContact(source, senderAddress);
       // A group member who is no contact gets no conversation of its own for the notice.
@@ -156,6 +188,15 @@ export class ReceivePipeline {
       switch (content.body.case) {
         case 'data': {
           const d = content.body.value;
+          if (isAction(d)) {
+            actions.applyIncoming({ senderAci: source, senderDevice: sourceDevice, conversation: conversationOf, serverTimestamp, now }, d, batch.outcome);
+            store.markEnvelopeSeen(source, sourceDevice, envelopeId, now);
+            return;
+          }
+          if (actions.expiredOnArrival(d, now)) {
+            store.markEnvelopeSeen(source, sourceDevice, envelopeId, now);
+            return;
+          }
           const m: EngineMessage = {
             id: toHex(d.messageId),
             conversation: conversationOf,
@@ -172,12 +213,19 @@ export class ReceivePipeline {
           if (d.messageId.length === 16 && store.insertMessage(m) === 'inserted') {
             store.saveAttachments(source, m.id, attachmentsFromPointers(d.attachments));
             stored.push(m);
+            actions.afterStored(m, d, batch.outcome);
           }
           return;
         }
         case 'sync': {
           const sync = content.body.value;
-          if (source !== this.deps.self.aci || sync.kind.case !== 'sent') return; // sync only from one's own devices
+          if (source !== this.deps.self.aci) return; // sync only from one's own devices
+          if (sync.kind.case === 'blocked') {
+            batch.outcome.events.push(...this.deps.blocklist.applySync(sync.kind.value, sourceDevice, now));
+            store.markEnvelopeSeen(source, sourceDevice, envelopeId, now);
+            return;
+          }
+          if (sync.kind.case !== 'sent') return;
           const t = sync.kind.value;
           const d = t.message;
           if (!d || d.messageId.length !== 16) return;
@@ -188,6 +236,15 @@ export class ReceivePipeline {
             return;
           }
           if (t.destination.length === 16) store.rememberContact(aciFromBytes(t.destination), conversation);
+          if (isAction(d)) {
+            actions.applyIncoming({ senderAci: source, senderDevice: sourceDevice, conversation, serverTimestamp, now }, d, batch.outcome);
+            store.markEnvelopeSeen(source, sourceDevice, envelopeId, now);
+            return;
+          }
+          if (actions.expiredOnArrival(d, now)) {
+            store.markEnvelopeSeen(source, sourceDevice, envelopeId, now);
+            return;
+          }
           const m: EngineMessage = {
             id: toHex(d.messageId),
             conversation,
@@ -204,6 +261,7 @@ export class ReceivePipeline {
           if (store.insertMessage(m) === 'inserted') {
             store.saveAttachments(source, m.id, attachmentsFromPointers(d.attachments));
             stored.push(m);
+            actions.afterStored(m, d, batch.outcome);
           }
           return;
         }
@@ -220,7 +278,7 @@ export class ReceivePipeline {
           if (!sent || !original || sent.destinationAci !== source) return;
           store.outboxAdd({
             destinationAci: source,
-            content: dataContent(original, this.deps.self.address, store.attachmentsOf(this.deps.self.aci, original.id)),
+            content: dataContent(original, this.deps.self.address, store.attachmentsOf(this.deps.self.aci, original.id), actions.resendFields(original)),
             nowMs: now,
           });
           this.deps.onResend?.(original.id);
@@ -315,12 +373,13 @@ function systemMessage(
   return { id, conversation, senderAci, senderDevice, direction: 'in', body, kind, sentAt: now, receivedAt: now, lamport, status: 'received' };
 }
 
-/** Content of a DataMessage rebuilt from a stored outgoing message (resend). */
-export function dataContent(m: EngineMessage, senderAddress: string, attachments: readonly NewEngineAttachment[] = []): Uint8Array {
+/** Content of a DataMessage rebuilt from a stored outgoing message (resend); `extra` adds its timer and quote. */
+export function dataContent(m: EngineMessage, senderAddress: string, attachments: readonly NewEngineAttachment[] = [], extra: Partial<DataMessageInit> = {}): Uint8Array {
   return encodeContent({
     body: {
       case: 'data',
       value: {
+        ...extra,
         messageId: hexBytes(m.id),
         lamport: BigInt(m.lamport),
         timestamp: BigInt(m.sentAt),

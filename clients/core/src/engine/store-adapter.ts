@@ -15,6 +15,7 @@ import type { KeyState } from './account-keys.js';
 import type { AttachmentView, ContactView, ConversationView, MessageView, SearchHit } from './client-api.js';
 import type { DeviceCiphertext, EngineAccount, EngineMessage, OutboxEntry } from './engine-store.js';
 import type { ArchiveLine } from './history-transfer.js';
+import { adaptMessageActions } from './message-actions-adapter.js';
 import type { ClientStorePorts } from './parley-client.js';
 
 const KEY_STATE = 'engine.keyState';
@@ -43,8 +44,8 @@ interface MessageRow {
   group_id: string | null;
 }
 
-/** Wraps an open client store as the engine's ports. */
-export function adaptClientStore(store: ClientStore): ClientStorePorts {
+/** Wraps an open client store as the engine's ports; `now` is the engine's clock (ms since the epoch). */
+export function adaptClientStore(store: ClientStore, now: () => number = () => Date.now()): ClientStorePorts {
   const { messages, outbox, database } = store;
   const files = new AttachmentStore(database);
 
@@ -78,10 +79,10 @@ export function adaptClientStore(store: ClientStore): ClientStorePorts {
       const existing = messages.conversationByPeer(peer as Aci);
       if (existing || !create) return existing?.id;
       // A sender whose address could not be verified: a conversation without an address.
-      const now = Date.now();
-      database.run('INSERT INTO contacts (aci, address, updated_at) VALUES (?, NULL, ?) ON CONFLICT (aci) DO NOTHING', [peer, now]);
+      const at = now();
+      database.run('INSERT INTO contacts (aci, address, updated_at) VALUES (?, NULL, ?) ON CONFLICT (aci) DO NOTHING', [peer, at]);
       const id = toHex(crypto.getRandomValues(new Uint8Array(16)));
-      database.run("INSERT INTO conversations (id, kind, peer_aci, created_at, last_activity_at) VALUES (?, 'direct', ?, ?, ?)", [id, peer, now, now]);
+      database.run("INSERT INTO conversations (id, kind, peer_aci, created_at, last_activity_at) VALUES (?, 'direct', ?, ?, ?)", [id, peer, at, at]);
       return id as ConversationId;
     }
     const contact = messages.contactByAddress(peer);
@@ -121,6 +122,7 @@ export function adaptClientStore(store: ClientStore): ClientStorePorts {
       lamport: rec ? rec.lamport : row!.lamport,
       status: direction === 'in' && (status === 'delivered' || status === 'read') ? 'received' : status,
       ...filesOf(senderAci, rec ? rec.id : row!.id),
+      ...acts.viewFields(senderAci, rec ? rec.id : row!.id),
     };
   };
 
@@ -128,6 +130,13 @@ export function adaptClientStore(store: ClientStore): ClientStorePorts {
     const c = messages.conversation(id);
     return c ? conversationName(c) : id;
   };
+
+  const acts = adaptMessageActions(store, {
+    conversationId: (conversation, create) => conversationId(conversation, create),
+    conversationName: (id) => peerOfConversation(id),
+    addressOf: (aci) => addressOf(aci),
+    now,
+  });
 
   const toEngineEntry = (e: ReturnType<typeof outbox.get> & object): OutboxEntry => ({
     id: e.id,
@@ -146,7 +155,9 @@ export function adaptClientStore(store: ClientStore): ClientStorePorts {
               c.peer_aci, ct.address AS peer_address, g.id AS group_id
        FROM messages m JOIN conversations c ON c.id = m.conversation_id LEFT JOIN contacts ct ON ct.aci = c.peer_aci
          LEFT JOIN groups g ON g.conversation_id = c.id
+       WHERE m.deleted IS NOT 'local' AND (m.expires_at IS NULL OR m.expires_at > ?)
        ORDER BY c.peer_aci, g.id, m.lamport, m.sender_aci, m.id`,
+      [now()],
     );
 
   return {
@@ -273,6 +284,7 @@ export function adaptClientStore(store: ClientStore): ClientStorePorts {
       for (const c of messages.contacts()) if (c.address) yield { type: 'contact', aci: c.aci, address: c.address };
       for (const row of allRows()) {
         const v = view(row);
+        const actions = acts.archivedActions(row.sender_aci, row.id);
         yield {
           type: 'message',
           id: row.id,
@@ -286,8 +298,10 @@ export function adaptClientStore(store: ClientStore): ClientStorePorts {
           receivedAt: row.received_at,
           lamport: row.lamport,
           status: row.status,
+          ...(actions ? { actions } : {}),
         };
       }
+      yield* acts.actionArchiveLines();
     },
     saveHistoryChunk(transferId, index, total, data, now) {
       database.run('INSERT OR IGNORE INTO history_chunks (transfer_id, chunk_index, total, data, received_at) VALUES (?, ?, ?, ?, ?)', [
@@ -317,8 +331,13 @@ export function adaptClientStore(store: ClientStore): ClientStorePorts {
           if (line.aci !== self().aci) messages.saveContact({ aci: line.aci as Aci, address: line.address });
           return;
         }
+        if (line.type === 'timer' || line.type === 'blocked') {
+          acts.importActionLine(line);
+          return;
+        }
+        if (line.type !== 'message') return;
         const id = conversationId(line.conversation, true)!;
-        messages.addMessage({
+        const added = messages.addMessage({
           conversationId: id,
           id: line.id as MessageId,
           senderAci: line.senderAci as Aci,
@@ -331,6 +350,7 @@ export function adaptClientStore(store: ClientStore): ClientStorePorts {
           lamport: line.lamport,
           status: line.status === 'received' ? 'delivered' : line.status,
         });
+        if (added.added && line.actions) acts.restoreActions(line.senderAci, line.id, line.actions);
       } catch (err) {
         // A line that does not validate is skipped; the rest of the archive still imports.
         if (!(err instanceof ClientError)) throw err;
@@ -368,6 +388,7 @@ export function adaptClientStore(store: ClientStore): ClientStorePorts {
       const r = messages.message({ senderAci: senderAci as Aci, id: id as MessageId });
       return r && view(r);
     },
+    ...acts,
     *allMessages() {
       for (const row of allRows()) yield view(row);
     },

@@ -265,6 +265,32 @@ export class MessageActionsStore {
     });
   }
 
+  /**
+   * Restores the versions of message `key` as another device kept them (history transfer):
+   * stores them as given, then shows the highest-ranked one.
+   */
+  restoreVersions(key: MessageKey, versions: readonly MessageVersion[]): void {
+    if (versions.length === 0 || versions.length > MAX_MESSAGE_VERSIONS) return;
+    this.#db.transaction(() => {
+      if (!this.#message(key)) return;
+      for (const v of versions) {
+        this.#db.run('INSERT OR IGNORE INTO message_edits (sender_aci, message_id, version_id, lamport, sent_at, body) VALUES (?, ?, ?, ?, ?, ?)', [
+          key.senderAci,
+          key.id,
+          checkMessageId(v.id, 'version id'),
+          checkInteger(v.lamport, 'lamport'),
+          checkInteger(v.sentAt, 'sentAt'),
+          String(v.body),
+        ]);
+      }
+      const top = this.#db.get<{ version_id: string; sent_at: number; body: string }>(
+        'SELECT version_id, sent_at, body FROM message_edits WHERE sender_aci = ? AND message_id = ? ORDER BY lamport DESC, version_id DESC LIMIT 1',
+        [key.senderAci, key.id],
+      )!;
+      if (top.version_id !== key.id) this.#db.run('UPDATE messages SET body = ?, edited_at = ? WHERE sender_aci = ? AND id = ?', [top.body, top.sent_at, key.senderAci, key.id]);
+    });
+  }
+
   /** Every version of message `key`, oldest first (ranked by lamport, then id); empty when never edited. */
   versions(key: MessageKey): MessageVersion[] {
     return this.#db
