@@ -111,3 +111,24 @@ export function parseExportFormat(text: string): 'jsonl' | 'md' {
   if (text === 'jsonl' || text === 'md') return text;
   throw new InvalidArgumentError('the format is jsonl or md');
 }
+
+/** Longest disappearing-message timer, seconds (4 weeks; the engine's limit). */
+export const MAX_TIMER_SECONDS = 28 * 24 * 3600;
+
+const TIMER_UNITS: Readonly<Record<string, number>> = { s: 1, m: 60, h: 3600, d: 86_400, w: 7 * 86_400 };
+
+/**
+ * A disappearing-message timer: `30s`, `5m`, `1h`, `1d`, `1w` (a bare number is seconds), or
+ * `off` (also `0`); in seconds, 0 for off, at most 4 weeks.
+ */
+export function parseTimer(text: string): number {
+  const t = text.trim().toLowerCase();
+  if (t === 'off' || t === '0') return 0;
+  const m = /^([0-9]+)([smhdw]?)$/.exec(t);
+  if (!m) throw new InvalidArgumentError('a timer is a number with a unit: 30s, 5m, 1h, 1d, 1w (or off)');
+  const seconds = Number(m[1]) * TIMER_UNITS[m[2] || 's']!;
+  if (!Number.isSafeInteger(seconds) || seconds < 1 || seconds > MAX_TIMER_SECONDS) {
+    throw new InvalidArgumentError('a timer is 1 second to 4 weeks (4w), or off');
+  }
+  return seconds;
+}

@@ -6,7 +6,9 @@
  */
 import type {
   AccountInfo,
+  BlockedView,
   DownloadResult,
+  MessageActionEvent,
   ContactView,
   ConversationView,
   DeviceView,
@@ -48,12 +50,67 @@ export function formatMessage(m: MessageView): string {
     case 'system':
       return `${when} * ${text}`;
     default: {
+      if (m.deleted) return `${when} ${m.sender}: (This message was deleted)`;
       const state = m.status === 'pending' || m.status === 'failed' ? ` (${m.status})` : '';
       const files = (m.attachments ?? []).map((a) => `[file ${a.index}: ${sanitize(a.fileName)}, ${formatBytes(a.size)}]`);
-      const body = [text, ...files].filter((p) => p.length > 0).join(' ');
-      return `${when} ${m.sender}: ${body}${state}`;
+      const quote = m.quote ? [`(replying to ${m.quote.author}: "${sanitize(shorten(m.quote.text, 40))}")`] : [];
+      const body = [...quote, text, ...files].filter((p) => p.length > 0).join(' ');
+      const edited = m.editedAt !== undefined ? ' (edited)' : '';
+      const reactions = m.reactions && m.reactions.length > 0 ? `  [${m.reactions.map((r) => `${sanitize(r.emoji)} ${r.reactor}`).join(', ')}]` : '';
+      const disappears = m.expiresAt !== undefined ? ` (disappears ${formatTime(m.expiresAt)})` : '';
+      return `${when} ${m.sender}: ${body}${edited}${state}${disappears}${reactions}`;
     }
   }
+}
+
+function shorten(text: string, max: number): string {
+  const points = [...text.replace(/\s+/g, ' ')];
+  return points.length <= max ? points.join('') : `${points.slice(0, max - 1).join('')}…`;
+}
+
+/** `30 seconds`, `5 minutes`, `1 week`, `off`. */
+export function formatTimer(seconds: number): string {
+  if (seconds === 0) return 'off';
+  for (const [size, name] of [
+    [604_800, 'week'],
+    [86_400, 'day'],
+    [3600, 'hour'],
+    [60, 'minute'],
+  ] as const) {
+    if (seconds % size === 0) return `${seconds / size} ${name}${seconds === size ? '' : 's'}`;
+  }
+  return `${seconds} second${seconds === 1 ? '' : 's'}`;
+}
+
+/** The versions of an edited message, oldest first: `[time] text`, the shown one marked. */
+export function formatVersions(m: MessageView): string[] {
+  const versions = m.edits && m.edits.length > 0 ? m.edits : [{ id: m.id, text: m.text, sentAt: m.sentAt }];
+  return versions.map((v, i) => `[${formatTime(v.sentAt)}] ${sanitize(v.text)}${i === versions.length - 1 ? '  (shown)' : ''}`);
+}
+
+/** A human line for an edit, delete, reaction, timer change, expiry or block. */
+export function formatActionEvent(e: MessageActionEvent): string {
+  switch (e.type) {
+    case 'edit':
+      return `* ${e.author} edited message ${e.messageId}: ${sanitize(e.text)}`;
+    case 'delete':
+      return e.scope === 'everyone' ? `* ${e.author} deleted message ${e.messageId}` : `* message ${e.messageId} was deleted on this device`;
+    case 'reaction':
+      return e.removed
+        ? `* ${e.reactor} took back their reaction to message ${e.messageId}`
+        : `* ${e.reactor} reacted ${sanitize(e.emoji ?? '')} to message ${e.messageId}`;
+    case 'expire':
+      return e.seconds === 0 ? `* ${e.by} turned disappearing messages off in ${e.conversation}` : `* ${e.by} set disappearing messages in ${e.conversation} to ${formatTimer(e.seconds)}`;
+    case 'expired':
+      return `* ${e.messageIds.length} message${e.messageIds.length === 1 ? '' : 's'} disappeared from ${e.conversation}`;
+    case 'block':
+      return `* ${e.address} was ${e.blocked ? 'blocked' : 'unblocked'}`;
+  }
+}
+
+/** `bob@localhost  blocked 2026-11-22 10:31`. */
+export function formatBlocked(b: BlockedView): string {
+  return `${b.address}  blocked ${formatTime(b.blockedAt)}`;
 }
 
 /** `bob@localhost  2 unread  [time] bob@localhost: hello` and a warning when the key changed. */

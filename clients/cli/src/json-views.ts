@@ -6,6 +6,8 @@
 import type {
   AccountInfo,
   AttachmentView,
+  BlockedView,
+  MessageActionEvent,
   DownloadResult,
   ContactView,
   ConversationView,
@@ -37,7 +39,46 @@ export function messageJson(m: MessageView): Record<string, unknown> {
     lamport: m.lamport,
     status: m.status,
     ...(m.attachments && m.attachments.length > 0 ? { attachments: m.attachments.map(attachmentJson) } : {}),
+    ...(m.deleted ? { deleted: true } : {}),
+    ...(m.editedAt !== undefined ? { editedAt: m.editedAt } : {}),
+    ...(m.edits && m.edits.length > 0 ? { edits: m.edits.map((e) => ({ id: e.id, text: e.text, sentAt: e.sentAt })) } : {}),
+    ...(m.reactions && m.reactions.length > 0 ? { reactions: m.reactions.map((r) => ({ emoji: r.emoji, reactor: r.reactor, sentAt: r.sentAt })) } : {}),
+    ...(m.quote ? { quote: { id: m.quote.id, author: m.quote.author, text: m.quote.text, found: m.quote.found } } : {}),
+    ...(m.expireTimer !== undefined ? { expireTimer: m.expireTimer } : {}),
+    ...(m.expiresAt !== undefined ? { expiresAt: m.expiresAt } : {}),
+    ...(m.timerUpdate !== undefined ? { timerUpdate: m.timerUpdate } : {}),
   };
+}
+
+/** A line of `listen` and `receive` for an edit, delete, reaction, timer change, expiry or block: `{"event":…}`. */
+export function actionEventJson(e: MessageActionEvent): Record<string, unknown> {
+  switch (e.type) {
+    case 'edit':
+      return { event: 'edit', conversation: e.conversation, messageId: e.messageId, author: e.author, text: e.text, editedAt: e.editedAt };
+    case 'delete':
+      return { event: 'delete', conversation: e.conversation, messageId: e.messageId, author: e.author, scope: e.scope };
+    case 'reaction':
+      return {
+        event: 'reaction',
+        conversation: e.conversation,
+        messageId: e.messageId,
+        author: e.author,
+        reactor: e.reactor,
+        ...(e.emoji !== undefined ? { emoji: e.emoji } : {}),
+        removed: e.removed,
+      };
+    case 'expire':
+      return { event: 'expire', conversation: e.conversation, seconds: e.seconds, by: e.by };
+    case 'expired':
+      return { event: 'expired', conversation: e.conversation, messageIds: [...e.messageIds] };
+    case 'block':
+      return { event: 'block', address: e.address, aci: e.aci, blocked: e.blocked };
+  }
+}
+
+/** A line of `blocked` and the line of `block`. */
+export function blockedJson(b: BlockedView): Record<string, unknown> {
+  return { address: b.address, aci: b.aci, blockedAt: b.blockedAt };
 }
 
 /** One file of a message (`attachments` of a message line). */

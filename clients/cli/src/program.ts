@@ -15,8 +15,19 @@ import {
   parsePositiveInt,
   parseSeconds,
   parseServerUrl,
+  parseTimer,
   parseUsernameArg,
 } from './arguments.js';
+import {
+  blockCommand,
+  blockedCommand,
+  deleteCommand,
+  editCommand,
+  expireCommand,
+  reactCommand,
+  replyCommand,
+  unblockCommand,
+} from './commands/actions.js';
 import {
   devicesCommand,
   devicesRemoveCommand,
@@ -250,15 +261,21 @@ export function buildProgram(rt: CliRuntime, version: string, configure: (progra
       .description('show the messages of a conversation (oldest first)')
       .argument('<address>', "user@domain, user on your own relay, or a group '#title' / '#id-prefix'", parseAddressOrGroupArg)
       .option('--limit <n>', 'show at most the newest n messages', parsePositiveInt)
-      .option('--before <id>', 'show the messages before this message id (to page back)', parseMessageId),
+      .option('--before <id>', 'show the messages before this message id (to page back)', parseMessageId)
+      .option('--edits <id>', 'show every version of this (edited) message instead, oldest first', parseMessageId),
   )
     .addHelpText(
       'after',
-      examples('parley history bob@example.org --limit 20', 'parley history bob --before 0123456789abcdef0123456789abcdef', `parley history '#climbing'`),
+      examples(
+        'parley history bob@example.org --limit 20',
+        'parley history bob --before 0123456789abcdef0123456789abcdef',
+        `parley history '#climbing'`,
+        'parley history bob --edits 0123456789abcdef0123456789abcdef',
+      ),
     )
     .action(
       action(rt, (s, o, address: string) =>
-        historyCommand(s, address, { limit: o.limit as number | undefined, before: o.before as string | undefined }),
+        historyCommand(s, address, { limit: o.limit as number | undefined, before: o.before as string | undefined, edits: o.edits as string | undefined }),
       ),
     );
 
@@ -338,6 +355,92 @@ export function buildProgram(rt: CliRuntime, version: string, configure: (progra
   withGlobalOptions(group.command('list').description('list the groups this device knows, most recently active first'))
     .addHelpText('after', examples('parley group list', 'parley group list --json'))
     .action(action(rt, (s) => groupListCommand(s)));
+
+  withGlobalOptions(
+    program
+      .command('edit')
+      .description('replace the text of one of your messages (within 24 hours) on every device; the earlier text stays in its edit history')
+      .argument('<address>', 'user@domain, or user on your own relay', parseAddressArg)
+      .argument('<messageId>', 'the message id, as `history --json` prints it', parseMessageId)
+      .argument('<text>', 'the new text (quote it); - reads it from stdin'),
+  )
+    .addHelpText('after', examples('parley edit bob 0123456789abcdef0123456789abcdef "see you at 9, not 8"'))
+    .action(action(rt, (s, _o, address: string, id: string, text: string) => editCommand(s, address, id, text)));
+
+  withGlobalOptions(
+    program
+      .command('delete')
+      .description('delete one of your messages for everyone (within 24 hours), or --local: any message, on this device only')
+      .argument('<address>', 'user@domain, or user on your own relay', parseAddressArg)
+      .argument('<messageId>', 'the message id, as `history --json` prints it', parseMessageId)
+      .option('--local', 'delete it from this device only; nothing is sent'),
+  )
+    .addHelpText('after', examples('parley delete bob 0123456789abcdef0123456789abcdef', 'parley delete bob 0123456789abcdef0123456789abcdef --local'))
+    .action(action(rt, (s, o, address: string, id: string) => deleteCommand(s, address, id, o.local === true)));
+
+  withGlobalOptions(
+    program
+      .command('react')
+      .description('react to a message with an emoji (replacing your earlier reaction to it), or take your reaction back with --remove')
+      .argument('<address>', 'user@domain, or user on your own relay', parseAddressArg)
+      .argument('<messageId>', 'the message id, as `history --json` prints it', parseMessageId)
+      .argument('[emoji]', 'one emoji (at most 32 bytes)')
+      .option('--remove', 'take your reaction back'),
+  )
+    .addHelpText('after', examples('parley react bob 0123456789abcdef0123456789abcdef 👍', 'parley react bob 0123456789abcdef0123456789abcdef --remove'))
+    .action(
+      action(
+        rt,
+        (s, o, address: string, id: string, emoji: string | undefined) => reactCommand(s, address, id, emoji, o.remove === true),
+        (o, _address: string, _id: string, emoji: string | undefined) => {
+          if (emoji === undefined && o.remove !== true) throw new CliError('USAGE', 'react needs an emoji (or --remove to take your reaction back)');
+          if (emoji !== undefined && o.remove === true) throw new CliError('USAGE', 'with --remove, give no emoji');
+        },
+      ),
+    );
+
+  withGlobalOptions(
+    program
+      .command('reply')
+      .description('send a text that quotes an earlier message')
+      .argument('<address>', 'user@domain, or user on your own relay', parseAddressArg)
+      .argument('<messageId>', 'the id of the message to quote, as `history --json` prints it', parseMessageId)
+      .argument('<text>', 'the text (quote it); - reads it from stdin'),
+  )
+    .addHelpText('after', examples('parley reply bob 0123456789abcdef0123456789abcdef "yes, 8 is fine"'))
+    .action(action(rt, (s, _o, address: string, id: string, text: string) => replyCommand(s, address, id, text)));
+
+  withGlobalOptions(
+    program
+      .command('expire')
+      .description('set the disappearing-message timer of a conversation for both sides (messages are deleted everywhere that long after they were sent); without a time, show it')
+      .argument('<address>', 'user@domain, or user on your own relay', parseAddressArg)
+      .argument('[time]', '30s, 5m, 1h, 1d, 1w (at most 4w), or off', parseTimer),
+  )
+    .addHelpText('after', examples('parley expire bob 1h', 'parley expire bob off', 'parley expire bob --json'))
+    .action(action(rt, (s, _o, address: string, seconds: number | undefined) => expireCommand(s, address, seconds)));
+
+  withGlobalOptions(
+    program
+      .command('block')
+      .description("block a contact on all your devices: their messages are dropped unseen and nothing is sent to them")
+      .argument('<address>', 'user@domain, or user on your own relay', parseAddressArg),
+  )
+    .addHelpText('after', examples('parley block mallory@example.org'))
+    .action(action(rt, (s, _o, address: string) => blockCommand(s, address)));
+
+  withGlobalOptions(
+    program
+      .command('unblock')
+      .description('unblock a contact on all your devices')
+      .argument('<address>', 'user@domain, or user on your own relay', parseAddressArg),
+  )
+    .addHelpText('after', examples('parley unblock mallory@example.org'))
+    .action(action(rt, (s, _o, address: string) => unblockCommand(s, address)));
+
+  withGlobalOptions(program.command('blocked').description('list the contacts you block'))
+    .addHelpText('after', examples('parley blocked', 'parley blocked --json'))
+    .action(action(rt, (s) => blockedCommand(s)));
 
   withGlobalOptions(
     program

@@ -96,7 +96,8 @@ export async function withClient(
     throw new CliError('NO_ACCOUNT', `there is no profile at ${profileDir}`);
   }
   const passphrase = await readPassphrase({ passphraseFile: options.passphraseFile, env: rt.env, cwd: rt.cwd });
-  const client = await rt.openClient(passphrase === undefined ? { profileDir } : { profileDir, passphrase });
+  const clock = testClock(rt.env);
+  const client = await rt.openClient({ profileDir, ...(passphrase !== undefined ? { passphrase } : {}), ...(clock ? { clock } : {}) });
   try {
     const account = client.account();
     if (account) rt.context.server = account.server;
@@ -106,6 +107,24 @@ export async function withClient(
     throw err;
   }
   await client.close();
+}
+
+/** The variable that moves the engine's clock, for tests only (see the README). */
+export const TEST_CLOCK_VARIABLE = 'PARLEY_TEST_CLOCK_OFFSET_MS';
+
+/**
+ * A clock `PARLEY_TEST_CLOCK_OFFSET_MS` milliseconds off the system's, when that variable is
+ * set: how end-to-end tests show a `parley` process the time after a disappearing message's
+ * timer ran out, without waiting. Not for everyday use (the relay refuses timestamps more than
+ * a day ahead).
+ * @throws CliError USAGE when the variable is not a whole number.
+ */
+export function testClock(env: CliEnv): { now(): number } | undefined {
+  const raw = env[TEST_CLOCK_VARIABLE];
+  if (raw === undefined || raw === '') return undefined;
+  if (!/^-?[0-9]{1,15}$/.test(raw.trim())) throw new CliError('USAGE', `${TEST_CLOCK_VARIABLE} must be a whole number of milliseconds`);
+  const offset = Number(raw.trim());
+  return { now: () => Date.now() + offset };
 }
 
 /** The profile's account. @throws CliError NO_ACCOUNT before register/link. */

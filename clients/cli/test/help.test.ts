@@ -32,6 +32,14 @@ const COMMANDS = [
   'group title',
   'group info',
   'group list',
+  'edit',
+  'delete',
+  'react',
+  'reply',
+  'expire',
+  'block',
+  'unblock',
+  'blocked',
 ];
 
 describe('--help', () => {

@@ -3,8 +3,8 @@
 import { ParleyError, isErrorCode } from '@parley/protocol';
 import { CliError } from '../errors.js';
 import type { MessageView } from '../engine-contract.js';
-import { formatConversation, formatMessage, formatSearchHit } from '../format.js';
-import { conversationJson, messageJson, searchHitJson } from '../json-views.js';
+import { formatActionEvent, formatConversation, formatMessage, formatSearchHit, formatVersions } from '../format.js';
+import { actionEventJson, conversationJson, messageJson, searchHitJson } from '../json-views.js';
 import { type Session, fullAddress, requireAccount } from '../session.js';
 
 /** Largest text `send -` reads from stdin, bytes: an envelope's limit, with room to spare. */
@@ -61,12 +61,14 @@ export async function receiveCommand(s: Session, waitSeconds: number): Promise<v
   const printer = new MessagePrinter(s);
   const offMessage = s.client.on('message', (m) => printer.print(m));
   const offProgress = s.client.on('progress', (p) => s.out.progress(p));
+  const offAction = s.client.on('action', (e) => s.out.data(actionEventJson(e), formatActionEvent(e)));
   try {
     const messages = await s.client.receive({ idleSeconds: waitSeconds });
     for (const m of messages) printer.print(m);
   } finally {
     offMessage();
     offProgress();
+    offAction();
   }
   s.out.note(printer.count === 0 ? 'no new messages' : `${printer.count} new message${printer.count === 1 ? '' : 's'}`);
 }
@@ -84,6 +86,7 @@ export async function listenCommand(s: Session): Promise<void> {
   const offs = [
     s.client.on('message', (m) => printer.print(m)),
     s.client.on('progress', (p) => s.out.progress(p)),
+    s.client.on('action', (e) => s.out.data(actionEventJson(e), formatActionEvent(e))),
     s.client.on('connection', (state, detail) => {
       const human: Record<typeof state, string> = {
         connecting: `connecting to ${account.server}…`,
@@ -127,6 +130,8 @@ export interface HistoryOptions {
   readonly limit?: number;
   /** Show the messages before this message id. */
   readonly before?: string;
+  /** Show the versions (edit history) of this message instead. */
+  readonly edits?: string;
 }
 
 /**
@@ -136,12 +141,33 @@ export interface HistoryOptions {
 export async function historyCommand(s: Session, address: string, options: HistoryOptions): Promise<void> {
   const account = requireAccount(s);
   s.context.address = address.startsWith('#') ? address : fullAddress(address, account);
+  if (options.edits !== undefined) return editsOf(s, address, options.edits);
   const query: { limit?: number; before?: string } = {};
   if (options.limit !== undefined) query.limit = options.limit;
   if (options.before !== undefined) query.before = options.before;
   const newestFirst = s.client.history(address, query);
   for (const m of [...newestFirst].reverse()) s.out.data(messageJson(m), formatMessage(m));
   if (newestFirst.length === 0) s.out.note(`no messages with ${s.context.address}${options.before ? ' before that message' : ''}`);
+}
+
+/** `parley history <address> --edits <id>`: the versions of one message, oldest first. */
+function editsOf(s: Session, address: string, id: string): void {
+  let before: string | undefined;
+  for (;;) {
+    const page = s.client.history(address, { limit: 1000, ...(before ? { before } : {}) });
+    const m = page.find((x) => x.id === id);
+    if (m) {
+      const versions = m.edits && m.edits.length > 0 ? m.edits : [{ id: m.id, text: m.text, sentAt: m.sentAt }];
+      const lines = formatVersions(m);
+      versions.forEach((v, i) => s.out.data({ id: v.id, messageId: m.id, text: v.text, sentAt: v.sentAt }, lines[i]!));
+      if (!m.edits || m.edits.length === 0) s.out.note('this message was never edited');
+      return;
+    }
+    if (page.length < 1000) break;
+    before = page[page.length - 1]!.id;
+  }
+  // The engine's NOT_FOUND (exit 3), without loading the engine's error class.
+  throw Object.assign(new Error(`no message ${id} in the conversation with ${s.context.address}`), { name: 'ClientError', code: 'NOT_FOUND' });
 }
 
 /** `parley search <query>`: hits in the engine's order (best first). */
