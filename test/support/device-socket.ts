@@ -12,6 +12,7 @@ import {
   type ErrorFrame,
   type Frame,
   type FrameInit,
+  type SendMultiResult,
   type SendResult,
 } from '@parley/protocol';
 
@@ -113,6 +114,15 @@ export class DeviceSocket {
     await this.waitFor(() => find() !== undefined, timeoutMs, `answer to request ${requestId}`);
     const f = find()!;
     return f.kind.case === 'sendResult' ? { result: f.kind.value } : { error: f.kind.value as ErrorFrame };
+  }
+
+  /** Waits for the answer (SendMultiResult or Error) to SendMulti `requestId`. */
+  async multiAnswer(requestId: number, timeoutMs = 10_000): Promise<{ result?: SendMultiResult; error?: ErrorFrame }> {
+    const find = () =>
+      this.frames.find((f) => (f.kind.case === 'sendMultiResult' || f.kind.case === 'error') && f.kind.value.requestId === requestId);
+    await this.waitFor(() => find() !== undefined, timeoutMs, `answer to SendMulti ${requestId}`);
+    const f = find()!;
+    return f.kind.case === 'sendMultiResult' ? { result: f.kind.value } : { error: f.kind.value as ErrorFrame };
   }
 
   /** Waits for the next Error frame with request id 0 after index `from` of `frames`. */

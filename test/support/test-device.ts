@@ -128,17 +128,7 @@ export class TestDevice implements TestCredentials {
    * and returns the device messages of a Send; `exclude` leaves out a device (one's own).
    */
   async encryptFor(to: Aci, plaintext: Uint8Array, exclude?: number) {
-    // One claim per peer account (cached as a promise, so concurrent sends share it).
-    let claim = this.bundles.get(to);
-    if (!claim) {
-      claim = this.call<BundleResponse>('GET', `/v1/keys/${to}/*`).then((r) => {
-        if (r.status !== 200) throw new Error(`bundle claim failed: ${r.status} ${JSON.stringify(r.body)}`);
-        return r.body;
-      });
-      this.bundles.set(to, claim);
-      claim.catch(() => this.bundles.delete(to));
-    }
-    const bundle = await claim;
+    const bundle = await this.claim(to);
     const b = (s: string) => fromBase64Url(s)!;
     const out = [];
     for (const d of bundle.devices) {
@@ -163,6 +153,47 @@ export class TestDevice implements TestCredentials {
       });
     }
     return out;
+  }
+
+  /**
+   * Makes sure there is a session with every device of `to` (claiming bundles where there is
+   * none) without encrypting anything; `exclude` leaves out a device (one's own). Resolves with
+   * each device and the registration id its session has.
+   */
+  async ensureSessions(to: Aci, exclude?: number): Promise<Array<{ deviceId: number; registrationId: number }>> {
+    const bundle = await this.claim(to);
+    const b = (s: string) => fromBase64Url(s)!;
+    const out = [];
+    for (const d of bundle.devices) {
+      if (d.deviceId === exclude) continue;
+      const address = { aci: to, deviceId: d.deviceId };
+      if (!(await this.cipher.hasSession(address))) {
+        await this.cipher.processBundle(address, {
+          registrationId: d.registrationId,
+          deviceId: d.deviceId,
+          identityKey: b(bundle.identityKey),
+          signedPreKey: { keyId: d.signedPreKey.keyId, publicKey: b(d.signedPreKey.publicKey), signature: b(d.signedPreKey.signature) },
+          kyberPreKey: { keyId: d.kyberPreKey.keyId, publicKey: b(d.kyberPreKey.publicKey), signature: b(d.kyberPreKey.signature) },
+          ...(d.preKey ? { preKey: { keyId: d.preKey.keyId, publicKey: b(d.preKey.publicKey) } } : {}),
+        });
+      }
+      out.push({ deviceId: d.deviceId, registrationId: (await this.cipher.remoteRegistrationId(address))! });
+    }
+    return out;
+  }
+
+  /** The bundles of every device of `to`: one claim per peer account (cached as a promise, so concurrent sends share it). */
+  private claim(to: Aci): Promise<BundleResponse> {
+    let claim = this.bundles.get(to);
+    if (!claim) {
+      claim = this.call<BundleResponse>('GET', `/v1/keys/${to}/*`).then((r) => {
+        if (r.status !== 200) throw new Error(`bundle claim failed: ${r.status} ${JSON.stringify(r.body)}`);
+        return r.body;
+      });
+      this.bundles.set(to, claim);
+      claim.catch(() => this.bundles.delete(to));
+    }
+    return claim;
   }
 
   /** Forgets the cached device list of `aci` (after MISMATCHED_DEVICES). */
