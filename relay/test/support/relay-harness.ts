@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { pino } from 'pino';
 import WebSocket from 'ws';
 import { generateIdentity, generateKyberPreKey, generateSignedPreKey, identityFromKeyPair, type LocalIdentity } from '@parley/crypto';
-import { createKeyServer, keyServerErrorHandler, openSqliteKeyStore, type KeyServer } from '@parley/keyserver';
+import { createKeyServer, keyServerErrorHandler, openSqliteKeyStore, type KeyServer, type KeyServerConfigInput } from '@parley/keyserver';
 import { decodeFrame, encodeFrame, formatBasicAuth, toBase64Url, type Aci, type Envelope, type Frame, type FrameInit } from '@parley/protocol';
 import { resolveRelayConfig, type RelayConfig } from '../../src/config.js';
 import { createRelay, type Relay, type RelayPorts } from '../../src/relay-server.js';
@@ -62,6 +62,8 @@ export interface RelayHarnessOptions {
   readonly certificates?: boolean;
   /** Extra ports. */
   readonly ports?: Partial<RelayPorts>;
+  /** Key server settings (e.g. a higher registration limit). */
+  readonly keyServer?: KeyServerConfigInput;
 }
 
 let usernames = 0;
@@ -75,7 +77,7 @@ export async function startRelayHarness(options: RelayHarnessOptions = {}): Prom
       return this.t;
     },
   };
-  const keyServer = createKeyServer({ store: openSqliteKeyStore(join(dir, 'keys.db')), clock });
+  const keyServer = createKeyServer({ store: openSqliteKeyStore(join(dir, 'keys.db')), clock, ...(options.keyServer ? { config: options.keyServer } : {}) });
   const store = new FaultyEnvelopeStore(openSqliteEnvelopeStore({ path: join(dir, 'relay.db'), clock }));
   const authority = createEphemeralSenderCertificateAuthority(clock.now());
   const relay = createRelay(resolveRelayConfig({ port: 0, ...options.config }), {
