@@ -144,11 +144,23 @@ export interface ActionOutcome {
   readonly stored: EngineMessage[];
   /** Files to remove from disk (downloaded copies and partial downloads of deleted messages). */
   readonly files: string[];
+  /**
+   * Text left the search index: merge it (MessageActionsPort.purgeSearchIndex, see
+   * {@link finishOutcome}) before the transaction commits, once however many messages went.
+   */
+  purge: boolean;
 }
 
 /** An empty outcome to collect into. */
 export function newOutcome(): ActionOutcome {
-  return { events: [], stored: [], files: [] };
+  return { events: [], stored: [], files: [], purge: false };
+}
+
+/** The last step of a transaction that applied actions: merges the search index when text left it. */
+export function finishOutcome(store: Pick<MessageActionsPort, 'purgeSearchIndex'>, out: ActionOutcome): void {
+  if (!out.purge) return;
+  store.purgeSearchIndex();
+  out.purge = false;
 }
 
 /** Where an incoming DataMessage came from. */
@@ -532,7 +544,7 @@ export class MessageActions {
     const { store } = this.deps;
     const files = store.tombstone(target.senderAci, target.id, scope, at);
     if (!files) return;
-    store.purgeSearchIndex();
+    out.purge = true;
     out.files.push(...this.filesOf(target, files));
     out.events.push({ type: 'delete', conversation: target.conversation, messageId: target.id, author: store.addressOf(target.senderAci), scope });
   }

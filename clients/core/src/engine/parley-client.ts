@@ -53,7 +53,7 @@ import type {
 import { BlockList, type BlockChange } from './blocklist.js';
 import { encodeContent } from './content-codec.js';
 import { ExpirySweeper } from './expiry-sweeper.js';
-import { MessageActions, newOutcome, type ActionOutcome, type ActionRoute, type DataMessageInit } from './message-actions.js';
+import { finishOutcome, MessageActions, newOutcome, type ActionOutcome, type ActionRoute, type DataMessageInit } from './message-actions.js';
 import type { MessageActionsAdapter } from './message-actions-adapter.js';
 import type { EngineAccount, EngineMessage, EngineStore } from './engine-store.js';
 import { buildHistoryChunks, HistoryReceiver, type HistoryStore } from './history-transfer.js';
@@ -605,7 +605,11 @@ export class ParleyClient implements ParleyClientApi {
   /** Runs local actions in one transaction and announces them once it is committed. */
   private runActions<T>(fn: (out: ActionOutcome) => T): T {
     const out = newOutcome();
-    const result = this.store.transaction(() => fn(out));
+    const result = this.store.transaction(() => {
+      const r = fn(out);
+      finishOutcome(this.store, out);
+      return r;
+    });
     this.afterActions(out.events, out.files, []);
     return result;
   }

@@ -20,7 +20,7 @@ import { decodeContent, encodeContent } from './content-codec.js';
 import type { EngineMessage, EngineStore } from './engine-store.js';
 import type { GroupReceipt } from './groups.js';
 import type { HistoryReceiver } from './history-transfer.js';
-import { isAction, type ActionOutcome, type DataMessageInit, type MessageActions } from './message-actions.js';
+import { finishOutcome, isAction, type ActionOutcome, type DataMessageInit, type MessageActions, type MessageActionsPort } from './message-actions.js';
 import type { Serial } from './serial.js';
 import type { SessionManager } from './session-manager.js';
 
@@ -38,7 +38,7 @@ interface Batch {
 
 /** What the pipeline needs. */
 export interface ReceivePipelineDeps {
-  readonly store: EngineStore;
+  readonly store: EngineStore & Pick<MessageActionsPort, 'purgeSearchIndex'>;
   readonly sessions: SessionManager;
   readonly serial: Serial;
   readonly api: RelayApi;
@@ -97,7 +97,7 @@ export class ReceivePipeline {
       cipher: new SessionCipher(staged.stores, { localAddress: this.deps.self }),
       effects: [],
       stored,
-      outcome: { events: [], stored, files: [] },
+      outcome: { events: [], stored, files: [], purge: false },
     };
   }
 
@@ -109,6 +109,7 @@ export class ReceivePipeline {
     this.deps.store.transaction(() => {
       batch.staged.commit();
       for (const effect of batch.effects) effect();
+      finishOutcome(this.deps.store, batch.outcome);
     });
     for (const m of batch.stored) this.deps.onMessage(m);
     const { events, files } = batch.outcome;
