@@ -295,8 +295,9 @@ describe('presence with --redis across a relay killed with SIGKILL', redisSkip ?
     assert.equal(seen.state, 'online', 'bob\u2019s entry outlived the relay that held it');
     const offline = await nthUpdate(a, bob.aci, 2, killedAt, TTL_MS + 4 * KEEPALIVE_MS + PROMPT_MS);
     assert.equal(offline.state, 'offline');
-    assert.ok(offline.lastSeen <= killedAt && offline.lastSeen >= killedAt - KEEPALIVE_MS - 200, `last seen ${killedAt - offline.lastSeen} ms before the kill`);
-    assert.ok(offline.tookMs >= TTL_MS - KEEPALIVE_MS - 200, `offline ${offline.tookMs} ms after the kill: not before the TTL ran out`);
+    // Heartbeats came every keepalive interval (a second interval of slack for a busy machine).
+    assert.ok(offline.lastSeen <= killedAt && offline.lastSeen >= killedAt - 2 * KEEPALIVE_MS, `last seen ${killedAt - offline.lastSeen} ms before the kill`);
+    assert.ok(offline.tookMs >= TTL_MS - 2 * KEEPALIVE_MS, `offline ${offline.tookMs} ms after the kill: not before the TTL ran out`);
     await a.close();
   });
 });
