@@ -45,6 +45,7 @@ import {
   type GroupState,
 } from './group-state.js';
 import type { EngineMessage, EngineStore } from './engine-store.js';
+import { isAction, type ActionOutcome, type DataMessageInit, type MessageActions } from './message-actions.js';
 
 /** How the engine names a group's conversation: `#` and the group id. */
 export const GROUP_HANDLE_PREFIX = '#';
@@ -81,6 +82,12 @@ export interface GroupsDeps {
   readonly serial: <T>(fn: () => Promise<T> | T) => Promise<T>;
   /** Processes a sender key distribution message through `stores`; returns its distribution id. */
   readonly processDistribution: (stores: ProtocolStores, sender: { aci: string; deviceId: number }, message: Uint8Array) => Promise<string>;
+  /**
+   * Edits, deletes, reactions, replies and disappearing messages: group messages that are
+   * actions are applied through it (as in a 1:1 conversation), and group messages carry the
+   * group's timer. Without it group messages are plain texts.
+   */
+  readonly actions?: MessageActions;
 }
 
 /** A received content the groups module may take over; see {@link Groups.receive}. */
@@ -97,6 +104,10 @@ export interface GroupReceipt {
   readonly announce: (m: EngineMessage) => void;
   /** Marks the envelope handled without a visible message; call inside an effect. */
   readonly markSeen: () => void;
+  /** The relay's commit time of the envelope (edit and delete windows), ms. */
+  readonly serverTimestamp?: number;
+  /** Where applied actions (edits, deletes, reactions, timer changes) are collected for the batch. */
+  readonly outcome?: ActionOutcome;
 }
 
 type Change = GroupChange;
@@ -448,8 +459,8 @@ export class Groups {
    * Queues a text for group `ref` (synchronously, in one transaction): the message, its group
    * send, and a transcript for this account's other devices. Returns the message.
    */
-  queueMessage(ref: string, text: string): EngineMessage {
-    const { self, store, groups, now } = this.deps;
+  queueMessage(ref: string, text: string, extra: { quote?: DataMessageInit['quote'] } = {}): EngineMessage {
+    const { self, store, groups, now, actions } = this.deps;
     const groupId = this.resolveRef(ref);
     return store.transaction(() => {
       const g = groups.group(groupId);
@@ -472,21 +483,38 @@ export class Groups {
         status: 'pending',
       };
       store.insertMessage(m);
-      const data = {
+      const expireTimerSeconds = actions?.timerOf(conversation) ?? 0;
+      actions?.afterStored(m, { expireTimerSeconds, quote: extra.quote }, { events: [], stored: [], files: [], purge: false });
+      this.queueData(groupId, {
         messageId: id,
         lamport: BigInt(lamport),
         timestamp: BigInt(t),
         text,
         senderAddress: self.address,
-        group: { groupId: fromHex(groupId)!, revision: BigInt(g.revision) },
-      };
-      groups.outbox.enqueue({ groupId, messageId: m.id, content: encodeContent({ body: { case: 'data', value: data } }), timestamp: t });
-      store.outboxAdd({
-        destinationAci: self.aci,
-        content: encodeContent({ body: { case: 'sync', value: { kind: { case: 'sent', value: { destinationAddress: '', message: data } } } } }),
-        nowMs: t,
-      });
+        expireTimerSeconds,
+        ...(extra.quote ? { quote: extra.quote } : {}),
+      }, m.id);
       return m;
+    });
+  }
+
+  /**
+   * Queues `data` for group `groupId` (one multi-recipient send) and a transcript for this
+   * account's other devices, inside the caller's transaction; `group` is filled in.
+   * `messageId` names the stored message the send carries, if any.
+   * @throws ClientError NOT_GROUP_MEMBER.
+   */
+  queueData(groupId: string, data: DataMessageInit, messageId?: string): void {
+    const { self, store, groups, now } = this.deps;
+    const g = groups.group(groupId);
+    if (!g?.isMember) throw new ClientError('NOT_GROUP_MEMBER', 'this account is not a member of the group');
+    const t = now();
+    const full: DataMessageInit = { ...data, group: { groupId: fromHex(groupId)!, revision: BigInt(g.revision) } };
+    groups.outbox.enqueue({ groupId, ...(messageId ? { messageId } : {}), content: encodeContent({ body: { case: 'data', value: full } }), timestamp: t });
+    store.outboxAdd({
+      destinationAci: self.aci,
+      content: encodeContent({ body: { case: 'sync', value: { kind: { case: 'sent', value: { destinationAddress: '', message: full } } } } }),
+      nowMs: t,
     });
   }
 
@@ -560,6 +588,16 @@ export class Groups {
     const g = groups.group(groupId);
     // A message from someone who is not a member (never was, or was removed) is dropped.
     if (!g || !groups.isMember(groupId, r.source)) return false;
+    const conversation = `${GROUP_HANDLE_PREFIX}${groupId}`;
+    const { actions } = this.deps;
+    if (actions && r.outcome) {
+      if (isAction(d)) {
+        // An edit, delete, reaction or timer change: applied with the 1:1 rules, never shown as a message.
+        actions.applyIncoming({ senderAci: r.source, senderDevice: r.sourceDevice, conversation, serverTimestamp: r.serverTimestamp ?? 0, now: r.now }, d, r.outcome);
+        return false;
+      }
+      if (actions.expiredOnArrival(d, r.now)) return false;
+    }
     const m: EngineMessage = {
       id: toHex(d.messageId),
       conversation: `${GROUP_HANDLE_PREFIX}${groupId}`,
@@ -573,7 +611,10 @@ export class Groups {
       lamport: Number(d.lamport),
       status: direction === 'out' ? 'sent' : 'received',
     };
-    if (store.insertMessage(m) === 'inserted') r.announce(m);
+    if (store.insertMessage(m) === 'inserted') {
+      r.announce(m);
+      if (actions && r.outcome) actions.afterStored(m, d, r.outcome);
+    }
     // The sender holds changes this device lacks: ask an admin for the log.
     if (d.group && Number(d.group.revision) > g.revision && r.source !== self.aci) this.requestLog(groupId, r.now);
     return true;

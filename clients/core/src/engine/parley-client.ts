@@ -493,6 +493,10 @@ export class ParleyClient implements ParleyClientApi {
 
   /** Queues `data` for the route's account and, as a sent transcript, for one's other devices (inside a transaction). */
   private queueData(account: EngineAccount, route: ActionRoute, data: DataMessageInit, messageId?: string): void {
+    if (isGroupRef(route.conversation)) {
+      this.groupsModule!.queueData(route.conversation.slice(GROUP_HANDLE_PREFIX.length), data, messageId);
+      return;
+    }
     const now = this.now();
     this.store.outboxAdd({ ...(messageId ? { messageId } : {}), destinationAci: route.destinationAci, content: encodeContent({ body: { case: 'data', value: data } }), nowMs: now });
     if (route.destinationAci !== account.aci) {
@@ -510,7 +514,7 @@ export class ParleyClient implements ParleyClientApi {
 
   async editMessage(address: string, messageId: string, text: string): Promise<MessageView> {
     const id = checkMessageIdArg(messageId);
-    const route = await this.resolveForSending(address);
+    const route = await this.routeFor(address);
     const target = this.runActions((out) => this.actions!.edit(route, id, text, this.now(), out));
     await this.deliverActions(route);
     return this.store.messageView(target.id, target.senderAci)!;
@@ -520,12 +524,12 @@ export class ParleyClient implements ParleyClientApi {
     const id = checkMessageIdArg(messageId);
     if (options.local) {
       this.requireAccount();
-      const conversation = this.conversationOf(address);
-      const route = { conversation, destinationAci: this.store.contactAciByAddress(conversation) ?? '' };
+      const conversation = this.conversationKey(address);
+      const route = { conversation, destinationAci: isGroupRef(conversation) ? '' : (this.store.contactAciByAddress(conversation) ?? '') };
       const target = this.runActions((out) => this.actions!.delete(route, id, 'local', this.now(), out));
       return this.store.messageView(target.id, target.senderAci)!;
     }
-    const route = await this.resolveForSending(address);
+    const route = await this.routeFor(address);
     const target = this.runActions((out) => this.actions!.delete(route, id, 'everyone', this.now(), out));
     await this.deliverActions(route);
     return this.store.messageView(target.id, target.senderAci)!;
@@ -533,7 +537,7 @@ export class ParleyClient implements ParleyClientApi {
 
   async react(address: string, messageId: string, emoji: string, options: { remove?: boolean } = {}): Promise<MessageView> {
     const id = checkMessageIdArg(messageId);
-    const route = await this.resolveForSending(address);
+    const route = await this.routeFor(address);
     const target = this.runActions((out) => this.actions!.react(route, id, emoji, options.remove === true, this.now(), out));
     await this.deliverActions(route);
     return this.store.messageView(target.id, target.senderAci)!;
@@ -544,6 +548,12 @@ export class ParleyClient implements ParleyClientApi {
     const id = checkMessageIdArg(messageId);
     if (text.trim().length === 0) throw new ClientError('INVALID_ARGUMENT', 'the message is empty');
     if (text.length > 64 * 1024) throw new ClientError('INVALID_ARGUMENT', 'the message is over 64 KiB of text');
+    if (isGroupRef(address)) {
+      const quote = this.actions!.quoteFor(this.conversationKey(address), id);
+      const message = await this.serial.run(async () => this.groupsModule!.queueMessage(address, text, { quote }));
+      await this.deliverQueued();
+      return this.store.messageView(message.id, account.aci) ?? toView(message);
+    }
     const { aci, conversation } = await this.resolveForSending(address);
     const quote = this.actions!.quoteFor(conversation, id);
     const message = await this.queueSend(account, aci, conversation, text, undefined, quote);
@@ -552,14 +562,27 @@ export class ParleyClient implements ParleyClientApi {
 
   async setExpireTimer(address: string, seconds: number): Promise<MessageView> {
     const account = this.requireAccount();
-    const route = await this.resolveForSending(address);
+    const route = await this.routeFor(address);
     const notice = this.runActions((out) => this.actions!.setTimer(route, seconds, this.now(), out));
-    return this.deliver(account, route.destinationAci, route.conversation, notice);
+    if (!isGroupRef(route.conversation)) return this.deliver(account, route.destinationAci, route.conversation, notice);
+    await this.deliverQueued();
+    return this.store.messageView(notice.id, account.aci) ?? toView(notice);
   }
 
   expireTimer(address: string): number {
     this.requireAccount();
-    return this.actions!.timerOf(this.conversationOf(address));
+    return this.actions!.timerOf(this.conversationKey(address));
+  }
+
+  /** Where an action for `address` (a user, or a group `#…`) goes; refused with BLOCKED for a blocked contact. */
+  private async routeFor(address: string): Promise<ActionRoute> {
+    if (isGroupRef(address)) return { conversation: this.conversationKey(address), destinationAci: '' };
+    return this.resolveForSending(address);
+  }
+
+  /** The engine's conversation name for `address`: `user@domain`, or `#<group id>`. */
+  private conversationKey(address: string): string {
+    return isGroupRef(address) ? `${GROUP_HANDLE_PREFIX}${this.groupsModule!.resolveRef(address)}` : this.conversationOf(address);
   }
 
   async block(address: string): Promise<BlockedView> {
@@ -627,6 +650,7 @@ export class ParleyClient implements ParleyClientApi {
 
   /** Delivers queued actions now if the relay can be reached; they stay queued otherwise. */
   private async deliverActions(route: ActionRoute): Promise<void> {
+    if (isGroupRef(route.conversation)) return this.deliverQueued();
     try {
       const result = await this.useConnection(async () => {
         await this.ensureConnected();
@@ -855,6 +879,15 @@ export class ParleyClient implements ParleyClientApi {
     });
     const groupSelf = { aci: account.aci, deviceId: account.deviceId, address: `${account.username}@${account.domain}`, domain: account.domain };
     const cipher = this.groupCipher;
+    const self = { aci: account.aci, deviceId: account.deviceId };
+    const actions = new MessageActions({
+      store: this.store,
+      self,
+      partialDir: this.partialDir,
+      queue: (route, data, messageId) => this.queueData(account, route, data, messageId),
+      senderAddress: () => `${account.username}@${account.domain}`,
+    });
+    this.actions = actions;
     this.groupsModule = new Groups({
       store: this.store,
       groups: this.store.groups,
@@ -864,6 +897,7 @@ export class ParleyClient implements ParleyClientApi {
       resolve: (address) => this.resolve(address),
       serial: (fn) => this.serial.run(async () => fn()),
       processDistribution: (stores, sender, message) => cipher.processDistribution(stores, groupSelf, sender, message),
+      actions,
     });
     this.groupSender = new GroupSender({
       store: this.store,
@@ -885,15 +919,6 @@ export class ParleyClient implements ParleyClientApi {
         for (const w of this.historyImported.splice(0)) w(n);
       },
     });
-    const self = { aci: account.aci, deviceId: account.deviceId };
-    const actions = new MessageActions({
-      store: this.store,
-      self,
-      partialDir: this.partialDir,
-      queue: (route, data, messageId) => this.queueData(account, route, data, messageId),
-      senderAddress: () => `${account.username}@${account.domain}`,
-    });
-    this.actions = actions;
     this.blocklist = new BlockList({ store: this.store, self });
     this.sweeper = new ExpirySweeper({
       store: this.store,

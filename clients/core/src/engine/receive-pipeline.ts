@@ -159,6 +159,7 @@ export class ReceivePipeline {
     const conversationOf = senderAddress ?? source;
     const now = this.deps.now();
     const stored = batch.stored;
+    const serverTimestamp = Number(envelope.serverTimestamp);
     const taken =
       content !== undefined &&
       (await this.deps.groups?.receive({
@@ -170,9 +171,10 @@ export class ReceivePipeline {
         addEffect: (effect) => batch.effects.push(effect),
         announce: (m) => stored.push(m),
         markSeen: () => void store.markEnvelopeSeen(source, sourceDevice, envelopeId, now),
+        serverTimestamp,
+        outcome: batch.outcome,
       })) === true;
     const { actions } = this.deps;
-    const serverTimestamp = Number(envelope.serverTimestamp);
     batch.effects.push(() => {
       if (senderAddress) store.rememberContact(source, senderAddress);
       // A group member who is no contact gets no conversation of its own for the notice.
