@@ -7,9 +7,10 @@ import { BlockList, isIP } from 'node:net';
 import { LIMITS, parseDomain } from '@parley/protocol';
 import { checkRateLimitOverrides, type RateLimitOverrides } from './rate-limits.js';
 import { attachmentConfigProblem, type AttachmentConfig } from './attachments/attachment-config.js';
+import { DEFAULT_PUSH_CONFIG, pushConfigProblem, type PushConfig } from './push/push-config.js';
 
-/** Every setting of a relay process. Units are in the names. The attachment settings are documented in AttachmentConfig. */
-export interface RelayConfig extends AttachmentConfig {
+/** Every setting of a relay process. Units are in the names. The attachment and push settings are documented in AttachmentConfig and PushConfig. */
+export interface RelayConfig extends AttachmentConfig, PushConfig {
   /** Address to listen on. Default 127.0.0.1. */
   readonly host: string;
   /** TCP port; 0 picks a free one. Default 7070. */
@@ -141,6 +142,7 @@ export const DEFAULT_RELAY_CONFIG: RelayConfig = Object.freeze({
   s3AccessKeyId: undefined,
   s3SecretAccessKey: undefined,
   s3ForcePathStyle: false,
+  ...DEFAULT_PUSH_CONFIG,
 });
 
 /** A configuration value that is out of range; the message names the setting. */
@@ -196,6 +198,8 @@ export function resolveRelayConfig(partial: Partial<RelayConfig> = {}): RelayCon
   const rateLimits = checkRateLimitSettings(c);
   const attachmentProblem = attachmentConfigProblem(c);
   if (attachmentProblem) throw new ConfigError(attachmentProblem);
+  const pushProblem = pushConfigProblem(c);
+  if (pushProblem) throw new ConfigError(pushProblem);
   checkListenSafety(c);
   return Object.freeze({ ...c, domain: parseDomain(c.domain), rateLimits, maxMultiPayloadBytes });
 }

@@ -118,6 +118,11 @@ export class DeviceConnection implements SendingConnection {
     return this.closed;
   }
 
+  /** Envelopes delivered on this connection and not acknowledged (they stay queued). */
+  get unacknowledged(): number {
+    return this.window.inFlight;
+  }
+
   /** Starts the drain. */
   start(): void {
     void this.pump();

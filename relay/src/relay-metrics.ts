@@ -24,14 +24,16 @@ export type SendOutcome = 'ok' | 'duplicate' | ErrorCode;
 /** Where an authentication failed. */
 export type AuthTransport = 'http' | 'websocket';
 
-/**
- * Push providers. Push is not built yet (DESIGN §10): the labels are fixed now so dashboards
- * and alerts can be written against them; nothing increments the counter until push exists.
- */
+/** Who sent a wake-up: a provider, or `log` where the relay has no credentials for it. */
 export type PushProvider = 'apns' | 'fcm' | 'log';
 
-/** Outcome of one push attempt (see {@link PushProvider}). */
-export type PushResult = 'sent' | 'coalesced' | 'invalid_token' | 'failed';
+/**
+ * How a wake-up ended or went on: `sent` (the provider took it), `invalid_token` (the provider
+ * called the token dead; it was removed), `failed` (refused for another reason, or retries used
+ * up), `retried` (a failure that will be tried again), `coalesced` (envelopes folded into a
+ * wake-up that went out anyway, counted when it ends).
+ */
+export type PushResult = 'sent' | 'coalesced' | 'invalid_token' | 'failed' | 'retried';
 
 /** What the gauges sample at scrape time; given once by the relay that owns the metrics. */
 export interface RelayMetricSources {
@@ -199,7 +201,7 @@ export class RelayMetrics {
     counter(reg, 'parley_relay_auth_failures_total', 'Refused device authentications, by transport', ['transport'], (c) => {
       for (const transport of ['http', 'websocket'] as const) c.inc({ transport }, this.authFailures[transport]);
     });
-    counter(reg, 'parley_relay_push_results_total', 'Push notification attempts by provider and result (push is not built yet: no samples until it is)', ['provider', 'result'], (c) => {
+    counter(reg, 'parley_relay_push_results_total', 'Push wake-ups by provider and result: sent, invalid_token (token removed), failed, retried, and coalesced (envelopes folded into a wake-up)', ['provider', 'result'], (c) => {
       for (const p of this.pushes.values()) c.inc({ provider: p.provider, result: p.result }, p.n);
     });
     for (const h of [this.deliveryLatency, this.commitDuration, this.commitBatchSize, this.fanout]) {
@@ -328,12 +330,12 @@ export class RelayMetrics {
     this.authFailures[transport]++;
   }
 
-  /** A push attempt ended (see {@link PushProvider}). */
-  pushResult(provider: PushProvider, result: PushResult): void {
+  /** `n` wake-ups (or folded envelopes) of `provider` ended or went on as `result` (see {@link PushResult}). */
+  pushResult(provider: PushProvider, result: PushResult, n = 1): void {
     const key = `${provider}/${result}`;
     const entry = this.pushes.get(key);
-    if (entry) entry.n++;
-    else this.pushes.set(key, { provider, result, n: 1 });
+    if (entry) entry.n += n;
+    else this.pushes.set(key, { provider, result, n });
   }
 
   /** Time from a send's arrival to its live delivery, milliseconds. */

@@ -40,6 +40,9 @@ import type { PresenceStore } from './ports/presence-store.js';
 import { InProcessPresenceStore } from './presence/in-process-presence-store.js';
 import { PresenceHub } from './presence/presence-hub.js';
 import { RelayMetrics } from './relay-metrics.js';
+import type { PushProviderName, PushSender } from './ports/push-sender.js';
+import { WakeUpScheduler, type PushTokenStore } from './push/wake-up-scheduler.js';
+import { systemTimers, type Timers } from './timers.js';
 import type { SenderCertificateAuthority } from './sealed-sender/certificate-authority.js';
 import { registerSenderCertificateRoute } from './sealed-sender/sender-certificate-route.js';
 import { UnidentifiedAccess } from './unidentified-access.js';
@@ -99,11 +102,23 @@ export interface RelayPorts {
   readonly rateLimiters?: RateLimiterBackend;
   /** The attachment blob store; without it the relay has no attachment routes. The relay closes it. */
   readonly attachments?: AttachmentStorage;
+  /** Wake-ups for offline devices; without it the relay sends none. */
+  readonly push?: RelayPushPorts;
   /**
    * The sealed-sender keys (trust root and server certificate); without them the relay issues no
    * sender certificates (GET /v1/certificate/sender is NOT_FOUND) and /v1/info names no trust root.
    */
   readonly senderCertificates?: SenderCertificateAuthority;
+}
+
+/** What push wake-ups need (DESIGN §10). */
+export interface RelayPushPorts {
+  /** One sender per provider; the relay closes them. */
+  readonly senders: Readonly<Record<PushProviderName, PushSender>>;
+  /** Where device tokens live (the key store); dead tokens are removed through it. */
+  readonly tokens: PushTokenStore;
+  /** For the coalescing window and retry backoff. Default Node's timers. */
+  readonly timers?: Timers;
 }
 
 /** A running (or ready to run) relay. */
@@ -117,6 +132,8 @@ export interface Relay {
   close(): Promise<void>;
   /** Figures for health and tests. */
   stats(): { connections: number; pendingCommits: number };
+  /** The wake-up scheduler's state (undefined without push ports): devices pending, and a wait for sends in flight. */
+  readonly wakeUps: { readonly pending: number; settled(): Promise<void> } | undefined;
   /**
    * Replaces the TLS certificate and key for new connections (certificate renewal without a
    * restart). @throws Error when the relay does not serve TLS or the pair is unusable.
@@ -223,11 +240,28 @@ export function createRelay(config: RelayConfig, ports: RelayPorts): Relay {
     },
   );
 
+  const wakeUps = ports.push
+    ? new WakeUpScheduler({
+        senders: ports.push.senders,
+        tokens: ports.push.tokens,
+        metrics,
+        log,
+        timers: ports.push.timers ?? systemTimers,
+        isConnected: (device) => registry.get(device) !== undefined,
+        coalesceMs: config.pushCoalesceMs,
+        maxPending: config.pushMaxPending,
+        maxAttempts: config.pushRetries + 1,
+        retryBaseMs: config.pushRetryBaseMs,
+        retryMaxMs: config.pushRetryMaxMs,
+      })
+    : undefined;
+
   const commits = new CommitBatcher<EnqueueRequest, EnqueueResult>({
     flush: async (items) => {
       const started = performance.now();
       const results = await envelopes.enqueue(items);
       metrics.commitBatch(items.length, performance.now() - started);
+      if (wakeUps) scheduleWakeUps(wakeUps, items, results);
       return results;
     },
     maxBatch: config.commitBatchMax,
@@ -286,6 +320,9 @@ export function createRelay(config: RelayConfig, ports: RelayPorts): Relay {
     onClosed: (conn) => {
       registry.detach(conn);
       presence.disconnected(conn);
+      // What was delivered and not acknowledged stays queued: a phone whose socket closed as it
+      // went to the background, or an envelope that raced the close, needs a wake-up to fetch it.
+      if (conn.unacknowledged > 0 && !shuttingDown) wakeUps?.envelopeQueued(conn.queue.aci, conn.queue.deviceId, false);
       log.debug({ device: conn.key }, 'device disconnected');
     },
   };
@@ -410,6 +447,7 @@ export function createRelay(config: RelayConfig, ports: RelayPorts): Relay {
     // whose end therefore leaves the device online.
     presence.connected(conn);
     registry.attach(conn);
+    wakeUps?.deviceConnected(conn.key);
     metrics.connectionOpened();
     log.debug({ device: conn.key }, 'device connected');
     conn.start();
@@ -509,13 +547,26 @@ export function createRelay(config: RelayConfig, ports: RelayPorts): Relay {
       closeUnusedConnections();
       const grace = new Promise<void>((resolve) => setTimeout(resolve, config.shutdownGraceMs).unref());
       await Promise.race([Promise.all([commits.idle(), acks.idle()]), grace]);
+      // After the commits: the last ones may have scheduled wake-ups, which are dropped now.
+      await Promise.race([wakeUps?.close(), grace]);
       await closing;
       await envelopes.close();
       await presenceStore.close();
       log.info({ closeCode: ERROR_CODES.SERVER_SHUTDOWN.close }, 'relay stopped');
     },
     stats: () => ({ connections: registry.size, pendingCommits: commits.pending }),
+    wakeUps,
   };
+}
+
+/** Every envelope newly committed for a device not connected here may need a wake-up. */
+function scheduleWakeUps(wakeUps: WakeUpScheduler, items: readonly EnqueueRequest[], results: readonly EnqueueResult[]): void {
+  for (let i = 0; i < items.length; i++) {
+    const result = results[i];
+    if (result?.status !== 'queued') continue;
+    const item = items[i]!;
+    for (const s of result.seqs) if (!s.duplicate) wakeUps.envelopeQueued(item.destination, s.deviceId, item.urgent);
+  }
 }
 
 function sha256(text: string): Buffer {

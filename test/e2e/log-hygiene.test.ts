@@ -5,8 +5,8 @@
  * ways on the live path and from the queue, refused credentials, a removed device, real `parley`
  * CLI processes chatting and linking a laptop with history transfer, a graceful shutdown — and
  * then its complete output is searched for every plaintext, ciphertext, auth secret (base64url,
- * base64, hex, and as an Authorization header), link token, link code and identity private key
- * the run used. None may appear; every log line must be a JSON object.
+ * base64, hex, and as an Authorization header), link token, link code, push token (APNs and FCM,
+ * with a wake-up through the log-only push adapter) and identity private key the run used. None may appear; every log line must be a JSON object.
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -77,7 +77,8 @@ describe('relay logs hold no content, keys, secrets or tokens', () => {
   };
 
   before(async () => {
-    relay = await startRelay({ args: ['--log-level', 'trace'] });
+    // A short push window, so the queued message below wakes bob (through the log adapter) before he is back.
+    relay = await startRelay({ args: ['--log-level', 'trace', '--push-coalesce-ms', '50'] });
   });
   after(async () => {
     await relay.stop();
@@ -126,6 +127,15 @@ describe('relay logs hold no content, keys, secrets or tokens', () => {
     const alice2 = await linkDevice(alice1);
     forbidDevice('alice2', alice2);
 
+    // Push tokens: bob's phone on APNs, alice's second device on FCM.
+    const apnsToken = randomBytes(32).toString('hex');
+    const fcmToken = `${toBase64Url(randomBytes(16))}:APA91b${toBase64Url(randomBytes(96))}`;
+    forbid('an APNs push token', apnsToken, apnsToken.toUpperCase());
+    forbid('an FCM push token', fcmToken, fcmToken.slice(0, 40), fcmToken.slice(-40));
+    assert.equal((await bob.call('PUT', '/v1/devices/me/push', { provider: 'apns', token: apnsToken })).status, 204);
+    assert.equal((await alice2.call('PUT', '/v1/devices/me/push', { provider: 'fcm', token: fcmToken })).status, 204);
+    assert.equal((await bob.call('PUT', '/v1/devices/me/push', { provider: 'apns', token: 'zz' + apnsToken.slice(2) })).status, 400);
+
     // Live delivery both ways, a copy to alice's other device, and a queued drain.
     const [a1, a2, b] = await Promise.all([alice1.connect(), alice2.connect(), bob.connect()]);
     await Promise.all([a1, a2, b].map((s) => s.drained()));
@@ -153,6 +163,11 @@ describe('relay logs hold no content, keys, secrets or tokens', () => {
     const queued = 'hygiene: waiting in the queue for bob';
     forbid('a plaintext', queued);
     await encryptAndSend(alice1, a1, bob, queued);
+    const deadline = Date.now() + 10_000;
+    while (!relay.output().includes('"msg":"wake-up (log only')) {
+      assert.ok(Date.now() < deadline, 'bob was woken (through the log adapter)');
+      await new Promise((r) => setTimeout(r, 20));
+    }
     const b2 = await bob.connect();
     await b2.waitForEnvelopes(1);
     assert.equal(await bob.decrypt(b2.envelopes[0]!), queued);
@@ -166,6 +181,8 @@ describe('relay logs hold no content, keys, secrets or tokens', () => {
     assert.equal((await http(relay.url, 'GET', '/v1/accounts/me', undefined, formatBasicAuth(alice1.aci, 1, wrong))).status, 401);
     b2.sendRaw('hygiene: a text frame the relay refuses');
     forbid('a refused frame', 'hygiene: a text frame the relay refuses');
+
+    assert.equal((await bob.call('DELETE', '/v1/devices/me/push')).status, 204);
 
     // alice removes her second device while it is connected.
     assert.equal((await alice1.call('DELETE', `/v1/devices/${alice2.deviceId}`)).status, 204);
@@ -214,7 +231,21 @@ describe('relay logs hold no content, keys, secrets or tokens', () => {
       if (typeof entry.msg === 'string') messages.add(entry.msg);
     }
     // The run really was logged in detail (otherwise the search below proves nothing).
-    for (const m of ['account registered', 'link token issued', 'device linked', 'device connected', 'device disconnected', 'provisioning message delivered', 'upgrade refused', 'device removed', 'relay stopped']) {
+    for (const m of [
+      'account registered',
+      'link token issued',
+      'device linked',
+      'device connected',
+      'device disconnected',
+      'provisioning message delivered',
+      'upgrade refused',
+      'device removed',
+      'push providers',
+      'push token registered',
+      'wake-up (log only: this relay has no credentials for the provider)',
+      'push token removed',
+      'relay stopped',
+    ]) {
       assert.ok(messages.has(m), `the log has "${m}"`);
     }
     assert.ok(levels.has(20), 'debug lines were written');

@@ -19,6 +19,8 @@ import {
 import { openAttachmentStorage } from '../attachments/open-attachment-storage.js';
 import { systemClock } from '../clock.js';
 import { ConfigError, type RelayConfig } from '../config.js';
+import type { PushProviderName, PushSender } from '../ports/push-sender.js';
+import { openPushSenders } from '../push/open-push-senders.js';
 import { createRelayLogger } from '../relay-logger.js';
 import { RelayMetrics } from '../relay-metrics.js';
 import type { PresenceStore } from '../ports/presence-store.js';
@@ -81,6 +83,15 @@ export async function main(argv: readonly string[], env: Readonly<Record<string,
     process.exit(2);
   }
   const log = createRelayLogger(config.logLevel);
+  // Credential files are read now, so a wrong one stops the relay at start, not at the first wake-up.
+  let pushSenders: Record<PushProviderName, PushSender>;
+  try {
+    pushSenders = openPushSenders(config, { clock: systemClock, log });
+  } catch (err) {
+    process.stderr.write(`parley-relay: ${(err as Error).message}\n`);
+    process.exit(2);
+  }
+  log.info({ apns: pushSenders.apns.name, fcm: pushSenders.fcm.name }, 'push providers');
   const dataDir = resolve(config.dataDir);
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
 
@@ -158,6 +169,7 @@ export async function main(argv: readonly string[], env: Readonly<Record<string,
     rateLimiters,
     senderCertificates,
     ...(presence ? { presence } : {}),
+    push: { senders: pushSenders, tokens: keyStore },
     ...(tls ? { tls } : {}),
   });
 

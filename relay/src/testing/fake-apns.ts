@@ -84,6 +84,8 @@ export interface FakeApns {
   answer(token: string, answer: FakeApnsAnswer, times?: number): void;
   /** Resolves once `count` requests arrived in total; rejects after `timeoutMs` (default 5,000). */
   waitForRequests(count: number, timeoutMs?: number): Promise<readonly FakeApnsRequest[]>;
+  /** Resolves with the first request (seen or to come) that `match` accepts; rejects after `timeoutMs` (default 5,000). */
+  waitForRequest(match: (r: FakeApnsRequest) => boolean, timeoutMs?: number): Promise<FakeApnsRequest>;
   stop(): Promise<void>;
 }
 
@@ -205,6 +207,26 @@ export async function startFakeApns(options: FakeApnsOptions): Promise<FakeApns>
     s.on('close', () => sessions.delete(s));
   });
 
+  /** Resolves with `find()`'s first defined answer, checked now and after every request. */
+  function until<T>(find: () => T | undefined, timeoutMs: number, failure: () => string): Promise<T> {
+    const now = find();
+    if (now !== undefined) return Promise.resolve(now);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        events.off('request', check);
+        reject(new Error(failure()));
+      }, timeoutMs);
+      function check() {
+        const v = find();
+        if (v === undefined) return;
+        clearTimeout(timer);
+        events.off('request', check);
+        resolve(v);
+      }
+      events.on('request', check);
+    });
+  }
+
   return {
     host: 'localhost',
     port,
@@ -214,21 +236,12 @@ export async function startFakeApns(options: FakeApnsOptions): Promise<FakeApns>
       if (answer === 'ok') scripted.delete(token);
       else scripted.set(token, { answer, left: times });
     },
-    waitForRequests(count, timeoutMs = 5000) {
-      if (requests.length >= count) return Promise.resolve(requests);
-      return new Promise((resolve, reject) => {
-        const timer = setTimeout(() => {
-          events.off('request', check);
-          reject(new Error(`the APNs stand-in saw ${requests.length} requests, not ${count}, within ${timeoutMs} ms`));
-        }, timeoutMs);
-        function check() {
-          if (requests.length < count) return;
-          clearTimeout(timer);
-          events.off('request', check);
-          resolve(requests);
-        }
-        events.on('request', check);
-      });
+    async waitForRequests(count, timeoutMs = 5000) {
+      await until(() => (requests.length >= count ? true : undefined), timeoutMs, () => `the APNs stand-in saw ${requests.length} requests, not ${count}, within ${timeoutMs} ms`);
+      return requests;
+    },
+    waitForRequest(match, timeoutMs = 5000) {
+      return until(() => requests.find(match), timeoutMs, () => `no matching request among the ${requests.length} the APNs stand-in saw within ${timeoutMs} ms`);
     },
     async stop() {
       for (const s of sessions) s.destroy();

@@ -90,6 +90,8 @@ export interface FakeFcm {
   answer(token: string, answer: FakeFcmAnswer, times?: number): void;
   /** Resolves once `count` messages arrived in total; rejects after `timeoutMs` (default 5,000). */
   waitForMessages(count: number, timeoutMs?: number): Promise<readonly FakeFcmMessage[]>;
+  /** Resolves with the first message (seen or to come) that `match` accepts; rejects after `timeoutMs` (default 5,000). */
+  waitForMessage(match: (m: FakeFcmMessage) => boolean, timeoutMs?: number): Promise<FakeFcmMessage>;
   stop(): Promise<void>;
 }
 
@@ -222,6 +224,26 @@ export async function startFakeFcm(options: FakeFcmOptions): Promise<FakeFcm> {
   const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   tokenUri = `${origin}/token`;
 
+  /** Resolves with `find()`'s first defined answer, checked now and after every message. */
+  function until<T>(find: () => T | undefined, timeoutMs: number, failure: () => string): Promise<T> {
+    const now = find();
+    if (now !== undefined) return Promise.resolve(now);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        events.off('message', check);
+        reject(new Error(failure()));
+      }, timeoutMs);
+      function check() {
+        const v = find();
+        if (v === undefined) return;
+        clearTimeout(timer);
+        events.off('message', check);
+        resolve(v);
+      }
+      events.on('message', check);
+    });
+  }
+
   return {
     origin,
     tokenUri,
@@ -232,21 +254,12 @@ export async function startFakeFcm(options: FakeFcmOptions): Promise<FakeFcm> {
       if (answer === 'ok') scripted.delete(token);
       else scripted.set(token, { answer, left: times });
     },
-    waitForMessages(count, timeoutMs = 5000) {
-      if (messages.length >= count) return Promise.resolve(messages);
-      return new Promise((resolve, reject) => {
-        const timer = setTimeout(() => {
-          events.off('message', check);
-          reject(new Error(`the FCM stand-in saw ${messages.length} messages, not ${count}, within ${timeoutMs} ms`));
-        }, timeoutMs);
-        function check() {
-          if (messages.length < count) return;
-          clearTimeout(timer);
-          events.off('message', check);
-          resolve(messages);
-        }
-        events.on('message', check);
-      });
+    async waitForMessages(count, timeoutMs = 5000) {
+      await until(() => (messages.length >= count ? true : undefined), timeoutMs, () => `the FCM stand-in saw ${messages.length} messages, not ${count}, within ${timeoutMs} ms`);
+      return messages;
+    },
+    waitForMessage(match, timeoutMs = 5000) {
+      return until(() => messages.find(match), timeoutMs, () => `no matching message among the ${messages.length} the FCM stand-in saw within ${timeoutMs} ms`);
     },
     async stop() {
       server.closeAllConnections();

@@ -27,3 +27,5 @@ export {
   type ReceivedWakeUp,
 } from './push-sender-contract.js';
 export { createTestCertificate, type TestCertificate } from './test-certificate.js';
+export { ManualTimers } from './manual-timers.js';
+export { APNS_TEST_PAYLOADS } from './payloads.js';
