@@ -240,7 +240,8 @@ export type Send = Message<"parley.v1.Send"> & {
   timestamp: bigint;
 
   /**
-   * Ask for a push wake-up if the device is offline.
+   * Wake an offline device with a high-priority push; offline devices get a low-priority
+   * wake-up for non-urgent envelopes too (see docs/protocol.md, "Push wake-ups").
    *
    * @generated from field: bool urgent = 6;
    */
