@@ -363,7 +363,8 @@ export class Groups {
 
   /** Queues `changes` for account `aci` (all its devices; this account: its other devices). */
   private queueUpdates(groupId: string, aci: string, address: string, changes: readonly Change[]): void {
-    for (const run of chunkChanges(changes)) {
+    // No changes at all is a request for the log: one empty update.
+    for (const run of changes.length === 0 ? [[]] : chunkChanges(changes)) {
       this.deps.store.outboxAdd({
         destinationAci: aci,
         destinationAddress: address,
