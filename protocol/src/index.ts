@@ -75,3 +75,6 @@ export {
   SyncMessageSchema,
 } from './gen/parley/v1/content_pb.js';
 export type { AttachmentPointer, Content, DataMessage, HistoryChunk, ResendRequest, SentTranscript, SyncMessage } from './gen/parley/v1/content_pb.js';
+// Receipts, typing, read and settings syncs (content): DESIGN §6, §8.
+export { ReceiptMessage_Type, TypingMessage_Action, ReceiptMessageSchema, TypingMessageSchema, ReadSyncSchema, SettingsSyncSchema } from './gen/parley/v1/content_pb.js';
+export type { ReadMessage, ReadSync, ReceiptMessage, SettingsSync, TypingMessage } from './gen/parley/v1/content_pb.js';

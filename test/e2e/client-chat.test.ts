@@ -110,7 +110,10 @@ describe('client engine: two people chat', () => {
     assert.deepEqual(ids(got), ids(done));
   });
 
-  it('shows the same history, in the same order, on both sides, with outgoing messages sent', () => {
+  it('shows the same history, in the same order, on both sides, with outgoing messages delivered', async () => {
+    // Each side picks up the delivery receipts the other sent for its messages.
+    await alice.client.receive();
+    await bob.client.receive();
     const ha = fullHistory(alice.client, 'bob');
     const hb = fullHistory(bob.client, 'alice');
     const quick = Array.from({ length: 12 }, (_, i) => `quick ${i}`);
@@ -137,7 +140,7 @@ describe('client engine: two people chat', () => {
         const m = mine[i]!;
         const t = theirs[i]!;
         assert.notEqual(m.direction, t.direction, 'what one sent the other received');
-        assert.equal(m.status, m.direction === 'out' ? 'sent' : 'received', `status of ${m.direction} message ${i}`);
+        assert.equal(m.status, m.direction === 'out' ? 'delivered' : 'received', `status of ${m.direction} message ${i}`);
         assert.equal(m.sender, t.sender);
         assert.equal(m.text, t.text);
         assert.equal(m.lamport, t.lamport);

@@ -89,7 +89,7 @@ describe('client engine: one person, three devices', () => {
     );
   });
 
-  it('shows every device the same conversation in the same order, transcripts included', async () => {
+  it('shows every device the same conversation in the same order, transcripts included, and every device of the sender learns delivery', async () => {
     await bob.client.receive();
     await alice3.client.send('bob', 'and one from the third');
     await bob.client.send('alice', 'so many devices');
@@ -97,6 +97,8 @@ describe('client engine: one person, three devices', () => {
     await alice2.client.send('bob', 'device two again');
     // Every transcript and message is queued by now; one receive() each hands it all over.
     for (const c of [alice1, alice2, alice3, bob]) await c.client.receive();
+    // Bob's delivery receipts go to every device of alice, whichever device sent the message.
+    for (const c of [alice1, alice2, alice3]) await c.client.receive();
 
     const reference = fullHistory(bob.client, 'alice');
     // Concurrent sends may share a lamport clock (then the sender ACI decides), so only the
@@ -127,7 +129,7 @@ describe('client engine: one person, three devices', () => {
       for (const m of h) {
         const fromAlice = m.sender === 'alice@localhost';
         assert.equal(m.direction, fromAlice ? 'out' : 'in', `${name}: direction of "${m.text}"`);
-        assert.equal(m.status, fromAlice ? 'sent' : 'received', `${name}: status of "${m.text}"`);
+        assert.equal(m.status, fromAlice ? 'delivered' : 'received', `${name}: status of "${m.text}"`);
       }
       const [conversation, ...others] = device.client.conversations();
       assert.deepEqual(others, [], `${name} has one conversation`);

@@ -52,7 +52,8 @@ describe('client engine: 1,000 messages from 2 people × 3 devices', () => {
           for (let k = 0; k < BURST && n < TOTAL; k++, n++) burst.push(d.client.send(peer, `round ${round} device ${i} message ${k} (#${n})`));
         }
         const results = await Promise.all(burst);
-        for (const r of results) assert.equal(r.status, 'sent', `"${r.text}" was accepted by the relay when send() returned`);
+        // Sent, or already delivered: a listening peer's receipt can beat send()'s return.
+        for (const r of results) assert.ok(r.status === 'sent' || r.status === 'delivered', `"${r.text}" was accepted by the relay when send() returned (${r.status})`);
         sent.push(...results);
       }
       assert.equal(sent.length, TOTAL);

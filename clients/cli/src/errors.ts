@@ -203,6 +203,7 @@ export const CLIENT_RULES: Readonly<Record<string, ErrorRule>> = {
     exit: EXIT.USAGE,
     hint: (ctx) => `you blocked ${ctx.address ?? 'that contact'}: \`parley unblock ${ctx.address ?? '<address>'}\` to write to them again`,
   },
+  SETTING_OFF: { exit: EXIT.USAGE, hint: '`parley settings` shows the privacy settings; turn the feature on with e.g. `parley settings presence on`' },
 };
 
 const retryAfter = (err: CodedError): number | undefined => {

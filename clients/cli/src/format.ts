@@ -14,9 +14,14 @@ import type {
   DeviceView,
   GroupView,
   MessageView,
+  PresenceView,
+  PrivacySettings,
   ProgressEvent,
+  ReceiptEvent,
+  ReceiptView,
   SafetyNumberView,
   SearchHit,
+  TypingEvent,
 } from './engine-contract.js';
 
 const pad2 = (n: number): string => String(n).padStart(2, '0');
@@ -51,7 +56,9 @@ export function formatMessage(m: MessageView): string {
       return `${when} * ${text}`;
     default: {
       if (m.deleted) return `${when} ${m.sender}: (This message was deleted)`;
-      const state = m.status === 'pending' || m.status === 'failed' ? ` (${m.status})` : '';
+      // What became of one's own message: pending, failed, delivered or read (plain `sent` unmarked).
+      const marked = m.status === 'pending' || m.status === 'failed' || (m.direction === 'out' && (m.status === 'delivered' || m.status === 'read'));
+      const state = marked ? ` (${m.status})` : '';
       const files = (m.attachments ?? []).map((a) => `[file ${a.index}: ${sanitize(a.fileName)}, ${formatBytes(a.size)}]`);
       const quote = m.quote ? [`(replying to ${m.quote.author}: "${sanitize(shorten(m.quote.text, 40))}")`] : [];
       const body = [...quote, text, ...files].filter((p) => p.length > 0).join(' ');
@@ -211,4 +218,39 @@ export function formatProgress(p: ProgressEvent): string {
 /** `saved report.pdf (1.5 MiB, application/pdf) to /home/alice/report.pdf`. */
 export function formatDownload(d: DownloadResult): string {
   return `saved ${sanitize(d.fileName)} (${formatBytes(d.size)}, ${d.contentType}) to ${d.path}`;
+}
+
+/** `0123456789abcdef…  bob@localhost  read  2026-11-22 10:33`. */
+export function formatReceipt(r: ReceiptView): string {
+  const id = `${r.messageId.slice(0, 16)}…`;
+  return `${id}  ${r.recipient}  ${r.status}  ${formatTime(r.updatedAt)}`;
+}
+
+/** The lines of `settings`: one switch per line, `on` or `off`. */
+export function formatSettings(s: PrivacySettings): string[] {
+  const on = (b: boolean): string => (b ? 'on' : 'off');
+  return [`read-receipts  ${on(s.readReceipts)}`, `typing         ${on(s.typingIndicators)}`, `presence       ${on(s.presence)}`];
+}
+
+/** `bob@localhost  online`, `bob@localhost  offline (last seen 2026-11-22 10:31)`. */
+export function formatPresence(p: PresenceView): string {
+  const seen = p.state === 'offline' && p.lastSeen !== undefined ? ` (last seen ${formatTime(p.lastSeen)})` : '';
+  return `${p.address}  ${p.state}${seen}`;
+}
+
+/** `* bob@localhost read 2 of your messages`, `* bob@localhost received your message`. */
+export function formatReceiptEvent(e: ReceiptEvent): string {
+  const n = e.messageIds.length;
+  const what = n === 1 ? 'your message' : `${n} of your messages`;
+  return `* ${e.from} ${e.type === 'read' ? 'read' : 'received'} ${what}`;
+}
+
+/** `* bob@localhost is typing…`, `* bob@localhost stopped typing`. */
+export function formatTypingEvent(e: TypingEvent): string {
+  return `* ${e.from} ${e.action === 'started' ? 'is typing…' : 'stopped typing'}`;
+}
+
+/** `* bob@localhost is online`. */
+export function formatPresenceEvent(p: PresenceView): string {
+  return `* ${formatPresence(p).replace('  ', ' is ')}`;
 }

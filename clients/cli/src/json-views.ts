@@ -13,10 +13,17 @@ import type {
   ConversationView,
   DeviceView,
   GroupView,
+  MarkReadResult,
   MessageView,
+  PresenceView,
+  PrivacySettings,
   ProgressEvent,
+  ReceiptEvent,
+  ReceiptView,
   SafetyNumberView,
   SearchHit,
+  TypingEvent,
+  TypingResult,
 } from './engine-contract.js';
 
 /** `whoami`, `register` and the last line of `link`. */
@@ -138,4 +145,60 @@ export function safetyNumberJson(s: SafetyNumberView): Record<string, unknown> {
 /** A progress line on stderr: `{"progress":{…}}`. */
 export function progressJson(p: ProgressEvent): Record<string, unknown> {
   return { progress: { task: p.task, done: p.done, total: p.total, unit: p.unit } };
+}
+
+/** A line of `receipts`: one recipient of one message. */
+export function receiptJson(r: ReceiptView): Record<string, unknown> {
+  return {
+    messageId: r.messageId,
+    conversation: r.conversation,
+    recipient: r.recipient,
+    status: r.status,
+    updatedAt: r.updatedAt,
+    ...(r.deliveredAt !== undefined ? { deliveredAt: r.deliveredAt } : {}),
+    ...(r.readAt !== undefined ? { readAt: r.readAt } : {}),
+  };
+}
+
+/** The line of `read` (and of `history --mark-read` on stderr). */
+export function markReadJson(r: MarkReadResult): Record<string, unknown> {
+  return { conversation: r.conversation, messageIds: [...r.messageIds], receipts: r.receipts };
+}
+
+/** The line of `settings`. */
+export function settingsJson(s: PrivacySettings): Record<string, unknown> {
+  return { readReceipts: s.readReceipts, typingIndicators: s.typingIndicators, presence: s.presence };
+}
+
+/** The line of `typing`. */
+export function typingResultJson(action: 'started' | 'stopped', r: TypingResult): Record<string, unknown> {
+  return { action, sent: r.sent, ...(r.reason !== undefined ? { reason: r.reason } : {}), devices: r.devices };
+}
+
+/** A line of `presence`, and (with `event`) a presence event of `listen`. */
+export function presenceJson(p: PresenceView): Record<string, unknown> {
+  return { address: p.address, aci: p.aci, state: p.state, ...(p.lastSeen !== undefined ? { lastSeen: p.lastSeen } : {}) };
+}
+
+/** A receipt event of `listen`: `{"event":"receipt",…}`. */
+export function receiptEventJson(e: ReceiptEvent): Record<string, unknown> {
+  return { event: 'receipt', type: e.type, messageIds: [...e.messageIds], from: e.from, at: e.at };
+}
+
+/** A typing event of `listen`: `{"event":"typing",…}`. */
+export function typingEventJson(e: TypingEvent): Record<string, unknown> {
+  return {
+    event: 'typing',
+    action: e.action,
+    from: e.from,
+    conversation: e.conversation,
+    ...(e.expired ? { expired: true } : {}),
+    ...(e.groupId !== undefined ? { groupId: e.groupId } : {}),
+    at: e.at,
+  };
+}
+
+/** A presence event of `listen`: `{"event":"presence",…}`. */
+export function presenceEventJson(p: PresenceView): Record<string, unknown> {
+  return { event: 'presence', ...presenceJson(p) };
 }

@@ -39,6 +39,7 @@ import {
 import { downloadCommand, sendFileCommand } from './commands/attachments.js';
 import { contactsCommand, verifyCommand } from './commands/contacts.js';
 import { exportCommand } from './commands/export.js';
+import { parseSettingChanges, presenceCommand, readCommand, receiptsCommand, settingsCommand, typingCommand } from './commands/privacy.js';
 import {
   groupAddCommand,
   groupAdminsCommand,
@@ -262,7 +263,8 @@ export function buildProgram(rt: CliRuntime, version: string, configure: (progra
       .argument('<address>', "user@domain, user on your own relay, or a group '#title' / '#id-prefix'", parseAddressOrGroupArg)
       .option('--limit <n>', 'show at most the newest n messages', parsePositiveInt)
       .option('--before <id>', 'show the messages before this message id (to page back)', parseMessageId)
-      .option('--edits <id>', 'show every version of this (edited) message instead, oldest first', parseMessageId),
+      .option('--edits <id>', 'show every version of this (edited) message instead, oldest first', parseMessageId)
+      .option('--mark-read', 'then mark the conversation read, as `parley read` does'),
   )
     .addHelpText(
       'after',
@@ -271,11 +273,95 @@ export function buildProgram(rt: CliRuntime, version: string, configure: (progra
         'parley history bob --before 0123456789abcdef0123456789abcdef',
         `parley history '#climbing'`,
         'parley history bob --edits 0123456789abcdef0123456789abcdef',
+        'parley history bob --mark-read',
       ),
     )
     .action(
       action(rt, (s, o, address: string) =>
-        historyCommand(s, address, { limit: o.limit as number | undefined, before: o.before as string | undefined, edits: o.edits as string | undefined }),
+        historyCommand(s, address, {
+          limit: o.limit as number | undefined,
+          before: o.before as string | undefined,
+          edits: o.edits as string | undefined,
+          markRead: o.markRead === true,
+        }),
+      ),
+    );
+
+  withGlobalOptions(
+    program
+      .command('read')
+      .description('mark every message of a conversation read: read receipts to the senders (unless turned off), and your other devices follow')
+      .argument('<address>', "user@domain, user on your own relay, or a group '#title' / '#id-prefix'", parseAddressOrGroupArg),
+  )
+    .addHelpText('after', examples('parley read bob@example.org', `parley read '#climbing' --json`))
+    .action(action(rt, (s, _o, address: string) => readCommand(s, address)));
+
+  withGlobalOptions(
+    program
+      .command('receipts')
+      .description('show who got and who read your messages in a conversation, per recipient (each member of a group), newest first')
+      .argument('<address>', "user@domain, user on your own relay, or a group '#title' / '#id-prefix'", parseAddressOrGroupArg)
+      .option('--message <id>', 'only this message (its id, as `history --json` prints it)', parseMessageId)
+      .option('--limit <n>', 'the newest n of your messages (default 20)', parsePositiveInt),
+  )
+    .addHelpText('after', examples('parley receipts bob', `parley receipts '#climbing'`, 'parley receipts bob --message 0123456789abcdef0123456789abcdef --json'))
+    .action(
+      action(rt, (s, o, address: string) =>
+        receiptsCommand(s, address, { ...(typeof o.message === 'string' ? { messageId: o.message } : {}), ...(o.limit !== undefined ? { limit: o.limit as number } : {}) }),
+      ),
+    );
+
+  withGlobalOptions(
+    program
+      .command('settings')
+      .description('show or change the privacy settings (shared by all your devices): read-receipts, typing, presence')
+      .argument('[changes...]', 'pairs of NAME on|off; NAME is read-receipts, typing or presence'),
+  )
+    .addHelpText(
+      'after',
+      `
+Read receipts are reciprocal: with them off you send none, and you do not see who read your
+messages either. With presence off your presence token is withdrawn from the relay and you do
+not see your contacts' presence.${examples('parley settings', 'parley settings read-receipts off typing on', 'parley settings presence off --json')}`,
+    )
+    .action(
+      action(
+        rt,
+        (s, _o, changes: string[]) => settingsCommand(s, changes),
+        (_o, changes: string[]) => void parseSettingChanges(changes),
+      ),
+    );
+
+  withGlobalOptions(
+    program
+      .command('typing')
+      .description('tell a contact you are typing (or stopped, with --stop); sent only to devices online now, at most every 3 s')
+      .argument('<address>', 'user@domain, or user on your own relay', parseAddressArg)
+      .option('--stop', 'say you stopped typing'),
+  )
+    .addHelpText('after', examples('parley typing bob', 'parley typing bob --stop'))
+    .action(action(rt, (s, o, address: string) => typingCommand(s, address, o.stop === true)));
+
+  withGlobalOptions(
+    program
+      .command('presence')
+      .description("list your contacts' presence (online, away, offline, unknown); --away or --online sets this device's")
+      .option('--away', 'this device shows as away while connected')
+      .option('--online', 'this device shows as online while connected (the default)')
+      .option('--rotate-token', 'make a new presence token: contacts you did not message since can no longer see your presence'),
+  )
+    .addHelpText('after', examples('parley presence', 'parley presence --away', 'parley presence --rotate-token --json'))
+    .action(
+      action(
+        rt,
+        (s, o) =>
+          presenceCommand(s, {
+            ...(o.away === true ? { state: 'away' as const } : o.online === true ? { state: 'online' as const } : {}),
+            rotateToken: o.rotateToken === true,
+          }),
+        (o) => {
+          if (o.away === true && o.online === true) throw new CliError('USAGE', '--away and --online exclude each other');
+        },
       ),
     );
 

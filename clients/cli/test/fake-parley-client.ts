@@ -16,7 +16,14 @@ import type {
   DeviceView,
   ExportFormat,
   GroupView,
+  MarkReadResult,
   MessageView,
+  PresenceView,
+  PrivacySettings,
+  ReceiptEvent,
+  ReceiptView,
+  TypingEvent,
+  TypingResult,
   OpenClientOptions,
   ParleyClientApi,
   ProgressEvent,
@@ -119,7 +126,15 @@ export class FakeParleyClient implements ParleyClientApi {
     | { event: 'connection'; state: 'connecting' | 'connected' | 'disconnected' | 'stopped'; detail?: string }
     | { event: 'fatal'; code: string; message: string }
     | { event: 'action'; e: MessageActionEvent }
+    | { event: 'receipt'; r: ReceiptEvent }
+    | { event: 'typing'; t: TypingEvent }
+    | { event: 'presence'; p: PresenceView }
   > = [];
+  markedRead: MarkReadResult = { conversation: 'bob@localhost', messageIds: ['0123456789abcdef0123456789abcdef'], receipts: 1 };
+  receiptList: ReceiptView[] = [];
+  privacy: PrivacySettings = { readReceipts: true, typingIndicators: true, presence: true };
+  typingResult: TypingResult = { sent: true, devices: 1 };
+  presenceList: PresenceView[] = [];
   conversationList: ConversationView[] = [];
   /** Newest first, as the engine returns it. */
   historyList: MessageView[] = [];
@@ -152,7 +167,16 @@ export class FakeParleyClient implements ParleyClientApi {
   exportProgress: ProgressEvent[] = [];
   exportResult = { files: ['bob@localhost.jsonl'], messages: 3 };
 
-  readonly #listeners: Listeners = { message: new Set(), progress: new Set(), connection: new Set(), fatal: new Set(), action: new Set() };
+  readonly #listeners: Listeners = {
+    message: new Set(),
+    progress: new Set(),
+    connection: new Set(),
+    fatal: new Set(),
+    action: new Set(),
+    receipt: new Set(),
+    typing: new Set(),
+    presence: new Set(),
+  };
 
   #record(method: string, ...args: unknown[]): void {
     this.calls.push({ method, args });
@@ -237,6 +261,9 @@ export class FakeParleyClient implements ParleyClientApi {
       if (e.event === 'message') this.emit('message', e.m);
       else if (e.event === 'connection') this.emit('connection', e.state, e.detail);
       else if (e.event === 'action') this.emit('action', e.e);
+      else if (e.event === 'receipt') this.emit('receipt', e.r);
+      else if (e.event === 'typing') this.emit('typing', e.t);
+      else if (e.event === 'presence') this.emit('presence', e.p);
       else this.emit('fatal', e.code, e.message);
     }
     if (signal.aborted) return;
@@ -367,6 +394,45 @@ export class FakeParleyClient implements ParleyClientApi {
   blocked(): BlockedView[] {
     this.#record('blocked');
     return this.blockedList;
+  }
+
+  async markRead(address: string): Promise<MarkReadResult> {
+    this.#record('markRead', address);
+    return this.markedRead;
+  }
+
+  receipts(address: string, options?: { messageId?: string; limit?: number }): ReceiptView[] {
+    this.#record('receipts', address, options);
+    return this.receiptList;
+  }
+
+  settings(): PrivacySettings {
+    this.#record('settings');
+    return this.privacy;
+  }
+
+  async updateSettings(changes: Partial<PrivacySettings>): Promise<PrivacySettings> {
+    this.#record('updateSettings', changes);
+    this.privacy = { ...this.privacy, ...changes };
+    return this.privacy;
+  }
+
+  async typing(address: string, action: 'started' | 'stopped'): Promise<TypingResult> {
+    this.#record('typing', address, action);
+    return this.typingResult;
+  }
+
+  async presence(): Promise<PresenceView[]> {
+    this.#record('presence');
+    return this.presenceList;
+  }
+
+  setPresence(state: 'online' | 'away'): void {
+    this.#record('setPresence', state);
+  }
+
+  async rotatePresenceToken(): Promise<void> {
+    this.#record('rotatePresenceToken');
   }
 
   async exportArchive(options: { format: ExportFormat; outDir: string }): Promise<{ files: string[]; messages: number }> {

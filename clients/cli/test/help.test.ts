@@ -19,6 +19,11 @@ const COMMANDS = [
   'listen',
   'conversations',
   'history',
+  'read',
+  'receipts',
+  'settings',
+  'typing',
+  'presence',
   'search',
   'verify',
   'contacts',
@@ -107,6 +112,19 @@ describe('usage errors exit 2 and open no profile', () => {
     [['verify'], /missing required argument 'address'/],
     [['search', 'x', '--limit', '-3'], /whole number/],
     [['export', '--out'], /argument missing/],
+    [['read'], /missing required argument 'address'/],
+    [['read', 'not an address!'], /an address is user@domain/],
+    [['receipts'], /missing required argument 'address'/],
+    [['receipts', 'bob', '--message', 'xyz'], /a message id is 32 hex characters/],
+    [['receipts', 'bob', '--limit', '0'], /whole number/],
+    [['settings', 'foo', 'on'], /unknown setting "foo": the settings are read-receipts, typing, presence/],
+    [['settings', 'typing'], /typing needs on or off/],
+    [['settings', 'typing', 'maybe'], /typing is on or off, not "maybe"/],
+    [['settings', 'read-receipts', 'off', 'presence'], /presence needs on or off/],
+    [['typing'], /missing required argument 'address'/],
+    [['typing', 'bob', '--start'], /unknown option '--start'/],
+    [['presence', '--away', '--online'], /--away and --online exclude each other/],
+    [['presence', 'bob'], /too many arguments/],
   ];
   for (const [argv, message] of cases) {
     it(`parley ${argv.join(' ')}`, async () => {
@@ -149,7 +167,7 @@ describe('the binary', () => {
     const r = spawnSync(process.execPath, [bin, '--help'], { encoding: 'utf8', env: { PATH: process.env.PATH ?? '', HOME: '/nonexistent' }, timeout: 30_000 });
     assert.equal(r.status, 0, r.stderr);
     assert.match(r.stdout, /^Usage: parley /);
-    for (const name of ['register', 'whoami', 'link', 'devices', 'send', 'download', 'receive', 'listen', 'conversations', 'history', 'search', 'verify', 'contacts', 'export']) {
+    for (const name of ['register', 'whoami', 'link', 'devices', 'send', 'download', 'receive', 'listen', 'conversations', 'history', 'read', 'receipts', 'settings', 'typing', 'presence', 'search', 'verify', 'contacts', 'export']) {
       assert.match(r.stdout, new RegExp(`^  ${name} `, 'm'), name);
     }
   });

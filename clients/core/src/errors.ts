@@ -33,6 +33,7 @@ export const CLIENT_ERROR_CODES = {
   NOT_AUTHOR: 'Only the author of a message can edit it or delete it for everyone.',
   TOO_LATE: 'The message is older than the window for editing or deleting it for everyone (24 hours).',
   BLOCKED: 'The contact is blocked: nothing is sent to it until it is unblocked.',
+  SETTING_OFF: 'The feature is turned off in this account’s privacy settings (`parley settings`).',
 } as const;
 
 /** A stable @parley/client error code. */

@@ -3,8 +3,26 @@
 import { ParleyError, isErrorCode } from '@parley/protocol';
 import { CliError } from '../errors.js';
 import type { MessageView } from '../engine-contract.js';
-import { formatActionEvent, formatConversation, formatMessage, formatSearchHit, formatVersions } from '../format.js';
-import { actionEventJson, conversationJson, messageJson, searchHitJson } from '../json-views.js';
+import {
+  formatActionEvent,
+  formatConversation,
+  formatMessage,
+  formatPresenceEvent,
+  formatReceiptEvent,
+  formatSearchHit,
+  formatTypingEvent,
+  formatVersions,
+} from '../format.js';
+import {
+  actionEventJson,
+  conversationJson,
+  markReadJson,
+  messageJson,
+  presenceEventJson,
+  receiptEventJson,
+  searchHitJson,
+  typingEventJson,
+} from '../json-views.js';
 import { type Session, fullAddress, requireAccount } from '../session.js';
 
 /** Largest text `send -` reads from stdin, bytes: an envelope's limit, with room to spare. */
@@ -101,6 +119,10 @@ export async function listenCommand(s: Session): Promise<void> {
       fatal = { code, message };
       own.abort();
     }),
+    // Events are data too: `{"event":…}` lines between the messages.
+    s.client.on('receipt', (e) => s.out.data(receiptEventJson(e), formatReceiptEvent(e))),
+    s.client.on('typing', (e) => s.out.data(typingEventJson(e), formatTypingEvent(e))),
+    s.client.on('presence', (p) => s.out.data(presenceEventJson(p), formatPresenceEvent(p))),
   ];
   try {
     if (!own.signal.aborted) await s.client.listen(own.signal);
@@ -132,6 +154,8 @@ export interface HistoryOptions {
   readonly before?: string;
   /** Show the versions (edit history) of this message instead. */
   readonly edits?: string;
+  /** Then mark the conversation read (read receipts, read sync). */
+  readonly markRead?: boolean;
 }
 
 /**
@@ -148,6 +172,10 @@ export async function historyCommand(s: Session, address: string, options: Histo
   const newestFirst = s.client.history(address, query);
   for (const m of [...newestFirst].reverse()) s.out.data(messageJson(m), formatMessage(m));
   if (newestFirst.length === 0) s.out.note(`no messages with ${s.context.address}${options.before ? ' before that message' : ''}`);
+  if (options.markRead && newestFirst.length > 0) {
+    const r = await s.client.markRead(address);
+    s.out.note(`marked ${r.messageIds.length} message${r.messageIds.length === 1 ? '' : 's'} read`, { read: markReadJson(r) });
+  }
 }
 
 /** `parley history <address> --edits <id>`: the versions of one message, oldest first. */

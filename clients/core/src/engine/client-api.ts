@@ -220,4 +220,97 @@ export interface ClientEvents {
   fatal: (code: string, message: string) => void;
   /** An edit, delete, reaction, timer change, expiry or block (see {@link MessageActionEvent}). */
   action: (e: MessageActionEvent) => void;
+  /** A delivery or read receipt for messages this account sent. */
+  receipt: (r: ReceiptEvent) => void;
+  /** Someone started or stopped typing (or their indicator expired). */
+  typing: (t: TypingEvent) => void;
+  /** A contact's presence, when it changes (while listening). */
+  presence: (p: PresenceView) => void;
+}
+
+/** Delivery state of a message this account sent, for one recipient. */
+export interface ReceiptView {
+  /** The message (32 hex). */
+  readonly messageId: string;
+  readonly conversation: string;
+  /** The recipient account's address `user@domain` (its ACI when the address is unknown). */
+  readonly recipient: string;
+  /**
+   * `pending` (queued here), `sent` (the relay has it), `delivered` (on a device of the recipient),
+   * `read`, or `failed` (given up). Never `read` while read receipts are off.
+   */
+  readonly status: 'pending' | 'sent' | 'delivered' | 'read' | 'failed';
+  /** When the status last moved, ms since the epoch. */
+  readonly updatedAt: number;
+  readonly deliveredAt?: number;
+  readonly readAt?: number;
+}
+
+/** A receipt that arrived: a recipient has (or has read) messages this account sent. */
+export interface ReceiptEvent {
+  readonly type: 'delivery' | 'read';
+  /** Who sent the receipt (a recipient of the messages, in a 1:1 or a group conversation): `user@domain`. */
+  readonly from: string;
+  /** Ids (32 hex) of this account's messages the receipt named that were sent to `from`. */
+  readonly messageIds: readonly string[];
+  /** When it arrived, ms since the epoch. */
+  readonly at: number;
+}
+
+/** A typing indicator as front ends see it. */
+export interface TypingEvent {
+  /** Who is typing: `user@domain`. */
+  readonly from: string;
+  /** The conversation it is typed in (the sender's address for 1:1). */
+  readonly conversation: string;
+  readonly action: 'started' | 'stopped';
+  /** True when this `stopped` is the expiry of a STARTED that was not renewed (no STOPPED came). */
+  readonly expired?: boolean;
+  /** The group, as hex, when typed in a group. */
+  readonly groupId?: string;
+  /** When it arrived (or expired), ms since the epoch. */
+  readonly at: number;
+}
+
+/** A contact's presence. */
+export interface PresenceView {
+  readonly address: string;
+  readonly aci: string;
+  /**
+   * `online` (a device is connected and active), `away` (connected, but its user set away),
+   * `offline` (no device connected; see lastSeen), or `unknown`: the contact handed out no
+   * presence token, turned presence off, or the token is outdated.
+   */
+  readonly state: 'online' | 'away' | 'offline' | 'unknown';
+  /** When a device of the contact was last connected, ms since the epoch (offline only, when known). */
+  readonly lastSeen?: number;
+}
+
+/** The account's privacy settings, shared by its devices. */
+export interface PrivacySettings {
+  /** Send read receipts and show other people's read state (reciprocal). Default on. */
+  readonly readReceipts: boolean;
+  /** Send typing indicators and show other people's. Default on. */
+  readonly typingIndicators: boolean;
+  /** Hand out the presence token and watch contacts' presence (reciprocal). Default on. */
+  readonly presence: boolean;
+}
+
+/** What `typing()` did. */
+export interface TypingResult {
+  /** Whether an indicator went out. */
+  readonly sent: boolean;
+  /** Why not: typing indicators are off, or a STARTED went out less than 3 s ago. */
+  readonly reason?: 'off' | 'throttled';
+  /** Devices of the peer connected at that moment (those that got it). */
+  readonly devices: number;
+}
+
+/** What `markRead()` did. */
+export interface MarkReadResult {
+  readonly conversation: string;
+  /** Ids of the messages newly marked read, oldest first. */
+  readonly messageIds: readonly string[];
+  /** Read receipts queued (one per author; none while read receipts are off). */
+  readonly receipts: number;
 }

@@ -59,6 +59,8 @@ export interface OutboxEntry {
   readonly ciphertexts: readonly DeviceCiphertext[] | undefined;
   readonly attempts: number;
   readonly nextAttemptAt: number;
+  /** Ask the relay for a push wake-up (default true; receipts and syncs are not worth waking a phone). */
+  readonly urgent?: boolean;
 }
 
 /** What the engine reads and writes. Methods are synchronous (SQLCipher is). */
@@ -85,15 +87,23 @@ export interface EngineStore {
   setOutgoingStatus(id: string, status: EngineMessage['status']): void;
   /** The highest lamport clock stored in a conversation (0 when empty). */
   maxLamport(conversation: string): number;
+  /**
+   * Records the recipient accounts of outgoing message `messageId` (one for 1:1, every member for
+   * a group), at `pending` (queued here; default) or `sent` (another own device sent it).
+   */
+  addRecipients(messageId: string, recipients: readonly string[], status?: 'pending' | 'sent'): void;
   /** A stored outgoing message by id (for resend requests). */
   outgoingMessage(id: string): EngineMessage | undefined;
 
   /**
    * Queues a send. `destinationAddress` routes it when the destination is no contact (a group
-   * member known only from the group's changes); otherwise the contact's address does.
+   * member known only from the group's changes); otherwise the contact's address does. `urgent`
+   * (default true) asks the relay for a push wake-up; receipts and syncs are not worth one.
    */
-  outboxAdd(entry: { messageId?: string; destinationAci: string; destinationAddress?: string; content: Uint8Array; nowMs: number }): number;
+  outboxAdd(entry: { messageId?: string; destinationAci: string; destinationAddress?: string; content: Uint8Array; nowMs: number; urgent?: boolean }): number;
   outboxDue(nowMs: number, limit: number): OutboxEntry[];
+  /** The content of a queued entry as it is now (a queued receipt may have taken more ids); undefined once gone. */
+  outboxContent(id: number): Uint8Array | undefined;
   /** Whether an outbox entry is still queued. */
   outboxHas(id: number): boolean;
   outboxSaveAttempt(id: number, envelopeMessageId: Uint8Array, ciphertexts: readonly DeviceCiphertext[]): void;

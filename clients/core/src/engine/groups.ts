@@ -484,6 +484,14 @@ export class Groups {
         status: 'pending',
       };
       store.insertMessage(m);
+      // Delivery and read state per member (receipts come from each).
+      store.addRecipients(
+        m.id,
+        groups
+          .members(groupId)
+          .map((x) => x.aci)
+          .filter((aci) => aci !== self.aci),
+      );
       const expireTimerSeconds = actions?.timerOf(conversation) ?? 0;
       actions?.afterStored(m, { expireTimerSeconds, quote: extra.quote }, { events: [], stored: [], files: [], purge: false });
       this.queueData(groupId, {
@@ -615,6 +623,17 @@ export class Groups {
     if (store.insertMessage(m) === 'inserted') {
       r.announce(m);
       if (actions && r.outcome) actions.afterStored(m, d, r.outcome);
+      // A transcript of this account's group message: its members are the recipients.
+      if (direction === 'out') {
+        store.addRecipients(
+          m.id,
+          groups
+            .members(groupId)
+            .map((x) => x.aci)
+            .filter((aci) => aci !== self.aci),
+          'sent',
+        );
+      }
     }
     // The sender holds changes this device lacks: ask an admin for the log.
     if (d.group && Number(d.group.revision) > g.revision && r.source !== self.aci) this.requestLog(groupId, r.now);

@@ -11,9 +11,14 @@ import type {
   ConversationView,
   DeviceView,
   GroupView,
+  MarkReadResult,
   MessageView,
+  PresenceView,
+  PrivacySettings,
+  ReceiptView,
   SafetyNumberView,
   SearchHit,
+  TypingResult,
 } from './client-api.js';
 
 /** Options for opening a profile. */
@@ -167,6 +172,36 @@ export interface ParleyClientApi {
   unblock(address: string): Promise<void>;
   /** The blocked contacts. */
   blocked(): BlockedView[];
+  /**
+   * Marks every unread message of the conversation with `address` read: a read receipt to each
+   * author (none while read receipts are off) and a read sync to this account's other devices,
+   * queued durably and sent now if the relay can be reached. NOT_FOUND for an unknown conversation.
+   */
+  markRead(address: string): Promise<MarkReadResult>;
+  /**
+   * Per-recipient delivery state of this account's messages with `address`: of message
+   * `messageId`, else of the newest `limit` (default 20), newest first.
+   */
+  receipts(address: string, options?: { messageId?: string; limit?: number }): ReceiptView[];
+  /** The account's privacy settings as this device holds them. */
+  settings(): PrivacySettings;
+  /** Changes privacy settings and shares them with this account's other devices (newest wins). */
+  updateSettings(changes: Partial<PrivacySettings>): Promise<PrivacySettings>;
+  /**
+   * Tells `address` that this user started or stopped typing (online-only: only devices connected
+   * now get it). STARTED goes out at most once per 3 s per conversation; nothing goes out while
+   * typing indicators are off. TransportError when the relay cannot be reached.
+   */
+  typing(address: string, action: 'started' | 'stopped'): Promise<TypingResult>;
+  /**
+   * Every contact's presence now (contacts without a usable token are `unknown`).
+   * ClientError SETTING_OFF while presence is off.
+   */
+  presence(): Promise<PresenceView[]>;
+  /** This device's own presence, told to the relay now (when connected) and on every connection. */
+  setPresence(state: 'online' | 'away'): void;
+  /** A new presence token: contacts who were not sent a message since can no longer watch. SETTING_OFF while presence is off. */
+  rotatePresenceToken(): Promise<void>;
   /** Writes an open archive of every conversation into `outDir`; resolves with the files written. */
   exportArchive(options: { format: ExportFormat; outDir: string }): Promise<{ files: string[]; messages: number }>;
   on<E extends keyof ClientEvents>(event: E, listener: ClientEvents[E]): () => void;

@@ -45,10 +45,15 @@ import type {
   ConversationView,
   DeviceView,
   MessageActionEvent,
+  MarkReadResult,
   MessageView,
   GroupView,
+  PresenceView,
+  PrivacySettings,
+  ReceiptView,
   SafetyNumberView,
   SearchHit,
+  TypingResult,
 } from './client-api.js';
 import { BlockList, type BlockChange } from './blocklist.js';
 import { encodeContent } from './content-codec.js';
@@ -61,7 +66,11 @@ import { formatLinkCode, parseLinkCode } from './link-code.js';
 import type { DownloadOptions, DownloadResult, ExportFormat, OpenClientOptions, ParleyClientApi, SendFileOptions } from './parley-client-api.js';
 import { pointerOf, type NewEngineAttachment } from './attachment-pointers.js';
 import { downloadFile, freePathIn, uploadFile } from './attachment-transfer.js';
+import { OnlineSender } from './online-sender.js';
+import type { PresencePorts } from './presence.js';
+import { PrivacyFeatures } from './privacy-features.js';
 import { ReceivePipeline } from './receive-pipeline.js';
+import type { ReceiptPorts } from './receipts.js';
 import { SendPipeline } from './send-pipeline.js';
 import { GroupSender, type GroupCipherPort } from './group-sender.js';
 import { sessionGroupCipher } from './group-cipher.js';
@@ -83,7 +92,7 @@ export interface ViewStore {
 }
 
 /** Everything the engine needs of its store. */
-export interface ClientStorePorts extends EngineStore, HistoryStore, ViewStore, MessageActionsAdapter {
+export interface ClientStorePorts extends EngineStore, HistoryStore, ViewStore, MessageActionsAdapter, ReceiptPorts, PresencePorts {
   getKeyState(): KeyState | undefined;
   saveKeyState(state: KeyState): void;
   /** Groups: logs, state, sender keys, the multi-recipient outbox. */
@@ -139,6 +148,8 @@ export class ParleyClient implements ParleyClientApi {
   private actions: MessageActions | undefined;
   private blocklist: BlockList | undefined;
   private sweeper: ExpirySweeper | undefined;
+  /** Receipts, typing, presence and the privacy settings. */
+  private privacy: PrivacyFeatures | undefined;
   private connection: RelayConnection | undefined;
   private drainWaiters: Array<() => void> = [];
   private drained = false;
@@ -213,6 +224,8 @@ export class ParleyClient implements ParleyClientApi {
     });
     const domain = await this.domainOf(server);
     this.saveNewAccount({ aci: res.aci, deviceId: res.deviceId, username: res.username, domain, serverUrl: api.baseUrl, authSecret: secret, ...identity }, state);
+    // A new account's first settings and presence token; linked devices get them synced.
+    this.privacy!.initialize();
     return this.account()!;
   }
 
@@ -306,7 +319,11 @@ export class ParleyClient implements ParleyClientApi {
     if (newId === undefined) throw new TransportError('TIMEOUT', 'the new device did not register in time');
     await this.serial.run(() => this.sessions!.repair(account.aci, { missing: [newId!] }));
     const chunks = buildHistoryChunks(this.store, newId);
-    const ids = this.store.transaction(() => chunks.map((content) => this.store.outboxAdd({ destinationAci: account.aci, content, nowMs: this.now() })));
+    const ids = this.store.transaction(() => [
+      ...chunks.map((content) => this.store.outboxAdd({ destinationAci: account.aci, content, nowMs: this.now() })),
+      // The privacy settings and presence token, after the history.
+      this.store.outboxAdd({ destinationAci: account.aci, content: this.privacy!.settingsSync(), nowMs: this.now(), urgent: false }),
+    ]);
     const pendingIds = new Set(ids);
     await this.useConnection(async () => {
       await this.ensureConnected();
@@ -474,6 +491,7 @@ export class ParleyClient implements ParleyClientApi {
       status: 'pending',
     };
     this.store.insertMessage(m);
+    if (aci !== account.aci) this.store.addRecipients(m.id, [aci]);
     if (attachments.length > 0) this.store.saveAttachments(account.aci, m.id, attachments);
     const expireTimerSeconds = this.actions!.timerOf(conversation);
     const data = {
@@ -498,7 +516,14 @@ export class ParleyClient implements ParleyClientApi {
       return;
     }
     const now = this.now();
-    this.store.outboxAdd({ ...(messageId ? { messageId } : {}), destinationAci: route.destinationAci, content: encodeContent({ body: { case: 'data', value: data } }), nowMs: now });
+    // The presence token rides on every data message to a contact while presence is on.
+    const presenceToken = route.destinationAci !== account.aci ? this.privacy?.presence.tokenForContent() : undefined;
+    this.store.outboxAdd({
+      ...(messageId ? { messageId } : {}),
+      destinationAci: route.destinationAci,
+      content: encodeContent({ body: { case: 'data', value: data }, ...(presenceToken ? { presenceToken } : {}) }),
+      nowMs: now,
+    });
     if (route.destinationAci !== account.aci) {
       this.store.outboxAdd({
         destinationAci: account.aci,
@@ -780,6 +805,8 @@ export class ParleyClient implements ParleyClientApi {
       await this.ensureConnected();
       const flushTimer = setInterval(() => void this.flushAll().catch(() => undefined), 5000);
       const stopSweeping = this.sweeper!.start();
+      // Contacts' presence streams to a listener (while presence is on).
+      const unwatch = this.privacy!.presence.watch();
       try {
         await new Promise<void>((resolve) => {
           if (signal.aborted || this.closing.signal.aborted) return resolve();
@@ -789,8 +816,49 @@ export class ParleyClient implements ParleyClientApi {
       } finally {
         clearInterval(flushTimer);
         stopSweeping();
+        unwatch();
       }
     });
+  }
+
+  async markRead(address: string): Promise<MarkReadResult> {
+    this.requireAccount();
+    return this.privacy!.markRead(address);
+  }
+
+  receipts(address: string, options: { messageId?: string; limit?: number } = {}): ReceiptView[] {
+    this.requireAccount();
+    return this.privacy!.receipts(address, options);
+  }
+
+  settings(): PrivacySettings {
+    this.requireAccount();
+    return this.privacy!.settings();
+  }
+
+  async updateSettings(changes: Partial<PrivacySettings>): Promise<PrivacySettings> {
+    this.requireAccount();
+    return this.privacy!.updateSettings(changes);
+  }
+
+  async typing(address: string, action: 'started' | 'stopped'): Promise<TypingResult> {
+    this.requireAccount();
+    return this.privacy!.typing(address, action);
+  }
+
+  async presence(): Promise<PresenceView[]> {
+    this.requireAccount();
+    return this.privacy!.presenceList();
+  }
+
+  setPresence(state: 'online' | 'away'): void {
+    this.requireAccount();
+    this.privacy!.setOwnPresence(state);
+  }
+
+  async rotatePresenceToken(): Promise<void> {
+    this.requireAccount();
+    await this.privacy!.rotatePresenceToken();
   }
 
   conversations(): ConversationView[] {
@@ -848,6 +916,7 @@ export class ParleyClient implements ParleyClientApi {
   async close(): Promise<void> {
     this.closing.abort();
     this.sweeper = undefined;
+    this.privacy?.close();
     await this.stopConnection(true);
     this.store.close();
   }
@@ -919,6 +988,28 @@ export class ParleyClient implements ParleyClientApi {
         for (const w of this.historyImported.splice(0)) w(n);
       },
     });
+    this.privacy = new PrivacyFeatures({
+      store: this.store,
+      api,
+      connection: () => this.connection,
+      online: new OnlineSender({ store: this.store, sessions: this.sessions, serial: this.serial, connection: () => this.connection, now: this.now }),
+      host: {
+        self: () => this.requireAccount(),
+        now: this.now,
+        resolve: (address) => this.resolve(address),
+        conversationOf: (address) => (isGroupRef(address) ? `${GROUP_HANDLE_PREFIX}${this.groupsModule!.resolveRef(address)}` : this.conversationOf(address)),
+        connected: (fn) =>
+          this.useConnection(async () => {
+            await this.ensureConnected();
+            await this.waitDrained();
+            return fn();
+          }),
+        deliverQueued: () => this.deliverQueued(),
+        emitReceipt: (e) => this.emit('receipt', e),
+        emitTyping: (e) => this.emit('typing', e),
+        emitPresence: (p) => this.emit('presence', p),
+      },
+    });
     this.blocklist = new BlockList({ store: this.store, self });
     this.sweeper = new ExpirySweeper({
       store: this.store,
@@ -944,6 +1035,8 @@ export class ParleyClient implements ParleyClientApi {
         this.emit('message', this.store.messageView(m.id, m.senderAci) ?? toView(m));
       },
       onResend: () => void this.sender?.flush().catch(() => undefined),
+      hooks: this.privacy,
+      onQueued: () => void this.sender?.flush().catch(() => undefined),
     });
   }
 
@@ -1002,10 +1095,16 @@ export class ParleyClient implements ParleyClientApi {
       onDrained: () => {
         this.drained = true;
         for (const w of this.drainWaiters.splice(0)) w();
-        this.maintenance = this.maintainKeys().catch(() => undefined);
+        // After the drain: settings synced from other devices are in by then.
+        this.maintenance = Promise.all([this.maintainKeys().catch(() => undefined), this.privacy!.presence.reconcile().catch(() => undefined)]).then(() => undefined);
         void this.flushAll().catch(() => undefined);
       },
-      onState: (state, detail) => this.emit('connection', state, detail),
+      onPresence: (u) => this.privacy!.presence.onUpdate(u),
+      onState: (state, detail) => {
+        if (state === 'connected') this.privacy!.presence.onConnected();
+        if (state === 'disconnected' || state === 'stopped') this.privacy!.presence.reset();
+        this.emit('connection', state, detail);
+      },
       onFatal: (err) => {
         this.fatal =
           err.code === 'CONNECTED_ELSEWHERE'

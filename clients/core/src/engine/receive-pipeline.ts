@@ -21,6 +21,7 @@ import type { EngineMessage, EngineStore } from './engine-store.js';
 import type { GroupReceipt } from './groups.js';
 import type { HistoryReceiver } from './history-transfer.js';
 import { finishOutcome, isAction, type ActionOutcome, type DataMessageInit, type MessageActions, type MessageActionsPort } from './message-actions.js';
+import type { ReceiveHooks } from './receive-hooks.js';
 import type { Serial } from './serial.js';
 import type { SessionManager } from './session-manager.js';
 
@@ -34,6 +35,8 @@ interface Batch {
   readonly stored: EngineMessage[];
   /** Edits, deletes, reactions, timer changes and blocks applied by the effects; files they freed. */
   readonly outcome: ActionOutcome;
+  /** What the hooks announce once the batch committed. */
+  readonly after: Array<() => void>;
 }
 
 /** What the pipeline needs. */
@@ -59,6 +62,10 @@ export interface ReceivePipelineDeps {
    * changes among them.
    */
   readonly onActions?: (events: readonly MessageActionEvent[], files: readonly string[], blocks: readonly BlockChange[]) => void;
+  /** Features riding on received content (receipts, typing, syncs, presence tokens). */
+  readonly hooks?: ReceiveHooks;
+  /** Called after a commit that queued sends (delivery receipts), to send them. */
+  readonly onQueued?: () => void;
 }
 
 /** See the module comment. */
@@ -76,8 +83,10 @@ export class ReceivePipeline {
       // per envelope, but the commit (and its fsync) is paid once.
       let batch = this.newBatch();
       for (const e of envelopes) {
-        if (e.online) continue; // typing indicators: nothing to store
         const outcome = await this.handleOne(e, batch);
+        // An online-only envelope (typing) is not worth a session reset or a resend request:
+        // its sender keeps no copy, and the next real message shows a broken session anyway.
+        if (outcome === 'failed' && e.online) continue;
         if (outcome === 'failed') {
           // Commit what decrypted before it, then recover this one on its own.
           await this.commitBatch(batch);
@@ -98,24 +107,31 @@ export class ReceivePipeline {
       effects: [],
       stored,
       outcome: { events: [], stored, files: [], purge: false },
+      after: [],
     };
   }
 
   private async commitBatch(batch: Batch): Promise<void> {
     if (batch.effects.length === 0) {
       batch.staged.discard();
+      for (const a of batch.after) a();
       return;
     }
+    let queued = false;
     this.deps.store.transaction(() => {
       batch.staged.commit();
       for (const effect of batch.effects) effect();
       finishOutcome(this.deps.store, batch.outcome);
+      // Delivery receipts for what this batch stored, durable with it (and sent after it).
+      queued = this.deps.hooks?.stored(batch.stored, this.deps.now()) ?? false;
     });
     for (const m of batch.stored) this.deps.onMessage(m);
+    for (const a of batch.after) a();
     const { events, files } = batch.outcome;
     if (events.length > 0 || files.length > 0) {
       this.deps.onActions?.(events, files, events.filter((e): e is BlockChange => e.type === 'block'));
     }
+    if (queued) this.deps.onQueued?.();
     await this.deps.history.maybeComplete();
   }
 
@@ -175,6 +191,10 @@ export class ReceivePipeline {
         outcome: batch.outcome,
       })) === true;
     const { actions } = this.deps;
+    const hooked = content ? this.deps.hooks?.content({ source, sourceDevice, address: senderAddress, online: envelope.online, now }, content) : undefined;
+    // Online-only content is never stored; content a hook took over is the hook's.
+    const handledElsewhere = envelope.online || hooked?.handled === true;
+    if (hooked?.after) batch.after.push(hooked.after);
     batch.effects.push(() => {
       if (senderAddress) store.rememberContact(source, senderAddress);
       // A group member who is no contact gets no conversation of its own for the notice.
@@ -184,10 +204,12 @@ export class ReceivePipeline {
       }
       if (taken) return;
       if (!content) {
+        if (envelope.online) return;
         const m = systemMessage(conversationOf, source, sourceDevice, 'received a message this version cannot read', 'system', now, store.maxLamport(conversationOf));
         if (store.insertMessage(m) === 'inserted') stored.push(m);
         return;
       }
+      if (handledElsewhere) return;
       switch (content.body.case) {
         case 'data': {
           const d = content.body.value;
@@ -263,6 +285,7 @@ export class ReceivePipeline {
           };
           if (store.insertMessage(m) === 'inserted') {
             store.saveAttachments(source, m.id, attachmentsFromPointers(d.attachments));
+            if (t.destination.length === 16) store.addRecipients(m.id, [aciFromBytes(t.destination)], 'sent');
             stored.push(m);
             actions.afterStored(m, d, batch.outcome);
           }
@@ -291,6 +314,7 @@ export class ReceivePipeline {
           return;
       }
     });
+    if (hooked?.effect) batch.effects.push(hooked.effect);
     return 'ok';
   }
 

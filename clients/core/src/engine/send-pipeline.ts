@@ -187,9 +187,12 @@ export class SendPipeline {
         entries.push(entry);
         continue;
       }
+      // Read again inside the serial section: a queued receipt may have taken more ids since `due` was read.
+      const content = store.outboxContent(entry.id);
+      if (!content) continue;
       try {
         await sessions.ensureSessions(entry.destinationAci);
-        const ciphertexts = await sessions.encryptForAccount(entry.destinationAci, entry.content);
+        const ciphertexts = await sessions.encryptForAccount(entry.destinationAci, content);
         if (ciphertexts.length === 0) {
           // One's own account with no other device: nobody to send a transcript to.
           alone.push(entry.id);
@@ -240,7 +243,7 @@ export class SendPipeline {
                 destination: aciToBytes(entry.destinationAci as Aci),
                 messageId: entry.envelopeMessageId!,
                 timestamp: BigInt(this.deps.now()),
-                urgent: true,
+                urgent: entry.urgent !== false,
                 messages: entry.ciphertexts!.map((c) => ({ ...c })),
               })
               .then(

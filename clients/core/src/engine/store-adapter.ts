@@ -17,6 +17,8 @@ import type { DeviceCiphertext, EngineAccount, EngineMessage, OutboxEntry } from
 import type { ArchiveLine } from './history-transfer.js';
 import { adaptMessageActions } from './message-actions-adapter.js';
 import type { ClientStorePorts } from './parley-client.js';
+import { readPrivacy } from './privacy-settings.js';
+import { adaptReceiptPorts } from './receipt-adapter.js';
 
 const KEY_STATE = 'engine.keyState';
 /** How the engine names a group's conversation: `#` and the group id. */
@@ -102,6 +104,9 @@ export function adaptClientStore(store: ClientStore, now: () => number = () => D
     return messages.contact(aci as Aci)?.address ?? store.groups.memberAddress(aci) ?? aci;
   };
 
+  /** While read receipts are off, nobody's read state shows (reciprocal, like Signal). */
+  const hideRead = (): boolean => !readPrivacy({ getSetting: (n) => store.settings.get(n), setSetting: (n, v) => store.settings.set(n, v) }).readReceipts;
+
   const view = (r: MessageRecord | MessageRow, conversation?: string): MessageView => {
     const row = 'conversationId' in r ? undefined : r;
     const rec = 'conversationId' in r ? r : undefined;
@@ -120,7 +125,7 @@ export function adaptClientStore(store: ClientStore, now: () => number = () => D
       sentAt: rec ? rec.sentAt : row!.sent_at,
       receivedAt: rec ? rec.receivedAt : row!.received_at,
       lamport: rec ? rec.lamport : row!.lamport,
-      status: direction === 'in' && (status === 'delivered' || status === 'read') ? 'received' : status,
+      status: direction === 'in' ? (status === 'read' ? 'read' : 'received') : status === 'read' && hideRead() ? 'delivered' : status,
       ...filesOf(senderAci, rec ? rec.id : row!.id),
       ...acts.viewFields(senderAci, rec ? rec.id : row!.id),
     };
@@ -147,6 +152,7 @@ export function adaptClientStore(store: ClientStore, now: () => number = () => D
     ciphertexts: e.ciphertexts?.map((c) => ({ deviceId: c.deviceId, registrationId: c.registrationId, type: c.type, content: c.body })),
     attempts: e.attempts,
     nextAttemptAt: e.nextAttemptAt,
+    urgent: e.urgent,
   });
 
   const allRows = (): MessageRow[] =>
@@ -161,6 +167,11 @@ export function adaptClientStore(store: ClientStore, now: () => number = () => D
     );
 
   return {
+    ...adaptReceiptPorts(store, {
+      conversationId: (peer) => conversationId(peer, false),
+      addressOf,
+      selfAci: () => self().aci,
+    }),
     protocol: store.protocol,
     groups: store.groups,
     deleteSenderKey: (address, distributionId) => store.protocol.state.putSenderKey(address, distributionId, undefined),
@@ -202,7 +213,11 @@ export function adaptClientStore(store: ClientStore, now: () => number = () => D
       });
       return r.added ? 'inserted' : 'duplicate';
     },
-    setOutgoingStatus: (id, status) => void messages.setStatus({ senderAci: self().aci as Aci, id: id as MessageId }, status === 'received' ? 'delivered' : status),
+    setOutgoingStatus(id, status) {
+      messages.setStatus({ senderAci: self().aci as Aci, id: id as MessageId }, status === 'received' ? 'delivered' : status);
+      // The send went out (or was given up) to every recipient at once.
+      if (status === 'sent' || status === 'failed') store.receipts.setAllRecipients(self().aci as Aci, id as MessageId, status);
+    },
     maxLamport(conversation) {
       const id = conversationId(conversation, false);
       return id ? messages.maxLamport(id) : 0;
@@ -225,7 +240,7 @@ export function adaptClientStore(store: ClientStore, now: () => number = () => D
       };
     },
 
-    outboxAdd({ messageId, destinationAci, content, nowMs, ...given }) {
+    outboxAdd({ messageId, destinationAci, content, nowMs, urgent, ...given }) {
       const known = messages.contact(destinationAci as Aci)?.address;
       const destinationAddress = destinationAci === self().aci ? addressOf(destinationAci) : (known ?? given.destinationAddress ?? addressOf(destinationAci));
       if (UUID.test(destinationAddress)) throw new ClientError('NOT_FOUND', 'the destination has no known address');
@@ -238,10 +253,12 @@ export function adaptClientStore(store: ClientStore, now: () => number = () => D
         content,
         timestamp: nowMs,
         notBefore: nowMs,
+        ...(urgent === false ? { urgent: false } : {}),
       }).id;
     },
     outboxDue: (nowMs, limit) => outbox.due({ now: nowMs, limit }).map(toEngineEntry),
     outboxHas: (id) => outbox.get(id) !== undefined,
+    outboxContent: (id) => outbox.get(id)?.content,
     outboxSaveAttempt(id, envelopeMessageId, ciphertexts: readonly DeviceCiphertext[]) {
       outbox.saveEncrypted(
         id,
@@ -351,6 +368,12 @@ export function adaptClientStore(store: ClientStore, now: () => number = () => D
           status: line.status === 'received' ? 'delivered' : line.status,
         });
         if (added.added && line.actions) acts.restoreActions(line.senderAci, line.id, line.actions);
+        // A 1:1 message of this account has one recipient, the peer; later receipts find it.
+        const c = messages.conversation(id);
+        const peer = c?.kind === 'direct' ? c.peerAci : undefined;
+        if (added.added && line.senderAci === self().aci && line.kind === 'text' && peer && peer !== self().aci) {
+          store.receipts.addRecipients(self().aci as Aci, line.id as MessageId, [peer], line.status === 'received' ? 'delivered' : line.status);
+        }
       } catch (err) {
         // A line that does not validate is skipped; the rest of the archive still imports.
         if (!(err instanceof ClientError)) throw err;

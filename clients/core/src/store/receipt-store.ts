@@ -16,6 +16,7 @@
  */
 import type { Aci, MessageId } from '@parley/protocol';
 import type { Clock } from '@parley/crypto';
+import { ClientError } from '../errors.js';
 import type { ClientDatabase } from './database.js';
 import { blob, copyBytes } from './sql-values.js';
 import { type ConversationId, type MessageKey, checkAci, checkInteger, checkMessageId } from './store-types.js';
@@ -94,14 +95,16 @@ export class ReceiptStore {
 
   /**
    * Records the recipients of message (senderAci, messageId), a message of this account, at
-   * `status` (`pending` when queued here, `sent` for a transcript of another device's send). Rows
-   * that exist stay as they are. Early receipts waiting for this message are applied.
+   * `status` (`pending` when queued here, `sent` for a transcript of another device's send, what
+   * the archive says for history from another device). Rows that exist stay as they are. Early
+   * receipts waiting for this message are applied.
    */
-  addRecipients(senderAci: Aci, messageId: MessageId, recipients: readonly Aci[], status: 'pending' | 'sent' = 'pending'): void {
+  addRecipients(senderAci: Aci, messageId: MessageId, recipients: readonly Aci[], status: RecipientStatus = 'pending'): void {
     checkAci(senderAci, 'senderAci');
     checkMessageId(messageId);
     const now = this.#clock.now();
     this.#db.transaction(() => {
+      if (!(status in RANK)) throw new ClientError('INVALID_ARGUMENT', 'not a recipient status');
       for (const r of recipients) {
         this.#db.run(
           'INSERT INTO message_recipients (sender_aci, message_id, recipient_aci, status, updated_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING',

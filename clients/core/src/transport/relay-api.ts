@@ -18,6 +18,7 @@ import {
   type KeyUploadJson,
   type LinkDeviceRequest,
   type LinkTokenResponse,
+  type PresenceTokenRequest,
   type RegisterAccountRequest,
   type RegisterAccountResponse,
   type RelayInfoResponse,
@@ -135,6 +136,15 @@ export class RelayApi {
   async putAccessKey(accessKey: Uint8Array): Promise<void> {
     const body: AccessKeyRequest = { accessKey: toBase64Url(accessKey) };
     await this.request('PUT', HTTP_ROUTES.accessKey, body);
+  }
+  /** Registers the account's 32-byte presence token: its holders may watch the account's presence. */
+  async putPresenceToken(token: Uint8Array): Promise<void> {
+    const body: PresenceTokenRequest = { token: toBase64Url(token) };
+    await this.request('PUT', HTTP_ROUTES.presenceToken, body);
+  }
+  /** Withdraws the account's presence token (presence off: nobody can watch it). */
+  async deletePresenceToken(): Promise<void> {
+    await this.request('DELETE', HTTP_ROUTES.presenceToken);
   }
   async sendProvisioning(address: string, body: string): Promise<void> {
     await this.request('PUT', `/v1/provisioning/${encodeURIComponent(address)}`, { body });

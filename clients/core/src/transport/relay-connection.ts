@@ -14,6 +14,9 @@ import {
   ParleyError,
   type Envelope,
   type Frame,
+  type PresenceState,
+  type PresenceSubscribeResult,
+  type PresenceUpdate,
   type Send,
   type SendMulti,
   type SendMultiResult,
@@ -50,6 +53,8 @@ export interface RelayConnectionOptions {
   /** Called when the queue that was waiting at connect time has been handled. */
   readonly onDrained?: () => void;
   readonly onState?: (state: ConnectionState, detail?: string) => void;
+  /** Called with each presence update of an account this connection subscribed to (DESIGN §8). */
+  readonly onPresence?: (update: PresenceUpdate) => void;
   /** Called when the relay refuses this device for good (removed, bad credentials); no more reconnects. */
   readonly onFatal?: (err: ParleyError) => void;
   /** First reconnect delay, ms. Default 500. */
@@ -83,6 +88,8 @@ export class RelayConnection {
   private pongDeadline: NodeJS.Timeout | undefined;
   private nextRequestId = 1;
   private readonly pending = new Map<number, Pending>();
+  /** Presence subscriptions waiting for their PresenceSubscribeResult, by request id. */
+  private readonly presencePending = new Map<number, { resolve: (r: PresenceSubscribeResult) => void; reject: (e: Error) => void; timer: NodeJS.Timeout }>();
   /** Envelope batches waiting for the handler, processed one at a time. */
   private work: Promise<void> = Promise.resolve();
   private drainSeen = false;
@@ -195,6 +202,42 @@ export class RelayConnection {
       this.pending.set(requestId, { resolve: resolve as (r: SendResult | SendMultiResult) => void, reject, timer });
       ws.send(encodeFrame({ kind: { case: 'sendMulti', value: { ...(send as SendMulti), requestId } } }));
     });
+  }
+
+  /**
+   * Replaces this connection's presence subscriptions with `targets` (an empty list ends them)
+   * and resolves with the relay's answer, which names the refused targets. Accepted targets get a
+   * presence update at once and on every change ({@link RelayConnectionOptions.onPresence}).
+   * Subscriptions end with the socket: subscribe again after a reconnect.
+   * @throws TransportError when not connected, or when no answer came within `timeoutMs`
+   *   (default 10,000); ParleyError when the relay refused the frame.
+   */
+  subscribePresence(targets: ReadonlyArray<{ readonly aci: Uint8Array; readonly token: Uint8Array }>, timeoutMs = 10_000): Promise<PresenceSubscribeResult> {
+    const ws = this.ws;
+    if (!ws || ws.readyState !== WebSocket.OPEN) return Promise.reject(new TransportError('DISCONNECTED', 'not connected to the relay'));
+    const requestId = this.takeRequestId();
+    return new Promise<PresenceSubscribeResult>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.presencePending.delete(requestId);
+        reject(new TransportError('TIMEOUT', 'the relay did not answer the presence subscription in time'));
+      }, timeoutMs);
+      this.presencePending.set(requestId, { resolve, reject, timer });
+      ws.send(encodeFrame({ kind: { case: 'presenceSubscribe', value: { requestId, targets: targets.map((t) => ({ aci: t.aci, token: t.token })) } } }));
+    });
+  }
+
+  /** Tells the relay this device's presence (online or away); false when not connected (nothing sent). */
+  setPresence(state: PresenceState): boolean {
+    const ws = this.ws;
+    if (!ws || ws.readyState !== WebSocket.OPEN) return false;
+    ws.send(encodeFrame({ kind: { case: 'presenceSet', value: { state } } }));
+    return true;
+  }
+
+  private takeRequestId(): number {
+    const requestId = this.nextRequestId++;
+    if (this.nextRequestId > 0xffffffff) this.nextRequestId = 1;
+    return requestId;
   }
 
   private connect(): void {
@@ -319,8 +362,25 @@ export class RelayConnection {
           clearTimeout(p.timer);
           p.reject(err);
         }
+        const q = this.presencePending.get(e.requestId);
+        if (q && e.requestId !== 0) {
+          this.presencePending.delete(e.requestId);
+          clearTimeout(q.timer);
+          q.reject(err);
+        }
         return;
       }
+      case 'presenceSubscribeResult': {
+        const q = this.presencePending.get(frame.kind.value.requestId);
+        if (!q) return;
+        this.presencePending.delete(frame.kind.value.requestId);
+        clearTimeout(q.timer);
+        q.resolve(frame.kind.value);
+        return;
+      }
+      case 'presenceUpdate':
+        this.opts.onPresence?.(frame.kind.value);
+        return;
       case 'deliver': {
         const envelopes = frame.kind.value.envelopes;
         const ws = this.ws;
@@ -359,6 +419,11 @@ export class RelayConnection {
       clearTimeout(p.timer);
       p.reject(err);
       this.pending.delete(id);
+    }
+    for (const [id, q] of this.presencePending) {
+      clearTimeout(q.timer);
+      q.reject(err);
+      this.presencePending.delete(id);
     }
   }
 }
