@@ -86,18 +86,26 @@ describe('parley processes: receipts, typing and settings', () => {
     await relay?.stop();
   });
 
-  it('listen --json prints the delivery receipt, the read receipt and the typing of the peer as they arrive', async () => {
+  it('listen --json prints the peer’s presence, the delivery receipt, the read receipt and the typing as they arrive', async () => {
+    // Bob writes first, so alice holds his presence token.
+    await ok(['send', 'alice', 'hello alice', '--profile', './bob']);
+    await ok(['receive', '--profile', './alice']);
+    await ok(['read', 'bob', '--profile', './alice']);
     const sent = JSON.parse((await ok(['send', 'bob', 'lunch at noon?', '--json', '--profile', './alice'])).stdout) as { id: string };
     const alice = listen('./alice', cwd);
     try {
       await until('alice to connect', () => alice.stderr().includes('connected'));
+      await until('bob’s presence', () => alice.lines.some((l) => l.event === 'presence'));
+      const presence = alice.lines.find((l) => l.event === 'presence')!;
+      assert.equal(presence.address, 'bob@localhost');
+      assert.equal(presence.state, 'offline');
       await ok(['receive', '--profile', './bob']);
       await until('the delivery receipt', () => alice.lines.some((l) => l.event === 'receipt'));
       await ok(['read', 'alice', '--profile', './bob']);
       await until('the read receipt', () => alice.lines.filter((l) => l.event === 'receipt').length === 2);
       await ok(['typing', 'alice', '--profile', './bob']);
       await until('the typing event', () => alice.lines.some((l) => l.event === 'typing'));
-      const events = alice.lines.filter((l) => l.event !== undefined);
+      const events = alice.lines.filter((l) => l.event === 'receipt' || l.event === 'typing');
       assert.deepEqual(
         events.map((e) => [e.event, e.type ?? e.action, e.from, e.messageIds ?? null]),
         [
@@ -118,7 +126,8 @@ describe('parley processes: receipts, typing and settings', () => {
       [[sent.id, 'bob@localhost', 'read']],
     );
     const history = jsonLines((await ok(['history', 'bob', '--json', '--profile', './alice'])).stdout);
-    assert.equal(history[0]!.status, 'read');
+    assert.equal(history.find((m) => m.id === sent.id)!.status, 'read');
+    assert.equal(history.find((m) => m.text === 'hello alice')!.status, 'read', 'what alice read herself shows read too');
   });
 
   it('settings change, print and refuse bad input; bad input everywhere ends with its exit code', async () => {

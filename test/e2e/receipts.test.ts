@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { MessageView, ParleyClientApi, ReceiptEvent, TypingEvent } from '@parley/client';
 import { aciFromBytes, create, EnvelopeSchema, type Frame, type Send } from '@parley/protocol';
-import { fullHistory, linkNewDevice, openRecording, until, type RecordingClient } from '../support/client-harness.js';
+import { fullHistory, linkNewDevice, openRecording, startListening as listening, until, type RecordingClient } from '../support/client-harness.js';
 import { startRelay, type RelayProcess } from '../support/relay-process.js';
 import { snapshotState } from '../support/state-snapshot.js';
 import { TamperingProxy } from '../support/tampering-proxy.js';
@@ -42,27 +42,6 @@ function record(client: ParleyClientApi): { receipts: ReceiptEvent[]; typing: Ty
 }
 
 const statuses = (ms: readonly MessageView[]) => ms.map((m) => m.status);
-
-/** Starts `client.listen()` and resolves once its connection is up, with the way to stop it. */
-async function listening(client: ParleyClientApi): Promise<{ stop: () => Promise<void> }> {
-  const stop = new AbortController();
-  const connected = new Promise<void>((resolve) => {
-    const off = client.on('connection', (state) => {
-      if (state === 'connected') {
-        off();
-        resolve();
-      }
-    });
-  });
-  const running = client.listen(stop.signal);
-  await connected;
-  return {
-    stop: async () => {
-      stop.abort();
-      await running;
-    },
-  };
-}
 
 describe('receipts and read sync between two people with two devices each', () => {
   let relay: RelayProcess;

@@ -135,3 +135,24 @@ export function spawnCrashChild(args: readonly string[]): CrashChild {
   );
   return { child, lines, exited, stderr: () => err };
 }
+
+/** Starts `client.listen()` and resolves once its connection is up, with the way to stop it. */
+export async function startListening(client: ParleyClientApi): Promise<{ stop: () => Promise<void> }> {
+  const stop = new AbortController();
+  const connected = new Promise<void>((resolve) => {
+    const off = client.on('connection', (state) => {
+      if (state === 'connected') {
+        off();
+        resolve();
+      }
+    });
+  });
+  const running = client.listen(stop.signal);
+  await Promise.race([connected, running]);
+  return {
+    stop: async () => {
+      stop.abort();
+      await running;
+    },
+  };
+}

@@ -1100,6 +1100,7 @@ export class ParleyClient implements ParleyClientApi {
         void this.flushAll().catch(() => undefined);
       },
       onPresence: (u) => this.privacy!.presence.onUpdate(u),
+      onPresenceEnded: (refused) => this.privacy!.presence.onEnded(refused),
       onState: (state, detail) => {
         if (state === 'connected') this.privacy!.presence.onConnected();
         if (state === 'disconnected' || state === 'stopped') this.privacy!.presence.reset();

@@ -28,6 +28,9 @@ export interface PresencePorts extends SettingsPort {
   presenceContacts(): Array<{ aci: string; address: string; token?: Uint8Array }>;
 }
 
+/** Most contacts one subscription names (the relay's default cap). */
+export const PRESENCE_MAX_TARGETS = 1_000;
+
 /** How long `snapshot()` waits for the relay's first updates, ms. */
 export const PRESENCE_SNAPSHOT_WAIT_MS = 2_000;
 
@@ -132,6 +135,17 @@ export class PresenceService {
     this.set({ address: contact.address, aci, state, ...(lastSeen !== undefined ? { lastSeen } : {}) });
   }
 
+  /** The relay ended subscriptions (the accounts rotated their token or turned presence off). */
+  onEnded(refused: readonly Uint8Array[]): void {
+    const contacts = this.deps.store.presenceContacts();
+    for (const bytes of refused) {
+      if (bytes.length !== 16) continue;
+      const aci = aciFromBytes(bytes) as string;
+      const c = contacts.find((x) => x.aci === aci);
+      if (c) this.set({ address: c.address, aci, state: 'unknown' });
+    }
+  }
+
   /**
    * Every contact's presence now: subscribes on the open connection and waits until the relay
    * told the state of every accepted contact (at most `waitMs`). Contacts without a token, and
@@ -174,7 +188,12 @@ export class PresenceService {
     const conn = this.deps.connection();
     if (!conn?.connected) return [];
     const on = readPrivacy(this.deps.store).presence;
-    const targets = on ? this.deps.store.presenceContacts().filter((c): c is typeof c & { token: Uint8Array } => c.token !== undefined) : [];
+    const targets = on
+      ? this.deps.store
+          .presenceContacts()
+          .filter((c): c is typeof c & { token: Uint8Array } => c.token !== undefined)
+          .slice(0, PRESENCE_MAX_TARGETS)
+      : [];
     const result = await conn.subscribePresence(targets.map((t) => ({ aci: aciToBytes(t.aci as Aci), token: t.token })));
     const refused = new Set(result.refused.filter((a) => a.length === 16).map((a) => aciFromBytes(a) as string));
     for (const t of targets) if (refused.has(t.aci)) this.set({ address: t.address, aci: t.aci, state: 'unknown' });

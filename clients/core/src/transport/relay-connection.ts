@@ -55,6 +55,11 @@ export interface RelayConnectionOptions {
   readonly onState?: (state: ConnectionState, detail?: string) => void;
   /** Called with each presence update of an account this connection subscribed to (DESIGN §8). */
   readonly onPresence?: (update: PresenceUpdate) => void;
+  /**
+   * Called with a PresenceSubscribeResult nobody asked for (request id 0): subscriptions the
+   * relay ended because their account rotated its token or turned presence off.
+   */
+  readonly onPresenceEnded?: (refused: readonly Uint8Array[]) => void;
   /** Called when the relay refuses this device for good (removed, bad credentials); no more reconnects. */
   readonly onFatal?: (err: ParleyError) => void;
   /** First reconnect delay, ms. Default 500. */
@@ -371,6 +376,10 @@ export class RelayConnection {
         return;
       }
       case 'presenceSubscribeResult': {
+        if (frame.kind.value.requestId === 0) {
+          this.opts.onPresenceEnded?.(frame.kind.value.refused);
+          return;
+        }
         const q = this.presencePending.get(frame.kind.value.requestId);
         if (!q) return;
         this.presencePending.delete(frame.kind.value.requestId);
