@@ -93,6 +93,7 @@ describe('README walkthrough', () => {
     const out = (pattern: RegExp) => outputs.find((o) => pattern.test(o.line))!.run.stdout;
     assert.match(out(/receive --profile \.\/bob/), /Lunch at noon\?/);
     assert.match(out(/receive --profile \.\/alice$/), /Noon works/);
+    assert.match(out(/receipts bob/), /bob@localhost {2}delivered/, 'bob’s delivery receipt reached alice');
     assert.match(out(/search/), /[Ll]unch/);
     const history = out(/history bob --profile \.\/alice-laptop/);
     assert.match(history, /Lunch at noon\?/, 'the new device received the history');

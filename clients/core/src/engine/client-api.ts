@@ -44,6 +44,11 @@ export interface MessageView {
   /** When this device stored it, ms since the epoch. */
   readonly receivedAt: number;
   readonly lamport: number;
+  /**
+   * This account's messages: `pending` (queued here), `sent` (the relay has it), `delivered` (on a
+   * device of every recipient), `read` (by every recipient; never while read receipts are off),
+   * `failed`. Others' messages: `received`, then `read` once read on a device of this account.
+   */
   readonly status: 'pending' | 'sent' | 'delivered' | 'read' | 'failed' | 'received';
   /** Files sent with the message (`text` is then their caption); absent when there are none. */
   readonly attachments?: readonly AttachmentView[];
