@@ -247,7 +247,11 @@ describe('message actions through a relay: edits, deletes, reactions, replies, d
     const a = await alice.client.send('bob', 'ephemeral xylophone from alice');
     await everyoneReceives();
     const b = await bob.client.send('alice', 'ephemeral xylophone from bob');
+    const dir = mkdtempSync(join(tmpdir(), 'parley-expire-'));
+    writeFileSync(join(dir, 'map.txt'), 'where we meet\n');
+    const f = await alice.client.sendFile('bob', join(dir, 'map.txt'), { caption: 'ephemeral map' });
     await everyoneReceives();
+    const copy = await bob.client.downloadAttachment(f.id, { out: join(dir, 'bob-map.txt') });
     assert.equal(b.expireTimer, 60, 'bob’s messages carry the timer he received');
     for (const [c, peer] of [[alice, 'bob'], [alice2, 'bob'], [bob, 'alice']] as const) {
       assert.deepEqual(hits(c.client, 'xylophone').sort(), [a.id, b.id].sort());
@@ -258,17 +262,19 @@ describe('message actions through a relay: edits, deletes, reactions, replies, d
     await everyoneReceives();
     for (const [c, peer] of [[alice, 'bob'], [alice2, 'bob'], [bob, 'alice']] as const) assert.ok(find(c.client, peer, a.id), 'not before its time');
 
-    clock.offsetMs = Math.max(a.sentAt, b.sentAt) + 60_001 - Date.now();
+    clock.offsetMs = Math.max(a.sentAt, b.sentAt, f.sentAt) + 60_001 - Date.now();
     try {
-    for (const [c, peer] of [[alice, 'bob'], [alice2, 'bob'], [bob, 'alice']] as const) {
-      assert.equal(find(c.client, peer, a.id), undefined, 'gone from history at once, sweep or not');
-      assert.deepEqual(hits(c.client, 'xylophone'), []);
-    }
-    await everyoneReceives(); // each receive sweeps
-    for (const c of [alice, alice2, bob]) {
-      const expired = c.actions.filter((e) => e.type === 'expired').flatMap((e) => (e.type === 'expired' ? e.messageIds : []));
-      assert.deepEqual([...expired].sort(), [a.id, b.id].sort(), 'the sweep deleted both');
-    }
+      for (const [c, peer] of [[alice, 'bob'], [alice2, 'bob'], [bob, 'alice']] as const) {
+        assert.equal(find(c.client, peer, a.id), undefined, 'gone from history at once, sweep or not');
+        assert.deepEqual(hits(c.client, 'xylophone'), []);
+      }
+      await everyoneReceives(); // each receive sweeps
+      for (const c of [alice, alice2, bob]) {
+        const expired = c.actions.filter((e) => e.type === 'expired').flatMap((e) => (e.type === 'expired' ? e.messageIds : []));
+        assert.deepEqual([...expired].sort(), [a.id, b.id, f.id].sort(), 'the sweep deleted them all');
+      }
+      await until('bob’s downloaded copy of the expired file to be removed', () => !existsSync(copy.path));
+      assert.ok(existsSync(join(dir, 'map.txt')), 'the file alice sent from is hers: it stays');
     } finally {
       clock.offsetMs = 0;
     }
