@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { describe, it } from 'node:test';
-import { ParleyError, type SendMultiResult } from '@parley/protocol';
+import { ParleyError, type Aci, type MessageId, type SendMultiResult } from '@parley/protocol';
 import type { DeviceAddress } from '@parley/crypto';
 import { GroupSender, type GroupCipherPort, type MultiSendSocket } from '../src/engine/group-sender.js';
 import { Groups } from '../src/engine/groups.js';
@@ -191,5 +191,28 @@ describe('group sender', () => {
     assert.deepEqual(t.keySends, [t.bob], 'the new key goes to bob only');
     assert.deepEqual(t.uploads.at(-1)!.payload, last.payload);
     assert.equal(t.store.groups.outbox.size(), 0);
+  });
+});
+
+describe('group messages: delivery state per member', () => {
+  it('keeps a row per member: pending when queued, sent with the upload, then each member’s receipts; the message follows the member furthest behind', async () => {
+    const t = setup();
+    const g = await t.groups.create('climbing', ['bob@example.org', 'carol@example.org']);
+    await t.flushPairwise();
+    const m = t.groups.queueMessage(`#${g.id}`, 'rope at 6?');
+    const me = t.self.aci as Aci;
+    const rows = () => Object.fromEntries(t.store.receipts.recipients(me, m.id as MessageId).map((r) => [r.recipientAci, r.status]));
+    assert.deepEqual(rows(), { [t.bob]: 'pending', [t.carol]: 'pending' });
+    await t.newSender().flush();
+    assert.deepEqual(rows(), { [t.bob]: 'sent', [t.carol]: 'sent' }, 'one upload reached every member');
+    t.store.receipts.applyReceipt(me, t.bob, [m.id as MessageId], 'read');
+    assert.equal(t.ports.messageView(m.id, me)?.status, 'sent', 'carol has not got it yet');
+    t.store.receipts.applyReceipt(me, t.carol, [m.id as MessageId], 'delivered');
+    assert.equal(t.ports.messageView(m.id, me)?.status, 'delivered');
+    t.store.receipts.applyReceipt(me, t.carol, [m.id as MessageId], 'read');
+    assert.equal(t.ports.messageView(m.id, me)?.status, 'read');
+    // Receipts to a member who is no contact go to the address the group gives it.
+    assert.equal(t.ports.routeAddress(t.carol), 'carol@example.org');
+    assert.equal(t.ports.routeAddress(newAci()), undefined);
   });
 });
