@@ -334,6 +334,49 @@ describe('message actions through a relay: edits, deletes, reactions, replies, d
     assert.equal(find(alice2.client, 'bob', through.id)?.text, 'and now?');
   });
 
+  it('a blocked contact’s typing indicators are dropped too; once unblocked they show', async () => {
+    await alice.client.block('bob');
+    const typing: string[] = [];
+    const offTyping = alice.client.on('typing', (t) => typing.push(t.from));
+    let connected = false;
+    const offConnection = alice.client.on('connection', (state) => (connected ||= state === 'connected'));
+    const stop = new AbortController();
+    const listening = alice.client.listen(stop.signal);
+    try {
+      await until('alice to be connected', () => connected);
+      const blockedTyping = await bob.client.typing('alice', 'started');
+      assert.ok(blockedTyping.devices >= 1, 'the indicator reached alice’s connected device');
+      await alice.client.unblock('bob');
+      const visible = await bob.client.send('alice', 'visible again');
+      await until('alice to show the message after the unblock', () => alice.messages.some((m) => m.id === visible.id));
+      assert.equal(typing.length, 0, 'the indicator that came while bob was blocked was dropped');
+      // A STARTED within 3 s of the last one is throttled by the sender: retry until one goes out.
+      let sent = false;
+      let trying = false;
+      await until(
+        'bob’s next indicator to go out',
+        () => {
+          if (!sent && !trying) {
+            trying = true;
+            void bob.client.typing('alice', 'started').then((r) => {
+              sent = r.sent;
+              trying = false;
+            });
+          }
+          return sent;
+        },
+        10_000,
+      );
+      await until('the indicator to show once bob is unblocked', () => typing.includes('bob@localhost'));
+    } finally {
+      stop.abort();
+      await listening;
+      offTyping();
+      offConnection();
+    }
+    await everyoneReceives();
+  });
+
   it('a device linked later gets the edits, tombstones, reactions and timer', async () => {
     await alice.client.setExpireTimer('bob', 86_400);
     await everyoneReceives();
