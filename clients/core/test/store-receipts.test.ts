@@ -116,19 +116,22 @@ describe('receipt store: per-recipient status', () => {
     assert.equal(store.receipts.earlyCount(), 0);
   });
 
-  it('moves recipients to sent or failed with their send, never backwards', () => {
+  it('shows a row the recipient has not got yet at its send’s state, and from delivered on at its own', () => {
     const { store, peer, me, conversationId } = setup();
     const id = newMessageId();
     store.messages.addMessage({ conversationId, id, senderAci: me, senderDevice: 1 as DeviceId, direction: 'out', body: 'x', sentAt: 1, lamport: 1 });
     store.receipts.addRecipients(me, id, [peer]);
-    assert.equal(store.receipts.recipients(me, id)[0]!.status, 'pending');
-    store.receipts.setAllRecipients(me, id, 'failed');
-    assert.equal(store.receipts.recipients(me, id)[0]!.status, 'failed');
-    store.receipts.setAllRecipients(me, id, 'sent');
+    const row = () => store.receipts.recipients(me, id)[0]!.status;
+    assert.equal(row(), 'pending');
+    store.messages.setStatus({ senderAci: me, id }, 'failed');
+    assert.equal(row(), 'failed');
+    store.messages.setStatus({ senderAci: me, id }, 'pending');
+    store.messages.setStatus({ senderAci: me, id }, 'sent');
+    assert.equal(row(), 'sent');
     store.receipts.applyReceipt(me, peer, [id], 'delivered');
-    store.receipts.setAllRecipients(me, id, 'sent');
-    store.receipts.setAllRecipients(me, id, 'failed');
-    assert.equal(store.receipts.recipients(me, id)[0]!.status, 'delivered');
+    assert.equal(row(), 'delivered');
+    store.messages.setStatus({ senderAci: me, id }, 'failed');
+    assert.equal(row(), 'delivered', 'nothing takes a row back');
   });
 
   it('lists the recipients of the newest messages of a conversation, newest first', () => {

@@ -80,6 +80,9 @@ import { Serial } from './serial.js';
 import { SessionManager } from './session-manager.js';
 import { writeExport } from './export-archive.js';
 
+/** How long queued delivery receipts wait for more ids before they are sent, ms. */
+export const RECEIPT_FLUSH_DELAY_MS = 100;
+
 /** Read models the front ends list. */
 export interface ViewStore {
   conversations(): ConversationView[];
@@ -150,6 +153,8 @@ export class ParleyClient implements ParleyClientApi {
   private sweeper: ExpirySweeper | undefined;
   /** Receipts, typing, presence and the privacy settings. */
   private privacy: PrivacyFeatures | undefined;
+  /** The pending flush of delivery receipts (see flushReceiptsSoon). */
+  private receiptFlush: NodeJS.Timeout | undefined;
   private connection: RelayConnection | undefined;
   private drainWaiters: Array<() => void> = [];
   private drained = false;
@@ -917,6 +922,7 @@ export class ParleyClient implements ParleyClientApi {
     this.closing.abort();
     this.sweeper = undefined;
     this.privacy?.close();
+    clearTimeout(this.receiptFlush);
     await this.stopConnection(true);
     this.store.close();
   }
@@ -1036,8 +1042,21 @@ export class ParleyClient implements ParleyClientApi {
       },
       onResend: () => void this.sender?.flush().catch(() => undefined),
       hooks: this.privacy,
-      onQueued: () => void this.sender?.flush().catch(() => undefined),
+      onQueued: () => this.flushReceiptsSoon(),
     });
+  }
+
+  /**
+   * Sends queued delivery receipts a moment later rather than at once: batches arriving meanwhile
+   * add their ids to the receipt still waiting, so a busy conversation sends few, full receipts.
+   */
+  private flushReceiptsSoon(): void {
+    if (this.receiptFlush) return;
+    this.receiptFlush = setTimeout(() => {
+      this.receiptFlush = undefined;
+      void this.sender?.flush().catch(() => undefined);
+    }, RECEIPT_FLUSH_DELAY_MS);
+    this.receiptFlush.unref();
   }
 
   /** Whether the last identity key seen for `aci` is not the one the user trusts. */

@@ -72,6 +72,10 @@ export class PrivacyFeatures implements ReceiveHooks {
   private readonly deps: PrivacyFeaturesDeps;
   private readonly typingIn: TypingTracker;
   private readonly typingOut: TypingThrottle;
+  /** The presence token each contact last sent, as stored (saves a lookup per received message). */
+  private readonly knownTokens = new Map<string, string>();
+  /** This account's ACI (it never changes once there is one). */
+  private selfAci: string | undefined;
 
   constructor(deps: PrivacyFeaturesDeps) {
     this.deps = deps;
@@ -233,14 +237,24 @@ export class PrivacyFeatures implements ReceiveHooks {
 
   /** See ReceiveHooks.content. */
   content(from: ReceivedFrom, content: Content): ContentOutcome | undefined {
-    const { store, host } = this.deps;
-    const mine = from.source === host.self().aci;
+    const { store } = this.deps;
+    const mine = from.source === this.self();
     // The sender's presence token rides on its messages; a changed one renews the subscription.
     let token: { effect: () => void; after: () => void } | undefined;
     if (!mine && !from.online && from.address !== undefined && content.presenceToken.length === 32) {
       const value = content.presenceToken;
-      let changed = false;
-      token = { effect: () => void (changed = store.savePresenceToken(from.source, value)), after: () => changed && this.presence.refresh() };
+      const hex = toHex(value);
+      if (this.knownTokens.get(from.source) !== hex) {
+        let changed = false;
+        token = {
+          effect: () => void (changed = store.savePresenceToken(from.source, value)),
+          after: () => {
+            // Remembered once committed: a batch that rolled back saved nothing.
+            this.knownTokens.set(from.source, hex);
+            if (changed) this.presence.refresh();
+          },
+        };
+      }
     }
     const body = content.body;
     switch (body.case) {
@@ -286,9 +300,9 @@ export class PrivacyFeatures implements ReceiveHooks {
    * the new ids (a busy conversation sends fewer, fuller receipts).
    */
   stored(messages: readonly EngineMessage[], now: number): boolean {
-    const { store, host } = this.deps;
+    const { store } = this.deps;
     let queued = false;
-    for (const [author, owed] of deliveryReceiptsOwed(messages, host.self().aci)) {
+    for (const [author, owed] of deliveryReceiptsOwed(messages, this.self())) {
       // A sender whose address could not be verified cannot be routed to by the outbox.
       const destinationAddress = store.routeAddress(author);
       if (!destinationAddress) continue;
@@ -307,6 +321,10 @@ export class PrivacyFeatures implements ReceiveHooks {
       queued = true;
     }
     return queued;
+  }
+
+  private self(): string {
+    return (this.selfAci ??= this.deps.host.self().aci);
   }
 
   /** Stops the typing expiry timers. */

@@ -187,8 +187,9 @@ export class SendPipeline {
         entries.push(entry);
         continue;
       }
-      // Read again inside the serial section: a queued receipt may have taken more ids since `due` was read.
-      const content = store.outboxContent(entry.id);
+      // Read again inside the serial section: a queued receipt (an entry without a message) may
+      // have taken more ids since `due` was read. A message's content never changes.
+      const content = entry.messageId === undefined ? store.outboxContent(entry.id) : entry.content;
       if (!content) continue;
       try {
         await sessions.ensureSessions(entry.destinationAci);

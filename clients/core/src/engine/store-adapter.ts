@@ -215,8 +215,6 @@ export function adaptClientStore(store: ClientStore, now: () => number = () => D
     },
     setOutgoingStatus(id, status) {
       messages.setStatus({ senderAci: self().aci as Aci, id: id as MessageId }, status === 'received' ? 'delivered' : status);
-      // The send went out (or was given up) to every recipient at once.
-      if (status === 'sent' || status === 'failed') store.receipts.setAllRecipients(self().aci as Aci, id as MessageId, status);
     },
     maxLamport(conversation) {
       const id = conversationId(conversation, false);

@@ -527,8 +527,6 @@ export class GroupOutbox {
       // message is sent once the group upload is committed (the transcript may still be queued).
       const from = status === 'sent' ? "status IN ('pending', 'failed')" : "status = 'pending'";
       this.#db.run(`UPDATE messages SET status = ? WHERE direction = 'out' AND id = ? AND ${from}`, [status, row.message_id]);
-      // One upload reached (or was given up for) every member at once.
-      this.#db.run(`UPDATE message_recipients SET status = ? WHERE message_id = ? AND ${from}`, [status, row.message_id]);
     });
   }
 

@@ -21,7 +21,11 @@ import type { ClientDatabase } from './database.js';
 import { blob, copyBytes } from './sql-values.js';
 import { type ConversationId, type MessageKey, checkAci, checkInteger, checkMessageId } from './store-types.js';
 
-/** A recipient's state of one message. `failed`: the send to it was given up. */
+/**
+ * A recipient's state of one message. Until the recipient has it, a row shows the state of the
+ * send itself (`pending`, `sent`, `failed`: one send reaches every recipient at once), which the
+ * message keeps; receipts then move the row on its own.
+ */
 export type RecipientStatus = 'pending' | 'sent' | 'delivered' | 'read' | 'failed';
 
 /** What a receipt reports. */
@@ -57,14 +61,18 @@ export const MAX_EARLY_RECEIPTS = 10_000;
 export const MAX_RECEIPT_IDS = 2_000;
 
 const RANK: Record<RecipientStatus, number> = { pending: 0, failed: 0, sent: 1, delivered: 2, read: 3 };
-/** SQL for a status's rank (for min()). */
-const RANK_SQL = "CASE status WHEN 'read' THEN 3 WHEN 'delivered' THEN 2 WHEN 'sent' THEN 1 ELSE 0 END";
+/** SQL for the rank of the status in `column` (for comparisons and min()). */
+function rankOf(column: string): string {
+  return `(CASE ${column} WHEN 'read' THEN 3 WHEN 'delivered' THEN 2 WHEN 'sent' THEN 1 ELSE 0 END)`;
+}
 
 interface RecipientRow {
   sender_aci: string;
   message_id: string;
   recipient_aci: string;
   status: RecipientStatus;
+  /** The message's own status: a row not delivered yet shows where the send is. */
+  message_status: RecipientStatus;
   updated_at: number;
   delivered_at: number | null;
   read_at: number | null;
@@ -75,7 +83,7 @@ function toRecipient(r: RecipientRow): RecipientRecord {
     senderAci: r.sender_aci as Aci,
     messageId: r.message_id as MessageId,
     recipientAci: r.recipient_aci as Aci,
-    status: r.status,
+    status: RANK[r.status] >= RANK.delivered ? r.status : r.message_status === 'delivered' || r.message_status === 'read' ? r.status : r.message_status,
     updatedAt: r.updated_at,
     ...(r.delivered_at !== null ? { deliveredAt: r.delivered_at } : {}),
     ...(r.read_at !== null ? { readAt: r.read_at } : {}),
@@ -111,6 +119,8 @@ export class ReceiptStore {
           [senderAci, messageId, checkAci(r, 'recipient'), status, now],
         );
       }
+      // A message queued here has a fresh random id: no receipt can have come for it yet.
+      if (status === 'pending') return;
       const early = this.#db.all<{ recipient_aci: string; status: ReceiptKind; received_at: number }>(
         'SELECT recipient_aci, status, received_at FROM early_receipts WHERE message_id = ?',
         [messageId],
@@ -121,22 +131,8 @@ export class ReceiptStore {
         moved = this.#advance(senderAci, messageId, e.recipient_aci as Aci, e.status, e.received_at) || moved;
         this.#db.run('DELETE FROM early_receipts WHERE message_id = ? AND recipient_aci = ?', [messageId, e.recipient_aci]);
       }
-      if (moved) this.#settle(senderAci, messageId);
+      if (moved) this.#settle(senderAci, JSON.stringify([messageId]));
     });
-  }
-
-  /**
-   * Moves every recipient row of message (senderAci, messageId) that is behind `status` to it:
-   * `sent` once the relay took the send (from pending or failed), `failed` when it was given up
-   * (from pending only). Never moves a row backwards.
-   */
-  setAllRecipients(senderAci: Aci, messageId: MessageId, status: 'sent' | 'failed'): void {
-    const now = this.#clock.now();
-    const sql =
-      status === 'sent'
-        ? "UPDATE message_recipients SET status = 'sent', updated_at = ? WHERE sender_aci = ? AND message_id = ? AND status IN ('pending', 'failed')"
-        : "UPDATE message_recipients SET status = 'failed', updated_at = ? WHERE sender_aci = ? AND message_id = ? AND status = 'pending'";
-    this.#db.run(sql, [now, senderAci, messageId]);
   }
 
   /**
@@ -149,41 +145,55 @@ export class ReceiptStore {
     checkAci(recipientAci, 'recipientAci');
     checkInteger(at, 'at');
     const ids = [...new Set(messageIds)].slice(0, MAX_RECEIPT_IDS).map((id) => checkMessageId(id));
-    const known: MessageId[] = [];
-    const changed: MessageId[] = [];
-    const early: MessageId[] = [];
-    this.#db.transaction(() => {
-      for (const id of ids) {
-        const row = this.#db.get<{ status: RecipientStatus }>(
-          'SELECT status FROM message_recipients WHERE sender_aci = ? AND message_id = ? AND recipient_aci = ?',
-          [senderAci, id, recipientAci],
-        );
-        if (row) {
-          known.push(id);
-          if (this.#advance(senderAci, id, recipientAci, kind, at)) {
-            changed.push(id);
-            this.#settle(senderAci, id);
-          }
-          continue;
-        }
-        const message = this.#db.value('SELECT 1 FROM messages WHERE sender_aci = ? AND id = ?', [senderAci, id]);
-        if (message !== undefined) continue; // a message of ours, but not one sent to this recipient
-        this.#db.run(
-          `INSERT INTO early_receipts (message_id, recipient_aci, status, received_at) VALUES (?, ?, ?, ?)
-           ON CONFLICT (message_id, recipient_aci) DO UPDATE SET status = CASE WHEN excluded.status = 'read' THEN 'read' ELSE status END`,
-          [id, recipientAci, kind, at],
-        );
-        early.push(id);
-      }
-      if (early.length > 0) this.#capEarly();
+    // Set-based: a receipt names hundreds of ids, and a busy sender takes many receipts.
+    const list = JSON.stringify(ids);
+    return this.#db.transaction(() => {
+      const ours = new Set(
+        this.#db
+          .all<{ message_id: string }>(
+            'SELECT message_id FROM message_recipients WHERE sender_aci = ? AND recipient_aci = ? AND message_id IN (SELECT value FROM json_each(?))',
+            [senderAci, recipientAci, list],
+          )
+          .map((r) => r.message_id),
+      );
+      const moved = new Set(
+        this.#db
+          .all<{ message_id: string }>(
+            `UPDATE message_recipients SET status = ?, updated_at = ?, delivered_at = coalesce(delivered_at, ?),
+               read_at = CASE WHEN ? = 'read' THEN ? ELSE read_at END
+             WHERE sender_aci = ? AND recipient_aci = ? AND message_id IN (SELECT value FROM json_each(?)) AND ${rankOf('status')} < ?
+             RETURNING message_id`,
+            [kind, at, at, kind, at, senderAci, recipientAci, list, RANK[kind]],
+          )
+          .map((r) => r.message_id),
+      );
+      if (moved.size > 0) this.#settle(senderAci, JSON.stringify([...moved]));
+      // Ids of no message here (yet): kept for when the message arrives (a transcript).
+      const early = new Set(
+        this.#db
+          .all<{ message_id: string }>(
+            `INSERT INTO early_receipts (message_id, recipient_aci, status, received_at)
+               SELECT j.value, ?, ?, ? FROM json_each(?) j WHERE NOT EXISTS (SELECT 1 FROM messages m WHERE m.sender_aci = ? AND m.id = j.value)
+             ON CONFLICT (message_id, recipient_aci) DO UPDATE SET status = CASE WHEN excluded.status = 'read' THEN 'read' ELSE status END
+             RETURNING message_id`,
+            [recipientAci, kind, at, list, senderAci],
+          )
+          .map((r) => r.message_id),
+      );
+      if (early.size > 0) this.#capEarly();
+      // In the order the receipt named them.
+      return { known: ids.filter((id) => ours.has(id)), changed: ids.filter((id) => moved.has(id)), early: ids.filter((id) => early.has(id)) };
     });
-    return { known, changed, early };
   }
 
   /** The recipients of message (senderAci, messageId), by recipient. */
   recipients(senderAci: Aci, messageId: MessageId): RecipientRecord[] {
     return this.#db
-      .all<RecipientRow>('SELECT * FROM message_recipients WHERE sender_aci = ? AND message_id = ? ORDER BY recipient_aci', [senderAci, messageId])
+      .all<RecipientRow>(
+        `SELECT r.*, m.status AS message_status FROM message_recipients r JOIN messages m ON m.sender_aci = r.sender_aci AND m.id = r.message_id
+         WHERE r.sender_aci = ? AND r.message_id = ? ORDER BY r.recipient_aci`,
+        [senderAci, messageId],
+      )
       .map(toRecipient);
   }
 
@@ -195,7 +205,7 @@ export class ReceiptStore {
     checkInteger(limit, 'limit', 1, 1000);
     return this.#db
       .all<RecipientRow>(
-        `SELECT r.* FROM (SELECT id, lamport FROM messages WHERE conversation_id = ? AND sender_aci = ? AND direction = 'out'
+        `SELECT r.*, m.status AS message_status FROM (SELECT id, lamport, status FROM messages WHERE conversation_id = ? AND sender_aci = ? AND direction = 'out'
            ORDER BY lamport DESC, id DESC LIMIT ?) m
          JOIN message_recipients r ON r.sender_aci = ? AND r.message_id = m.id
          ORDER BY m.lamport DESC, m.id DESC, r.recipient_aci`,
@@ -274,14 +284,13 @@ export class ReceiptStore {
     return true;
   }
 
-  /** Raises the message's own status to the least advanced recipient's, once that is delivered or read. */
-  #settle(senderAci: Aci, messageId: MessageId): void {
-    const least = Number(this.#db.value(`SELECT min(${RANK_SQL}) FROM message_recipients WHERE sender_aci = ? AND message_id = ?`, [senderAci, messageId]));
-    if (least < RANK.delivered) return;
-    const status = least >= RANK.read ? 'read' : 'delivered';
+  /** Raises each message's own status (a JSON list of ids) to its least advanced recipient's, once that is delivered or read. */
+  #settle(senderAci: Aci, list: string): void {
+    const least = `(SELECT min(${rankOf('r.status')}) FROM message_recipients r WHERE r.sender_aci = messages.sender_aci AND r.message_id = messages.id)`;
     this.#db.run(
-      `UPDATE messages SET status = ? WHERE sender_aci = ? AND id = ? AND direction = 'out' AND ${RANK_SQL} < ?`,
-      [status, senderAci, messageId, RANK[status]],
+      `UPDATE messages SET status = CASE WHEN ${least} >= ${RANK.read} THEN 'read' ELSE 'delivered' END
+       WHERE sender_aci = ? AND direction = 'out' AND id IN (SELECT value FROM json_each(?)) AND ${least} >= ${RANK.delivered} AND ${rankOf('status')} < ${least}`,
+      [senderAci, list],
     );
   }
 
