@@ -19,10 +19,13 @@ export interface CommitBatcherOptions<I, R> {
   readonly maxPending: number;
 }
 
-interface Waiter<I, R> {
-  items: readonly I[];
-  resolve: (r: R[]) => void;
-  reject: (e: unknown) => void;
+/** One submit: a single item (the common case, kept free of extra arrays and promises) or a group. */
+type Waiter<I, R> =
+  | { readonly single: true; readonly item: I; readonly size: 1; resolve: (r: R) => void; reject: (e: unknown) => void }
+  | { readonly single: false; readonly items: readonly I[]; readonly size: number; resolve: (r: R[]) => void; reject: (e: unknown) => void };
+
+function busy(): ParleyError {
+  return new ParleyError('RATE_LIMITED', 'the relay is busy; retry shortly', { retryAfterMs: 100 });
 }
 
 /** See the module comment. */
@@ -45,7 +48,12 @@ export class CommitBatcher<I, R> {
 
   /** Queues `item` for the next batch; resolves with its result once its batch committed. */
   submit(item: I): Promise<R> {
-    return this.submitAll([item]).then((r) => r[0]!);
+    if (this.waitingItems + 1 > this.opts.maxPending) return Promise.reject(busy());
+    return new Promise<R>((resolve, reject) => {
+      this.waiting.push({ single: true, item, size: 1, resolve, reject });
+      this.waitingItems++;
+      this.schedule();
+    });
   }
 
   /**
@@ -54,11 +62,9 @@ export class CommitBatcher<I, R> {
    */
   submitAll(items: readonly I[]): Promise<R[]> {
     if (items.length === 0) return Promise.resolve([]);
-    if (this.waitingItems + items.length > this.opts.maxPending) {
-      return Promise.reject(new ParleyError('RATE_LIMITED', 'the relay is busy; retry shortly', { retryAfterMs: 100 }));
-    }
+    if (this.waitingItems + items.length > this.opts.maxPending) return Promise.reject(busy());
     return new Promise<R[]>((resolve, reject) => {
-      this.waiting.push({ items, resolve, reject });
+      this.waiting.push({ single: false, items, size: items.length, resolve, reject });
       this.waitingItems += items.length;
       this.schedule();
     });
@@ -84,8 +90,8 @@ export class CommitBatcher<I, R> {
   private takeBatch(): Waiter<I, R>[] {
     let n = 0;
     let size = 0;
-    while (n < this.waiting.length && (n === 0 || size + this.waiting[n]!.items.length <= this.opts.maxBatch)) {
-      size += this.waiting[n]!.items.length;
+    while (n < this.waiting.length && (n === 0 || size + this.waiting[n]!.size <= this.opts.maxBatch)) {
+      size += this.waiting[n]!.size;
       n++;
     }
     const batch = n === this.waiting.length ? this.waiting : this.waiting.slice(0, n);
@@ -100,7 +106,11 @@ export class CommitBatcher<I, R> {
     try {
       while (this.waiting.length > 0) {
         const batch = this.takeBatch();
-        const items = batch.length === 1 ? batch[0]!.items : batch.flatMap((w) => w.items);
+        const items: I[] = [];
+        for (const w of batch) {
+          if (w.single) items.push(w.item);
+          else for (const item of w.items) items.push(item);
+        }
         let results: R[];
         try {
           results = await this.opts.flush(items);
@@ -110,8 +120,9 @@ export class CommitBatcher<I, R> {
         }
         let at = 0;
         for (const w of batch) {
-          w.resolve(results.slice(at, at + w.items.length));
-          at += w.items.length;
+          if (w.single) w.resolve(results[at]!);
+          else w.resolve(results.slice(at, at + w.size));
+          at += w.size;
         }
       }
     } finally {

@@ -175,8 +175,8 @@ export class FrameClient {
     });
   }
 
-  /** Waits (5 s at most) until `find` answers something. */
-  async until<T>(find: () => T | undefined, what: string, timeoutMs = 5000): Promise<T> {
+  /** Waits (10 s at most by default) until `find` answers something. */
+  async until<T>(find: () => T | undefined, what: string, timeoutMs = 10_000): Promise<T> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const v = find();
