@@ -170,7 +170,7 @@ describe('sealed sender and multi-recipient sends through a relay process', () =
   });
 
   it('refuses an upload that misses one device with one error naming that recipient, and stores nothing', async () => {
-    const [big, ...rest] = members;
+    const big = members[0];
     const recipients = everyDevice(members).filter((a) => !(a.aci === aciOf(big!) && a.deviceId === big!.devices[2]!.deviceId));
     const envelopes = storedEnvelopes(relay.dataDir);
     const answer = await upload(await groupPayload('not for all', members, recipients), combineAccessKeys(members.map((m) => m.accessKey)));
@@ -179,7 +179,6 @@ describe('sealed sender and multi-recipient sends through a relay process', () =
       answer.error.recipients.map((r) => [aciFromBytes(r.aci), r.missingDevices, r.extraDevices]),
       [[aciOf(big!), [big!.devices[2]!.deviceId], []]],
     );
-    assert.equal(rest.length, 2);
     assert.equal(storedEnvelopes(relay.dataDir), envelopes);
   });
 
