@@ -391,7 +391,7 @@ export class Groups {
     const fresh = replica.merge(offered);
     const after = replica.state();
     if (fresh.length === 0) return { before, after, fresh, log: replica.changes() };
-    const group = groups.ensureGroup(groupId);
+    groups.ensureGroup(groupId);
     groups.addChanges(
       groupId,
       fresh.map((c): StoredGroupChange => ({ changeId: c.changeId, lamport: c.lamport, authorAci: c.author, body: serializeChange(c) })),
@@ -413,7 +413,6 @@ export class Groups {
       if (applied.has(c.changeId)) this.insertNotice(groupId, c, options.announce);
       else if (replayed) groups.deleteGroupMessage(groupId, c.author, c.changeId);
     }
-    void group;
 
     // Removals: the removed members' sender keys go; the remaining members' next group message
     // goes out under a new key of this device's.
