@@ -35,6 +35,7 @@ export type {
   ParleyClientApi,
   ProgressEvent,
   SafetyNumberView,
+  SealedSenderStatus,
   SearchHit,
 } from '@parley/client';
 

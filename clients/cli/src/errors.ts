@@ -204,6 +204,15 @@ export const CLIENT_RULES: Readonly<Record<string, ErrorRule>> = {
     hint: (ctx) => `you blocked ${ctx.address ?? 'that contact'}: \`parley unblock ${ctx.address ?? '<address>'}\` to write to them again`,
   },
   SETTING_OFF: { exit: EXIT.USAGE, hint: '`parley settings` shows the privacy settings; turn the feature on with e.g. `parley settings presence on`' },
+  TRUST_ROOT_CHANGED: {
+    exit: EXIT.CRYPTO,
+    hint: (ctx) =>
+      `the relay at ${relay(ctx)} announces another sealed-sender trust root than the one pinned at registration: ask its operator whether the key was replaced on purpose; until then messages go out identified`,
+  },
+  SEALED_SENDER_UNAVAILABLE: {
+    exit: EXIT.REFUSED,
+    hint: (ctx) => `the relay at ${relay(ctx)} does not offer sealed sender (or its certificates do not check out); messages go out identified`,
+  },
 };
 
 const retryAfter = (err: CodedError): number | undefined => {

@@ -166,7 +166,7 @@ export function formatDevice(d: DeviceView): string {
 /** `bob@localhost  verified` and the like. */
 export function formatContact(c: ContactView): string {
   const state = c.identityChanged ? 'SAFETY NUMBER CHANGED' : c.verified ? 'verified' : 'not verified';
-  return `${c.address}  ${state}`;
+  return `${c.address}  ${state}${c.sealedSender ? '  sealed' : ''}`;
 }
 
 /** The safety number in three rows of four groups, as people read it aloud. */
@@ -180,7 +180,10 @@ export function formatSafetyNumber(s: SafetyNumberView): string[] {
 
 /** The lines of `whoami`. */
 export function formatAccount(a: AccountInfo): string[] {
-  return [`address  ${a.address}`, `device   ${a.deviceId}`, `server   ${a.server}`, `aci      ${a.aci}`];
+  const lines = [`address  ${a.address}`, `device   ${a.deviceId}`, `server   ${a.server}`, `aci      ${a.aci}`];
+  const sealed = a.sealedSender;
+  if (sealed) lines.push(`sealed   ${sealed.active ? 'active' : `off${sealed.problem ? ` (${sealed.problem})` : !sealed.trustRootPinned ? ' (no trust root pinned yet)' : !sealed.accessKeyUploaded ? ' (access key not uploaded yet)' : ''}`}`);
+  return lines;
 }
 
 const TASK_LABELS: Readonly<Record<ProgressEvent['task'], string>> = {

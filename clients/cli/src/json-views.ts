@@ -21,6 +21,7 @@ import type {
   ReceiptEvent,
   ReceiptView,
   SafetyNumberView,
+  SealedSenderStatus,
   SearchHit,
   TypingEvent,
   TypingResult,
@@ -28,7 +29,25 @@ import type {
 
 /** `whoami`, `register` and the last line of `link`. */
 export function accountJson(a: AccountInfo): Record<string, unknown> {
-  return { aci: a.aci, username: a.username, address: a.address, deviceId: a.deviceId, server: a.server };
+  return {
+    aci: a.aci,
+    username: a.username,
+    address: a.address,
+    deviceId: a.deviceId,
+    server: a.server,
+    ...(a.sealedSender ? { sealedSender: sealedSenderJson(a.sealedSender) } : {}),
+  };
+}
+
+/** The `sealedSender` object of `whoami`. */
+export function sealedSenderJson(s: SealedSenderStatus): Record<string, unknown> {
+  return {
+    active: s.active,
+    trustRootPinned: s.trustRootPinned,
+    accessKeyUploaded: s.accessKeyUploaded,
+    ...(s.certificateExpiresAt !== undefined ? { certificateExpiresAt: s.certificateExpiresAt } : {}),
+    ...(s.problem !== undefined ? { problem: s.problem } : {}),
+  };
 }
 
 /** A message line of `send`, `receive`, `listen` and `history`. */
@@ -134,7 +153,7 @@ export function deviceJson(d: DeviceView): Record<string, unknown> {
 
 /** A line of `contacts`. */
 export function contactJson(c: ContactView): Record<string, unknown> {
-  return { address: c.address, aci: c.aci, identityChanged: c.identityChanged, verified: c.verified };
+  return { address: c.address, aci: c.aci, identityChanged: c.identityChanged, verified: c.verified, ...(c.sealedSender !== undefined ? { sealedSender: c.sealedSender } : {}) };
 }
 
 /** The line of `verify`. */

@@ -34,6 +34,10 @@ export const CLIENT_ERROR_CODES = {
   TOO_LATE: 'The message is older than the window for editing or deleting it for everyone (24 hours).',
   BLOCKED: 'The contact is blocked: nothing is sent to it until it is unblocked.',
   SETTING_OFF: 'The feature is turned off in this account’s privacy settings (`parley settings`).',
+  TRUST_ROOT_CHANGED:
+    'The relay announces a sealed-sender trust root other than the one this device pinned; it is refused, and messages go out identified.',
+  SEALED_SENDER_UNAVAILABLE:
+    'The relay offers no sealed sender (no trust root announced) or handed out a sender certificate that is not valid for this device.',
 } as const;
 
 /** A stable @parley/client error code. */

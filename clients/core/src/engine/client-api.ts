@@ -13,6 +13,26 @@ export interface AccountInfo {
   readonly deviceId: number;
   /** The relay's base URL. */
   readonly server: string;
+  /** Whether contacts can send to this account sealed, and this device can send sealed. */
+  readonly sealedSender?: SealedSenderStatus;
+}
+
+/** Sealed sender on this device (DESIGN §5), as far as it is known without asking the relay. */
+export interface SealedSenderStatus {
+  /**
+   * The relay's trust root is pinned, it has this account's current access key, and nothing is
+   * wrong: messages to contacts whose profile key this device holds go sealed, and contacts
+   * holding this account's key can send to it sealed.
+   */
+  readonly active: boolean;
+  /** The relay's sender-certificate trust root is pinned (at registration, link or first use). */
+  readonly trustRootPinned: boolean;
+  /** The relay accepted the access key of the account's current profile key from this device. */
+  readonly accessKeyUploaded: boolean;
+  /** When the cached sender certificate expires, ms since the epoch; absent before the first. */
+  readonly certificateExpiresAt?: number;
+  /** Why sealed sending is off: TRUST_ROOT_CHANGED or SEALED_SENDER_UNAVAILABLE. */
+  readonly problem?: string;
 }
 
 /** A file of a message. */
@@ -196,6 +216,11 @@ export interface ContactView {
   readonly aci: string;
   readonly identityChanged: boolean;
   readonly verified: boolean;
+  /**
+   * This device holds the contact's profile key, so messages to it go sealed (the relay does
+   * not learn who sends them). Absent from engines without sealed sender.
+   */
+  readonly sealedSender?: boolean;
 }
 
 /** The result of `verify`. */

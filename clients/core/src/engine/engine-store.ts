@@ -61,6 +61,10 @@ export interface OutboxEntry {
   readonly nextAttemptAt: number;
   /** Ask the relay for a push wake-up (default true; receipts and syncs are not worth waking a phone). */
   readonly urgent?: boolean;
+  /** The recipient's access key when the saved attempt is sealed (unidentified socket); else identified. */
+  readonly accessKey?: Uint8Array;
+  /** The relay refused a sealed attempt of this entry: it goes identified from now on. */
+  readonly identifiedOnly?: boolean;
 }
 
 /** What the engine reads and writes. Methods are synchronous (SQLCipher is). */
@@ -106,8 +110,9 @@ export interface EngineStore {
   outboxContent(id: number): Uint8Array | undefined;
   /** Whether an outbox entry is still queued. */
   outboxHas(id: number): boolean;
-  outboxSaveAttempt(id: number, envelopeMessageId: Uint8Array, ciphertexts: readonly DeviceCiphertext[]): void;
-  /** Forgets the saved attempt (the relay refused it, so nothing of it was committed). */
+  /** Saves an attempt; with `accessKey` it is sealed and goes over the unidentified socket. */
+  outboxSaveAttempt(id: number, envelopeMessageId: Uint8Array, ciphertexts: readonly DeviceCiphertext[], accessKey?: Uint8Array): void;
+  /** Forgets the saved attempt, sealed or not (the relay refused it, so nothing of it was committed). */
   outboxClearAttempt(id: number): void;
   outboxReschedule(id: number, nextAttemptAt: number): void;
   outboxDone(id: number): void;

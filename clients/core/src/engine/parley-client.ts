@@ -30,6 +30,7 @@ import {
   toHex,
   utf8,
   type Aci,
+  type RelayInfoResponse,
 } from '@parley/protocol';
 import WebSocket from 'ws';
 import { ClientError } from '../errors.js';
@@ -61,6 +62,7 @@ import { ExpirySweeper } from './expiry-sweeper.js';
 import { finishOutcome, MessageActions, newOutcome, type ActionOutcome, type ActionRoute, type DataMessageInit } from './message-actions.js';
 import type { MessageActionsAdapter } from './message-actions-adapter.js';
 import type { EngineAccount, EngineMessage, EngineStore } from './engine-store.js';
+import type { SealedSenderStore } from './sealed-sender-store.js';
 import { buildHistoryChunks, HistoryReceiver, type HistoryStore } from './history-transfer.js';
 import { formatLinkCode, parseLinkCode } from './link-code.js';
 import type { DownloadOptions, DownloadResult, ExportFormat, OpenClientOptions, ParleyClientApi, SendFileOptions } from './parley-client-api.js';
@@ -71,6 +73,9 @@ import type { PresencePorts } from './presence.js';
 import { PrivacyFeatures } from './privacy-features.js';
 import { ReceivePipeline } from './receive-pipeline.js';
 import type { ReceiptPorts } from './receipts.js';
+import { NOBODY_BLOCKED } from './account-profile-key.js';
+import type { SenderKeyMessageHook } from './sealed-receive.js';
+import { provisionedProfileKey, SealedSenderFeature, setUpSealedSender, type ProvisionedProfileKey } from './sealed-sender-feature.js';
 import { SendPipeline } from './send-pipeline.js';
 import { GroupSender, type GroupCipherPort } from './group-sender.js';
 import { sessionGroupCipher } from './group-cipher.js';
@@ -95,7 +100,7 @@ export interface ViewStore {
 }
 
 /** Everything the engine needs of its store. */
-export interface ClientStorePorts extends EngineStore, HistoryStore, ViewStore, MessageActionsAdapter, ReceiptPorts, PresencePorts {
+export interface ClientStorePorts extends EngineStore, HistoryStore, ViewStore, MessageActionsAdapter, ReceiptPorts, PresencePorts, SealedSenderStore {
   getKeyState(): KeyState | undefined;
   saveKeyState(state: KeyState): void;
   /** Groups: logs, state, sender keys, the multi-recipient outbox. */
@@ -118,7 +123,7 @@ export interface ParleyClientDeps {
   readonly groupCipher?: GroupCipherPort;
 }
 
-interface ProvisioningPayload {
+interface ProvisioningPayload extends ProvisionedProfileKey {
   v: 1;
   aci: string;
   username: string;
@@ -146,8 +151,6 @@ export class ParleyClient implements ParleyClientApi {
   private groupsModule: Groups | undefined;
   private groupSender: GroupSender | undefined;
   private readonly groupCipher: GroupCipherPort;
-  /** This device's sender certificate while it is fresh (sealed group sends). */
-  private certificateCache: { certificate: Uint8Array; expiresAt: number } | undefined;
   private actions: MessageActions | undefined;
   private blocklist: BlockList | undefined;
   private sweeper: ExpirySweeper | undefined;
@@ -156,6 +159,9 @@ export class ParleyClient implements ParleyClientApi {
   /** The pending flush of delivery receipts (see flushReceiptsSoon). */
   private receiptFlush: NodeJS.Timeout | undefined;
   private connection: RelayConnection | undefined;
+  private sealed: SealedSenderFeature | undefined;
+  /** The groups module's handler of group messages that arrive sealed. */
+  private senderKeyHook: SenderKeyMessageHook | undefined;
   private drainWaiters: Array<() => void> = [];
   private drained = false;
   private lastActivity = 0;
@@ -198,7 +204,21 @@ export class ParleyClient implements ParleyClientApi {
 
   account(): AccountInfo | undefined {
     const a = this.store.getAccount();
-    return a && { aci: a.aci, username: a.username, address: `${a.username}@${a.domain}`, deviceId: a.deviceId, server: a.serverUrl };
+    return (
+      a && {
+        aci: a.aci,
+        username: a.username,
+        address: `${a.username}@${a.domain}`,
+        deviceId: a.deviceId,
+        server: a.serverUrl,
+        ...(this.sealed ? { sealedSender: this.sealed.status() } : {}),
+      }
+    );
+  }
+
+  /** The groups module's handler of group (sender-key) messages that arrive sealed. */
+  setSenderKeyMessageHook(hook: SenderKeyMessageHook): void {
+    this.senderKeyHook = hook;
   }
 
   on<E extends keyof ClientEvents>(event: E, listener: ClientEvents[E]): () => void {
@@ -227,10 +247,17 @@ export class ParleyClient implements ParleyClientApi {
       authSecret: toBase64Url(secret),
       ...keys,
     });
-    const domain = await this.domainOf(server);
-    this.saveNewAccount({ aci: res.aci, deviceId: res.deviceId, username: res.username, domain, serverUrl: api.baseUrl, authSecret: secret, ...identity }, state);
+    const info = await api.info();
+    this.saveNewAccount(
+      { aci: res.aci, deviceId: res.deviceId, username: res.username, domain: info.domain, serverUrl: api.baseUrl, authSecret: secret, ...identity },
+      state,
+      info,
+    );
     // A new account's first settings and presence token; linked devices get them synced.
     this.privacy!.initialize();
+    // Contacts can send sealed once the relay has the access key; a failure here is retried on
+    // the next connection.
+    await this.sealed!.uploadAccessKey().catch(() => undefined);
     return this.account()!;
   }
 
@@ -275,10 +302,14 @@ export class ParleyClient implements ParleyClientApi {
     const { keys, state } = await initialDeviceKeys(this.store.protocol, identity.identityKeyPair, this.now());
     const res = await api.linkDevice({ token: payload.token, registrationId: identity.registrationId, authSecret: toBase64Url(secret), ...keys });
     this.emit('progress', { task: 'link', done: 2, total: 3, unit: 'steps' });
+    const info = await api.info();
     this.saveNewAccount(
       { aci: res.aci, deviceId: res.deviceId, username: res.username, domain: payload.domain, serverUrl: api.baseUrl, authSecret: secret, ...identity },
       state,
+      info,
+      payload,
     );
+    await this.sealed!.uploadAccessKey().catch(() => undefined);
     // The approving device sends the history next; wait for it to be imported.
     const imported = new Promise<number>((resolve) => this.historyImported.push(resolve));
     await this.useConnection(async () => {
@@ -311,6 +342,7 @@ export class ParleyClient implements ParleyClientApi {
       identityKeyPair: toBase64Url(account.identityKeyPair),
       token: token.token,
       registrationId,
+      ...provisionedProfileKey(this.store),
     };
     await api.sendProvisioning(code.address, toBase64Url(sealProvisioningMessage(code.publicKey, utf8(JSON.stringify(payload)))));
     // Wait for the new device to register itself. Any new device is not enough: another link
@@ -640,9 +672,13 @@ export class ParleyClient implements ParleyClientApi {
     const change = this.store.transaction(() => {
       const c = this.blocklist!.set(aci, address, blocked, this.now());
       if (c) this.store.outboxAdd({ destinationAci: account.aci, content: c.sync, nowMs: this.now() });
+      // Blocking replaces the profile key (committed with the block, so a crash cannot keep
+      // the block and lose the rotation): the blocked contact's sealed sends are refused.
+      if (c && blocked) this.sealed!.rotateProfileKey();
       return c;
     });
     if (!change) return;
+    if (blocked) await this.sealed!.uploadAccessKey().catch(() => undefined);
     this.afterActions(change.changes, [], change.changes);
     try {
       await this.useConnection(async () => {
@@ -767,17 +803,6 @@ export class ParleyClient implements ParleyClientApi {
   private async flushAll(): Promise<void> {
     await this.sender!.flush();
     await this.groupSender!.flush();
-  }
-
-  /** This device's sender certificate, fetched again an hour before it expires. */
-  private async senderCertificate(): Promise<Uint8Array> {
-    const cached = this.certificateCache;
-    if (cached && cached.expiresAt - 3600_000 > this.now()) return cached.certificate;
-    const res = await this.api!.senderCertificate();
-    const certificate = fromBase64Url(res.certificate);
-    if (!certificate) throw new ClientError('INVALID_ARGUMENT', 'the relay sent a malformed sender certificate');
-    this.certificateCache = { certificate, expiresAt: res.expiresAt };
-    return certificate;
   }
 
   async receive(options: { idleSeconds?: number } = {}): Promise<MessageView[]> {
@@ -929,11 +954,12 @@ export class ParleyClient implements ParleyClientApi {
 
   // --- wiring -------------------------------------------------------------------------------
 
-  private saveNewAccount(account: EngineAccount, state: KeyState): void {
+  private saveNewAccount(account: EngineAccount, state: KeyState, info: RelayInfoResponse, provisioned?: ProvisionedProfileKey): void {
     this.store.transaction(() => {
       this.store.saveAccount(account);
       this.store.saveKeyState(state);
       this.store.rememberContact(account.aci, `${account.username}@${account.domain}`);
+      setUpSealedSender(this.store, account.domain, info, this.now(), provisioned);
     });
     this.wire(account);
   }
@@ -943,6 +969,15 @@ export class ParleyClient implements ParleyClientApi {
     api.authenticate({ aci: account.aci, deviceId: account.deviceId, secret: account.authSecret });
     this.api = api;
     this.sessions = new SessionManager({ api, stores: this.store.protocol, self: { aci: account.aci, deviceId: account.deviceId } });
+    const sealed = new SealedSenderFeature({
+      store: this.store,
+      api,
+      self: { aci: account.aci, deviceId: account.deviceId, domain: account.domain },
+      now: this.now,
+      blocked: () => this.blocklist ?? NOBODY_BLOCKED,
+      onSenderKeyMessage: () => this.senderKeyHook,
+    });
+    this.sealed = sealed;
     this.sender = new SendPipeline({
       store: this.store,
       sessions: this.sessions,
@@ -951,6 +986,8 @@ export class ParleyClient implements ParleyClientApi {
       now: this.now,
       // A committed sender key distribution makes its devices holders of the key.
       onCommitted: (entry) => this.store.groups.keySendCommitted(entry.id, (entry.ciphertexts ?? []).map((c) => c.deviceId)),
+      prepareContent: sealed.prepareContent,
+      sealed: sealed.sending,
     });
     const groupSelf = { aci: account.aci, deviceId: account.deviceId, address: `${account.username}@${account.domain}`, domain: account.domain };
     const cipher = this.groupCipher;
@@ -982,7 +1019,7 @@ export class ParleyClient implements ParleyClientApi {
       self: groupSelf,
       now: this.now,
       connection: () => this.connection,
-      certificate: () => this.senderCertificate(),
+      certificate: () => sealed.certificates.get(),
       cipher,
       flushPairwise: () => this.sender!.flush(),
     });
@@ -1043,6 +1080,10 @@ export class ParleyClient implements ParleyClientApi {
       onResend: () => void this.sender?.flush().catch(() => undefined),
       hooks: this.privacy,
       onQueued: () => this.flushReceiptsSoon(),
+      sealed: sealed.receiver,
+      onSenderKeyMessage: sealed.onSenderKeyMessage,
+      onProfileKey: sealed.onProfileKey,
+      onSettingsSync: sealed.onSettingsSync,
     });
   }
 
@@ -1069,10 +1110,6 @@ export class ParleyClient implements ParleyClientApi {
     const a = this.store.getAccount();
     if (!a) throw new ClientError('NO_ACCOUNT');
     return a;
-  }
-
-  private async domainOf(server: string): Promise<string> {
-    return (await new RelayApi({ baseUrl: server }).info()).domain;
   }
 
   private conversationOf(address: string): string {
@@ -1115,7 +1152,11 @@ export class ParleyClient implements ParleyClientApi {
         this.drained = true;
         for (const w of this.drainWaiters.splice(0)) w();
         // After the drain: settings synced from other devices are in by then.
-        this.maintenance = Promise.all([this.maintainKeys().catch(() => undefined), this.privacy!.presence.reconcile().catch(() => undefined)]).then(() => undefined);
+        this.maintenance = Promise.all([
+          this.maintainKeys().catch(() => undefined),
+          this.privacy!.presence.reconcile().catch(() => undefined),
+          this.sealed?.maintain(),
+        ]).then(() => undefined);
         void this.flushAll().catch(() => undefined);
       },
       onPresence: (u) => this.privacy!.presence.onUpdate(u),
@@ -1179,6 +1220,7 @@ export class ParleyClient implements ParleyClientApi {
       const c = this.connection;
       this.connection = undefined;
       if (c) await c.stop();
+      await this.sealed?.stop();
     })();
     await this.stopping;
   }

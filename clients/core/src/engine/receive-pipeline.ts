@@ -9,9 +9,13 @@
  * A decryption failure is never dropped silently: it becomes a visible entry in the sender's
  * conversation, the session with that device is reset, and the sender is asked (through a
  * fresh session) to resend; the envelope is acked so the queue moves on.
+ *
+ * Sealed envelopes are opened by sealed-receive.ts (the sender comes from its certificate) and
+ * then handled exactly like identified ones from that sender; a contact's profile key is stored
+ * only from a Content whose sender decryption proved.
  */
 import { CryptoError, SessionCipher } from '@parley/crypto';
-import { aciFromBytes, EnvelopeType, parseAddress, toHex, type DataMessage, type Envelope } from '@parley/protocol';
+import { aciFromBytes, EnvelopeType, parseAddress, toHex, type DataMessage, type Envelope, type SyncMessage } from '@parley/protocol';
 import type { RelayApi } from '../transport/relay-api.js';
 import { attachmentsFromPointers, pointerOf, type NewEngineAttachment } from './attachment-pointers.js';
 import type { BlockChange, BlockList } from './blocklist.js';
@@ -22,8 +26,15 @@ import type { GroupReceipt } from './groups.js';
 import type { HistoryReceiver } from './history-transfer.js';
 import { finishOutcome, isAction, type ActionOutcome, type DataMessageInit, type MessageActions, type MessageActionsPort } from './message-actions.js';
 import type { ReceiveHooks } from './receive-hooks.js';
+import type { SealedReceiver, SenderKeyMessageHook } from './sealed-receive.js';
 import type { Serial } from './serial.js';
 import type { SessionManager } from './session-manager.js';
+
+/** Account-wide settings another device of the account synced. */
+export type SettingsSyncMessage = Extract<SyncMessage['kind'], { case: 'settings' }>['value'];
+
+/** The outcome of one envelope: handled (or deliberately dropped), or failed from a known sender. */
+type Outcome = 'ok' | { readonly failed: { readonly source: string; readonly sourceDevice: number } };
 
 /** Envelopes decrypted into one staged overlay, committed together. */
 interface Batch {
@@ -66,6 +77,14 @@ export interface ReceivePipelineDeps {
   readonly hooks?: ReceiveHooks;
   /** Called after a commit that queued sends (delivery receipts), to send them. */
   readonly onQueued?: () => void;
+  /** Opens sealed envelopes; without it they are acked unread. */
+  readonly sealed?: SealedReceiver;
+  /** Group messages that arrived sealed with a sender key (the groups module's); dropped without it. */
+  readonly onSenderKeyMessage?: SenderKeyMessageHook;
+  /** A contact's profile key from a decrypted Content; runs in the batch's transaction. */
+  readonly onProfileKey?: (senderAci: string, profileKey: Uint8Array) => void;
+  /** Settings one of the account's own devices synced; runs in the batch's transaction. */
+  readonly onSettingsSync?: (settings: SettingsSyncMessage) => void;
 }
 
 /** See the module comment. */
@@ -86,11 +105,11 @@ export class ReceivePipeline {
         const outcome = await this.handleOne(e, batch);
         // An online-only envelope (typing) is not worth a session reset or a resend request:
         // its sender keeps no copy, and the next real message shows a broken session anyway.
-        if (outcome === 'failed' && e.online) continue;
-        if (outcome === 'failed') {
+        if (outcome !== 'ok' && e.online) continue;
+        if (outcome !== 'ok') {
           // Commit what decrypted before it, then recover this one on its own.
           await this.commitBatch(batch);
-          await this.decryptionFailed(aciFromBytes(e.source), e.sourceDevice, toHex(e.messageId), e);
+          await this.decryptionFailed(outcome.failed.source, outcome.failed.sourceDevice, toHex(e.messageId), e);
           batch = this.newBatch();
         }
       }
@@ -138,15 +157,16 @@ export class ReceivePipeline {
   /**
    * Decrypts one envelope into `batch` (its effects run in the batch's transaction).
    * A failed decryption changes nothing (libsignal stores state only on success) and is
-   * answered 'failed' for the caller to recover.
+   * answered with its sender for the caller to recover.
    */
-  private async handleOne(envelope: Envelope, batch: Batch): Promise<'ok' | 'failed'> {
+  private async handleOne(envelope: Envelope, batch: Batch): Promise<Outcome> {
     const { store } = this.deps;
+    if (envelope.type === EnvelopeType.SEALED || envelope.type === EnvelopeType.SEALED_MULTI) return this.handleSealed(envelope, batch);
     const source = aciFromBytes(envelope.source);
     const sourceDevice = envelope.sourceDevice;
     const envelopeId = toHex(envelope.messageId);
     if (envelope.type !== EnvelopeType.PREKEY && envelope.type !== EnvelopeType.CIPHERTEXT) {
-      // Sealed sender and plaintext content come with later issues; record and move on.
+      // Plaintext content comes with a later issue; record and move on.
       const now = this.deps.now();
       batch.effects.push(() => store.markEnvelopeSeen(source, sourceDevice, envelopeId, now));
       return 'ok';
@@ -158,8 +178,59 @@ export class ReceivePipeline {
       plaintext = await cipher.decrypt({ aci: source, deviceId: sourceDevice }, envelope.type === EnvelopeType.PREKEY ? 'prekey' : 'ciphertext', envelope.content);
     } catch (err) {
       if (err instanceof CryptoError && err.is('DUPLICATE_MESSAGE')) return 'ok'; // a replay: shown once already
-      return 'failed';
+      return { failed: { source, sourceDevice } };
     }
+    const newKey = await staged.stores.identity.getIdentity(source);
+    const keyChanged = previousKey !== undefined && newKey !== undefined && !bytesEqual(previousKey, newKey);
+    return this.handleDecrypted(envelope, batch, source, sourceDevice, plaintext, keyChanged);
+  }
+
+  /**
+   * A sealed envelope: opened (the sender comes from its certificate), then handled like an
+   * identified one. One whose seal or certificate does not check out names nobody who could
+   * be shown or asked: it is acked and dropped. Group (sender-key) messages go to the groups
+   * module's hook.
+   */
+  private async handleSealed(envelope: Envelope, batch: Batch): Promise<Outcome> {
+    if (!this.deps.sealed) return 'ok';
+    const opened = await this.deps.sealed.open(envelope, batch.staged.stores);
+    if (!opened.ok) {
+      if (opened.sender) return { failed: { source: opened.sender.aci, sourceDevice: opened.sender.deviceId } };
+      return 'ok';
+    }
+    if (opened.kind === 'senderkey' && this.deps.onSenderKeyMessage) {
+      await this.deps.onSenderKeyMessage({
+        envelope,
+        senderAci: opened.senderAci,
+        senderDeviceId: opened.senderDeviceId,
+        plaintext: opened.plaintext,
+        ...(opened.groupId ? { groupId: opened.groupId } : {}),
+        stores: batch.staged.stores,
+        addEffect: (effect) => void batch.effects.push(effect),
+        now: this.deps.now(),
+      });
+      return 'ok';
+    }
+    // A decryption-error report carries no Content; this engine asks for resends in Content.
+    if (opened.kind === 'plaintext') return 'ok';
+    return this.handleDecrypted(envelope, batch, opened.senderAci, opened.senderDeviceId, opened.plaintext, opened.keyChanged, opened.kind === 'senderkey');
+  }
+
+  /**
+   * Stores what a decrypted envelope from `source` carried (as effects of the batch).
+   * `viaSenderKey`: it came under a group sender key, so only a group message is taken.
+   */
+  private async handleDecrypted(
+    envelope: Envelope,
+    batch: Batch,
+    source: string,
+    sourceDevice: number,
+    plaintext: Uint8Array,
+    keyChanged: boolean,
+    viaSenderKey = false,
+  ): Promise<Outcome> {
+    const { store } = this.deps;
+    const envelopeId = toHex(envelope.messageId);
     if (this.deps.blocklist.isBlocked(source)) {
       // Decrypted, so the session stays in step; dropped: nothing of a blocked contact is kept.
       const now = this.deps.now();
@@ -167,8 +238,12 @@ export class ReceivePipeline {
       return 'ok';
     }
     const content = decodeContent(plaintext);
-    const newKey = await staged.stores.identity.getIdentity(source);
-    const keyChanged = previousKey !== undefined && newKey !== undefined && !bytesEqual(previousKey, newKey);
+    if (viaSenderKey && !(content?.body.case === 'data' && content.body.value.group)) {
+      // A sender key encrypts group messages only; anything else under one is dropped.
+      const now = this.deps.now();
+      batch.effects.push(() => void store.markEnvelopeSeen(source, sourceDevice, envelopeId, now));
+      return 'ok';
+    }
     // A group message's sender is named by the group; it need not be looked up as a contact.
     const senderAddress =
       content?.body.case === 'data' && !content.body.value.group ? await this.verifiedAddress(source, content.body.value) : store.contactAddressByAci(source);
@@ -182,7 +257,7 @@ export class ReceivePipeline {
         source,
         sourceDevice,
         content,
-        stores: staged.stores,
+        stores: batch.staged.stores,
         now,
         addEffect: (effect) => batch.effects.push(effect),
         announce: (m) => stored.push(m),
@@ -197,6 +272,13 @@ export class ReceivePipeline {
     if (hooked?.after) batch.after.push(hooked.after);
     batch.effects.push(() => {
       if (senderAddress) store.rememberContact(source, senderAddress);
+      // Bound to the sender decryption proved, never to anything the content claims.
+      if (content && content.profileKey.length > 0 && source !== this.deps.self.aci) this.deps.onProfileKey?.(source, content.profileKey);
+      // The account's profile key rides in the SettingsSync a rotation sends (whoever else takes
+      // the settings it carries).
+      if (source === this.deps.self.aci && content?.body.case === 'sync' && content.body.value.kind.case === 'settings') {
+        this.deps.onSettingsSync?.(content.body.value.kind.value);
+      }
       // A group member who is no contact gets no conversation of its own for the notice.
       if (keyChanged && !(taken && !senderAddress)) {
         const m = systemMessage(conversationOf, source, sourceDevice, `${conversationOf}'s safety number changed`, 'identity-change', now, store.maxLamport(conversationOf));
@@ -247,6 +329,10 @@ export class ReceivePipeline {
           if (source !== this.deps.self.aci) return; // sync only from one's own devices
           if (sync.kind.case === 'blocked') {
             batch.outcome.events.push(...this.deps.blocklist.applySync(sync.kind.value, sourceDevice, now));
+            store.markEnvelopeSeen(source, sourceDevice, envelopeId, now);
+            return;
+          }
+          if (sync.kind.case === 'settings') {
             store.markEnvelopeSeen(source, sourceDevice, envelopeId, now);
             return;
           }

@@ -5,13 +5,18 @@
  * saved before the first attempt, so a retry after a dropped connection or a crash resends the
  * same bytes under the same id, and the relay's dedup delivers it once. Device-set refusals
  * repair the sessions and re-encrypt (the relay committed nothing of a refused send).
+ *
+ * Entries for contacts whose access key is known go sealed over the unidentified socket
+ * (sealed-sender.ts decides, and what a refusal there means); the saved attempt records it, so
+ * a retry goes the same way with the same bytes.
  */
 import { aciToBytes, isParleyError, type Aci } from '@parley/protocol';
 import { CryptoError, randomMessageId } from '@parley/crypto';
 import { toHex } from '@parley/protocol';
 import type { RelayConnection } from '../transport/relay-connection.js';
 import { TransportError } from '../transport/transport-error.js';
-import type { EngineStore, OutboxEntry } from './engine-store.js';
+import type { DeviceCiphertext, EngineStore, OutboxEntry } from './engine-store.js';
+import type { SealedPlan, SealedSending } from './sealed-sender.js';
 import type { Serial } from './serial.js';
 import type { SessionManager } from './session-manager.js';
 
@@ -45,6 +50,13 @@ export interface SendPipelineDeps {
    * name the devices it reached), before the entry is removed.
    */
   readonly onCommitted?: (entry: OutboxEntry) => void;
+  /**
+   * The Content as it goes to a destination (e.g. with the account's profile key for a contact
+   * who is not blocked), applied just before encryption. Default: unchanged.
+   */
+  readonly prepareContent?: (destinationAci: string, content: Uint8Array) => Uint8Array;
+  /** Sealed sending; without it every entry goes identified. */
+  readonly sealed?: SealedSending;
 }
 
 /** What a flush did. */
@@ -109,18 +121,28 @@ export class SendPipeline {
         pending += due.length;
         break;
       }
-      const ready = await this.deps.serial.run(() => this.encryptBatch(due, untrusted));
+      // Outside the serial section: it may fetch a sender certificate.
+      const plans = this.deps.sealed ? await this.deps.sealed.plan(due) : new Map<number, SealedPlan>();
+      const ready = await this.deps.serial.run(() => this.encryptBatch(due, untrusted, plans));
       sent += ready.alone;
       pending += ready.deferred;
       const outcomes = await this.sendAll(conn, ready.entries);
       const fixes = new Map<string, { missing: number[]; extra: number[]; stale: number[]; entries: OutboxEntry[] }>();
       store.transaction(() => {
         for (const { entry, err } of outcomes) {
-          if (!err) {
+          if (!err || (entry.identifiedOnly && isParleyError(err, 'ID_REUSED'))) {
+            // ID_REUSED after a sealed refusal: an earlier sealed attempt under this random id
+            // was committed after all (its answer was lost), so the message is there.
             this.deps.onCommitted?.(entry);
             store.outboxDone(entry.id);
             if (entry.messageId) store.setOutgoingStatus(entry.messageId, 'sent');
+            if (entry.identifiedOnly) this.deps.sealed?.fallbackSettled(entry, repairs.has(entry.id));
             sent++;
+          } else if (entry.accessKey && isParleyError(err, 'UNAUTHORIZED') && this.deps.sealed) {
+            // Refused sealed (stale access key, or a device set the relay will not detail on
+            // that socket): nothing was committed; the next round sends it identified.
+            store.outboxClearAttempt(entry.id);
+            this.deps.sealed.refused(entry);
           } else if (err instanceof TransportError) {
             // Maybe committed, maybe not: keep the bytes and the id. What failed is the
             // connection, so the next one retries at once (a backoff here left these behind a
@@ -144,6 +166,7 @@ export class SendPipeline {
             pending++;
           } else {
             // NOT_FOUND (the account is gone), BAD_REQUEST (a bug), repairs exhausted: give up on this one.
+            this.deps.sealed?.forget(entry.id);
             store.outboxFail(entry.id);
             if (entry.messageId) store.setOutgoingStatus(entry.messageId, 'failed');
             failed++;
@@ -174,7 +197,11 @@ export class SendPipeline {
    * session state with the attempts in one transaction. Entries that cannot be encrypted now
    * wait with backoff (one bad peer never blocks the rest).
    */
-  private async encryptBatch(due: readonly OutboxEntry[], untrusted: Set<string>): Promise<{ entries: OutboxEntry[]; alone: number; deferred: number }> {
+  private async encryptBatch(
+    due: readonly OutboxEntry[],
+    untrusted: Set<string>,
+    plans: ReadonlyMap<number, SealedPlan>,
+  ): Promise<{ entries: OutboxEntry[]; alone: number; deferred: number }> {
     const { store } = this.deps;
     const staged = store.stageProtocol();
     const sessions = this.deps.sessions.withStores(staged.stores);
@@ -193,14 +220,15 @@ export class SendPipeline {
       if (!content) continue;
       try {
         await sessions.ensureSessions(entry.destinationAci);
-        const ciphertexts = await sessions.encryptForAccount(entry.destinationAci, content);
+        const prepared = this.deps.prepareContent?.(entry.destinationAci, content) ?? content;
+        const { ciphertexts, accessKey } = await encryptEntry(sessions, entry.destinationAci, prepared, plans.get(entry.id));
         if (ciphertexts.length === 0) {
           // One's own account with no other device: nobody to send a transcript to.
           alone.push(entry.id);
           continue;
         }
         const envelopeMessageId = randomMessageId();
-        const ready = { ...entry, envelopeMessageId, ciphertexts };
+        const ready: OutboxEntry = { ...entry, envelopeMessageId, ciphertexts, ...(accessKey ? { accessKey } : {}) };
         saves.push({ entry: ready, envelopeMessageId });
         entries.push(ready);
       } catch (err) {
@@ -222,7 +250,7 @@ export class SendPipeline {
     store.transaction(() => {
       staged.commit();
       for (const { entry, envelopeMessageId } of saves) {
-        store.outboxSaveAttempt(entry.id, envelopeMessageId, entry.ciphertexts!);
+        store.outboxSaveAttempt(entry.id, envelopeMessageId, entry.ciphertexts!, entry.accessKey);
         if (entry.messageId) store.recordSentEnvelope(toHex(envelopeMessageId), entry.messageId, entry.destinationAci, this.deps.now());
       }
       for (const id of alone) store.outboxDone(id);
@@ -231,27 +259,37 @@ export class SendPipeline {
     return { entries, alone: alone.length, deferred: later.length };
   }
 
-  /** Sends every attempt at once (bounded), pipelined on the one socket. */
+  /**
+   * Sends every attempt at once (bounded), pipelined: identified ones on the device socket,
+   * sealed ones (with the recipient's access key) on the unidentified socket.
+   */
   private async sendAll(conn: RelayConnection, entries: readonly OutboxEntry[]): Promise<Array<{ entry: OutboxEntry; err?: unknown }>> {
     const out: Array<{ entry: OutboxEntry; err?: unknown }> = [];
+    const sealed = this.deps.sealed;
     for (let i = 0; i < entries.length; i += IN_FLIGHT) {
       const slice = entries.slice(i, i + IN_FLIGHT);
       out.push(
         ...(await Promise.all(
-          slice.map((entry) =>
-            conn
-              .send({
-                destination: aciToBytes(entry.destinationAci as Aci),
-                messageId: entry.envelopeMessageId!,
-                timestamp: BigInt(this.deps.now()),
-                urgent: entry.urgent !== false,
-                messages: entry.ciphertexts!.map((c) => ({ ...c })),
-              })
-              .then(
-                () => ({ entry }),
-                (err: unknown) => ({ entry, err }),
-              ),
-          ),
+          slice.map((entry) => {
+            const send = {
+              destination: aciToBytes(entry.destinationAci as Aci),
+              messageId: entry.envelopeMessageId!,
+              timestamp: BigInt(this.deps.now()),
+              urgent: entry.urgent !== false,
+              messages: entry.ciphertexts!.map((c) => ({ ...c })),
+            };
+            const accessKey = entry.accessKey;
+            const sending =
+              accessKey === undefined
+                ? conn.send(send)
+                : sealed
+                  ? sealed.send({ ...send, accessKey })
+                  : Promise.reject(new TransportError('DISCONNECTED', 'sealed sending is not available'));
+            return sending.then(
+              () => ({ entry }),
+              (err: unknown) => ({ entry, err }),
+            );
+          }),
         )),
       );
     }
@@ -261,4 +299,25 @@ export class SendPipeline {
   private backoff(attempts: number): number {
     return Math.min(RETRY_MAX_MS, RETRY_BASE_MS * 2 ** Math.min(attempts, 20));
   }
+}
+
+/**
+ * Encrypts one entry's content for every known device of `aci`: sealed under `plan` when there
+ * is one (with the access key the attempt presents), else identified. A certificate that is not
+ * this device's own (the account's identity key changed since it was issued) sends identified.
+ */
+async function encryptEntry(
+  sessions: SessionManager,
+  aci: string,
+  content: Uint8Array,
+  plan: SealedPlan | undefined,
+): Promise<{ ciphertexts: DeviceCiphertext[]; accessKey?: Uint8Array }> {
+  if (plan) {
+    try {
+      return { ciphertexts: await sessions.encryptSealedForAccount(aci, content, plan.certificate), accessKey: plan.accessKey };
+    } catch (err) {
+      if (!(err instanceof CryptoError && err.is('INVALID_CERTIFICATE'))) throw err;
+    }
+  }
+  return { ciphertexts: await sessions.encryptForAccount(aci, content) };
 }

@@ -132,21 +132,41 @@ export class SessionManager {
   }
 
   /**
-   * Encrypts for one device. A session started under an identity key the user has since
-   * replaced (accepted a new one) is refused by libsignal for good; such a session is stale,
-   * so it is replaced from a freshly claimed bundle (the old state is archived and still
-   * decrypts late messages). A bundle under yet another key is refused in turn and shows as a
-   * new change.
+   * Encrypts `plaintext` for every known device of `aci` with sealed sender v1 under
+   * `senderCertificate` (this device's): `SEALED` device messages, first messages included.
    */
-  private async encryptOne(aci: string, deviceId: number, plaintext: Uint8Array) {
+  async encryptSealedForAccount(aci: string, plaintext: Uint8Array, senderCertificate: Uint8Array): Promise<DeviceCiphertext[]> {
+    const out: DeviceCiphertext[] = [];
+    for (const deviceId of await this.knownDevices(aci)) {
+      const address = { aci, deviceId };
+      const content = await this.withFreshSession(aci, deviceId, () => this.cipher.sealedEncrypt(address, plaintext, senderCertificate));
+      const registrationId = await this.cipher.remoteRegistrationId(address);
+      if (registrationId === undefined) throw new CryptoError('NO_SESSION', undefined, { address: `${aci}.${deviceId}` });
+      out.push({ deviceId, registrationId, type: EnvelopeType.SEALED, content });
+    }
+    return out;
+  }
+
+  private encryptOne(aci: string, deviceId: number, plaintext: Uint8Array) {
+    return this.withFreshSession(aci, deviceId, () => this.cipher.encrypt({ aci, deviceId }, plaintext));
+  }
+
+  /**
+   * Runs an encryption for one device. A session started under an identity key the user has
+   * since replaced (accepted a new one) is refused by libsignal for good; such a session is
+   * stale, so it is replaced from a freshly claimed bundle (the old state is archived and still
+   * decrypts late messages) and the encryption runs again. A bundle under yet another key is
+   * refused in turn and shows as a new change.
+   */
+  private async withFreshSession<T>(aci: string, deviceId: number, encrypt: () => Promise<T>): Promise<T> {
     try {
-      return await this.cipher.encrypt({ aci, deviceId }, plaintext);
+      return await encrypt();
     } catch (err) {
       if (!(err instanceof CryptoError && err.is('UNTRUSTED_IDENTITY'))) throw err;
       const seen = await this.deps.stores.identity.getIdentity(aci);
       if (!seen || !(await this.deps.stores.identity.isTrustedIdentity(aci, seen, 'sending'))) throw err;
       await this.ensureSessions(aci, [deviceId]);
-      return this.cipher.encrypt({ aci, deviceId }, plaintext);
+      return encrypt();
     }
   }
 

@@ -6,7 +6,11 @@
  */
 import { fromHex, toHex, type Aci, type DeviceId, type MessageId } from '@parley/protocol';
 import { ClientError } from '../errors.js';
+import { AccountProfileKeyStore } from '../store/account-profile-key.js';
 import { AttachmentStore } from '../store/attachment-store.js';
+import { ContactKeys } from '../store/contact-keys.js';
+import { SealedAttempts } from '../store/sealed-attempts.js';
+import { SenderCertificateStore } from '../store/sender-certificate-store.js';
 import type { ClientStore } from '../store/client-store.js';
 import { stageProtocolStores } from '../store/staged-protocol-stores.js';
 import type { Conversation } from '../store/message-store.js';
@@ -50,6 +54,10 @@ interface MessageRow {
 export function adaptClientStore(store: ClientStore, now: () => number = () => Date.now()): ClientStorePorts {
   const { messages, outbox, database } = store;
   const files = new AttachmentStore(database);
+  const profileKey = new AccountProfileKeyStore(database);
+  const contactKeys = new ContactKeys(database);
+  const certificates = new SenderCertificateStore(database);
+  const sealedAttempts = new SealedAttempts(database);
 
   /** The files of a message as views; undefined when it has none (most messages). */
   const filesOf = (senderAci: string, id: string): { attachments?: AttachmentView[] } => {
@@ -143,17 +151,22 @@ export function adaptClientStore(store: ClientStore, now: () => number = () => D
     now,
   });
 
-  const toEngineEntry = (e: ReturnType<typeof outbox.get> & object): OutboxEntry => ({
-    id: e.id,
-    messageId: e.messageId,
-    destinationAci: e.destinationAci,
-    content: e.content,
-    envelopeMessageId: e.ciphertexts ? fromHex(e.envelopeMessageId) : undefined,
-    ciphertexts: e.ciphertexts?.map((c) => ({ deviceId: c.deviceId, registrationId: c.registrationId, type: c.type, content: c.body })),
-    attempts: e.attempts,
-    nextAttemptAt: e.nextAttemptAt,
-    urgent: e.urgent,
-  });
+  const toEngineEntry = (e: ReturnType<typeof outbox.get> & object): OutboxEntry => {
+    const sealed = sealedAttempts.get(e.id);
+    return {
+      id: e.id,
+      messageId: e.messageId,
+      destinationAci: e.destinationAci,
+      content: e.content,
+      envelopeMessageId: e.ciphertexts ? fromHex(e.envelopeMessageId) : undefined,
+      ciphertexts: e.ciphertexts?.map((c) => ({ deviceId: c.deviceId, registrationId: c.registrationId, type: c.type, content: c.body })),
+      attempts: e.attempts,
+      nextAttemptAt: e.nextAttemptAt,
+      urgent: e.urgent,
+      ...(e.ciphertexts && sealed.accessKey ? { accessKey: sealed.accessKey } : {}),
+      ...(sealed.identifiedOnly ? { identifiedOnly: true } : {}),
+    };
+  };
 
   const allRows = (): MessageRow[] =>
     database.all<MessageRow>(
@@ -257,14 +270,36 @@ export function adaptClientStore(store: ClientStore, now: () => number = () => D
     outboxDue: (nowMs, limit) => outbox.due({ now: nowMs, limit }).map(toEngineEntry),
     outboxHas: (id) => outbox.get(id) !== undefined,
     outboxContent: (id) => outbox.get(id)?.content,
-    outboxSaveAttempt(id, envelopeMessageId, ciphertexts: readonly DeviceCiphertext[]) {
-      outbox.saveEncrypted(
-        id,
-        ciphertexts.map((c) => ({ deviceId: c.deviceId, registrationId: c.registrationId, type: c.type, body: c.content })),
-        { envelopeMessageId: toHex(envelopeMessageId) as MessageId },
-      );
+    outboxSaveAttempt(id, envelopeMessageId, ciphertexts: readonly DeviceCiphertext[], accessKey?: Uint8Array) {
+      database.transaction(() => {
+        outbox.saveEncrypted(
+          id,
+          ciphertexts.map((c) => ({ deviceId: c.deviceId, registrationId: c.registrationId, type: c.type, body: c.content })),
+          { envelopeMessageId: toHex(envelopeMessageId) as MessageId },
+        );
+        sealedAttempts.setAccessKey(id, accessKey);
+      });
     },
-    outboxClearAttempt: (id) => outbox.clearEncrypted(id),
+    outboxClearAttempt(id) {
+      database.transaction(() => {
+        outbox.clearEncrypted(id);
+        sealedAttempts.setAccessKey(id, undefined);
+      });
+    },
+    outboxSetIdentifiedOnly: (id) => sealedAttempts.setIdentifiedOnly(id),
+
+    accountProfileKey: () => profileKey.get(),
+    setAccountProfileKey: (key, version) => profileKey.set(key, version),
+    markAccessKeyUploaded: (accessKey) => profileKey.markUploaded(accessKey),
+    contactKey: (aci) => (UUID.test(aci) ? contactKeys.get(aci as Aci) : undefined),
+    saveContactKey: (aci, key, accessKey, now) => contactKeys.save(aci as Aci, key, accessKey, now),
+    dropContactKeyIfStale: (aci, accessKey) => contactKeys.dropIfStale(aci as Aci, accessKey),
+    trustRoot: (domain) => certificates.trustRoot(domain),
+    trustRoots: () => certificates.trustRoots(),
+    pinTrustRoot: (domain, key, now) => certificates.pinTrustRoot(domain, key, now),
+    trustRootRefused: (domain) => certificates.refused(domain),
+    cachedCertificate: () => certificates.certificate(),
+    saveCertificate: (certificate, expiresAt) => certificates.saveCertificate(certificate, expiresAt),
     outboxReschedule: (id, at) => outbox.fail(id, { error: 'RETRY', retryAt: at }),
     outboxDone: (id) => void outbox.complete(id),
     outboxFail: (id) => outbox.fail(id, { error: 'FAILED' }),
@@ -403,7 +438,13 @@ export function adaptClientStore(store: ClientStore, now: () => number = () => D
       return messages
         .contacts()
         .filter((c) => c.aci !== me)
-        .map((c) => ({ address: c.address ?? c.aci, aci: c.aci, identityChanged: c.identityChanged, verified: c.verified }));
+        .map((c) => ({
+          address: c.address ?? c.aci,
+          aci: c.aci,
+          identityChanged: c.identityChanged,
+          verified: c.verified,
+          sealedSender: contactKeys.get(c.aci) !== undefined,
+        }));
     },
     messageView(id, senderAci) {
       const r = messages.message({ senderAci: senderAci as Aci, id: id as MessageId });

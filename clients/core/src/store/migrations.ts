@@ -7,9 +7,11 @@ import { migration0003Attachments } from './migrations/0003-attachments.js';
 import { migration0004ReceiptsSettings } from './migrations/0004-receipts-settings.js';
 import { migration0005MessageActions } from './migrations/0005-message-actions.js';
 import { migration0006Groups } from './migrations/0006-groups.js';
+import { migration0007ProfileKeys } from './migrations/0007-profile-keys.js';
 
 /** Every migration of `parley.db`, oldest first. */
 export const STORE_MIGRATIONS: readonly StoreMigration[] = Object.freeze([migration0001InitialSchema, migration0002EngineTables, migration0003Attachments, migration0004ReceiptsSettings,
   migration0005MessageActions,
   migration0006Groups,
+  migration0007ProfileKeys,
 ]);

@@ -4,3 +4,4 @@ export * from './relay-api.js';
 export * from './relay-connection.js';
 export * from './transport-error.js';
 export * from './blob-transfer.js';
+export * from './unidentified-connection.js';
