@@ -19,9 +19,11 @@ import { AccountProfileKey } from '../src/engine/account-profile-key.js';
 import { CERTIFICATE_REFRESH_BEFORE_MS, SenderCertificateCache, type CertificateApi } from '../src/engine/certificate-cache.js';
 import { decodeContent, encodeContent } from '../src/engine/content-codec.js';
 import type { OutboxEntry } from '../src/engine/engine-store.js';
-import { SealedSending } from '../src/engine/sealed-sender.js';
+import { SEALED_PAUSE_MS, SealedSending } from '../src/engine/sealed-sender.js';
 import { adaptClientStore } from '../src/engine/store-adapter.js';
 import { ClientError } from '../src/errors.js';
+import { TransportError } from '../src/transport/transport-error.js';
+import type { UnidentifiedConnection } from '../src/transport/unidentified-connection.js';
 import { ManualClock, newAci, openStore, testAccount } from './store-fixtures.js';
 
 const bytes = (n: number): Uint8Array => new Uint8Array(randomBytes(n));
@@ -240,7 +242,7 @@ describe('which sends go sealed', () => {
 
   it('a contact with a known profile key: sealed; first contact, own devices and refused entries: identified', async () => {
     const f = fixture();
-    const sending = new SealedSending({ store: f.ports, certificates: f.cache, connection: () => undefined, selfAci: f.account.aci });
+    const sending = new SealedSending({ store: f.ports, certificates: f.cache, connection: () => undefined, selfAci: f.account.aci, now: () => f.clock.now() });
     const bob = newAci();
     const carol = newAci();
     const bobKey = bytes(32);
@@ -259,8 +261,7 @@ describe('which sends go sealed', () => {
 
   it('asks for no certificate when nothing can go sealed, and sends identified when none can be had', async () => {
     const f = fixture();
-    const problems: unknown[] = [];
-    const sending = new SealedSending({ store: f.ports, certificates: f.cache, connection: () => undefined, selfAci: f.account.aci, onCertificate: (e) => problems.push(e) });
+    const sending = new SealedSending({ store: f.ports, certificates: f.cache, connection: () => undefined, selfAci: f.account.aci, now: () => f.clock.now() });
     assert.equal((await sending.plan([entry(1, newAci())])).size, 0);
     assert.equal(f.relay.fetches, 0);
     const bob = newAci();
@@ -268,12 +269,12 @@ describe('which sends go sealed', () => {
     f.ports.saveContactKey(bob, k, deriveAccessKey(k), 1);
     f.relay.info = { domain: f.account.domain, version: 'old' };
     assert.equal((await sending.plan([entry(1, bob)])).size, 0);
-    assert.ok(problems[0] instanceof ClientError && problems[0].code === 'SEALED_SENDER_UNAVAILABLE');
+    assert.equal(sending.problem()?.code, 'SEALED_SENDER_UNAVAILABLE', 'the status can say why');
   });
 
   it('after a refusal, drops the contact’s key only when the identified send needed no device repair', () => {
     const f = fixture();
-    const sending = new SealedSending({ store: f.ports, certificates: f.cache, connection: () => undefined, selfAci: f.account.aci });
+    const sending = new SealedSending({ store: f.ports, certificates: f.cache, connection: () => undefined, selfAci: f.account.aci, now: () => f.clock.now() });
     const bob = newAci();
     const k = bytes(32);
     const access = deriveAccessKey(k);
@@ -288,5 +289,24 @@ describe('which sends go sealed', () => {
     assert.ok(f.ports.contactKey(bob), 'a repaired device set explains the refusal: the key is kept');
     sending.fallbackSettled({ ...b!, identifiedOnly: true }, false);
     assert.equal(f.ports.contactKey(bob), undefined, 'no repair needed: the access key was stale, dropped');
+  });
+
+  it('pauses sealed sending when the unidentified socket cannot be opened, and tries again later', async () => {
+    const f = fixture();
+    const refusing = { open: async () => Promise.reject(new TransportError('UNREACHABLE', 'refused (HTTP 404)')) } as unknown as UnidentifiedConnection;
+    const sending = new SealedSending({ store: f.ports, certificates: f.cache, connection: () => refusing, selfAci: f.account.aci, now: () => f.clock.now() });
+    const bob = newAci();
+    const k = bytes(32);
+    f.ports.saveContactKey(bob, k, deriveAccessKey(k), 1);
+    assert.equal((await sending.plan([entry(1, bob)])).size, 1);
+    await assert.rejects(
+      sending.send({ destination: new Uint8Array(16), messageId: bytes(16), timestamp: 1n, urgent: true, messages: [], accessKey: deriveAccessKey(k) }),
+      (e) => e instanceof ClientError && e.code === 'SEALED_SENDER_UNAVAILABLE',
+    );
+    assert.equal(sending.problem()?.code, 'SEALED_SENDER_UNAVAILABLE');
+    assert.equal((await sending.plan([entry(2, bob)])).size, 0, 'paused: identified meanwhile');
+    f.clock.advance(SEALED_PAUSE_MS);
+    assert.equal((await sending.plan([entry(3, bob)])).size, 1, 'sealed again after the pause');
+    assert.equal(sending.problem(), undefined);
   });
 });

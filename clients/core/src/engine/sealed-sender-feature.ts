@@ -6,7 +6,6 @@
  * show. It hands the pipelines small hooks, so they know nothing of profile keys.
  */
 import { toBase64Url, fromBase64Url, type RelayInfoResponse } from '@parley/protocol';
-import { ClientError } from '../errors.js';
 import type { RelayApi } from '../transport/relay-api.js';
 import { UnidentifiedConnection } from '../transport/unidentified-connection.js';
 import { AccountProfileKey, ensureAccountProfileKey, NOBODY_BLOCKED, type BlockedContacts } from './account-profile-key.js';
@@ -73,8 +72,6 @@ export class SealedSenderFeature {
   readonly receiver: SealedReceiver;
   private readonly deps: SealedSenderFeatureDeps;
   private unidentified: UnidentifiedConnection | undefined;
-  /** The last reason certificates could not be had (shown in the status), cleared by success. */
-  private problem: ClientError | undefined;
 
   constructor(deps: SealedSenderFeatureDeps) {
     this.deps = deps;
@@ -89,9 +86,7 @@ export class SealedSenderFeature {
       certificates: this.certificates,
       connection: () => (this.unidentified ??= new UnidentifiedConnection({ url: deps.api.unidentifiedWebsocketUrl })),
       selfAci: self.aci,
-      onCertificate: (err) => {
-        this.problem = err instanceof ClientError ? err : undefined;
-      },
+      now,
     });
     this.receiver = new SealedReceiver({ self, trustRoots: () => this.trustRoots() });
   }
@@ -150,7 +145,7 @@ export class SealedSenderFeature {
     const trustRootPinned = store.trustRoot(self.domain) !== undefined;
     const accessKeyUploaded = this.profileKey.uploaded();
     // A refused root is remembered in the store, so a later process reports it too.
-    const problem = store.trustRootRefused(self.domain) ? 'TRUST_ROOT_CHANGED' : this.problem?.code;
+    const problem = store.trustRootRefused(self.domain) ? 'TRUST_ROOT_CHANGED' : this.sending.problem()?.code;
     return {
       active: trustRootPinned && accessKeyUploaded && problem === undefined,
       trustRootPinned,

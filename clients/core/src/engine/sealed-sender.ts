@@ -16,14 +16,24 @@
  * committed nothing). If that identified send needed no device repair, the access key was what
  * failed and the contact's key is dropped: later sends go identified until the contact sends a
  * new key. If it needed a repair, the device set was the cause and the key is kept.
+ *
+ * When the unidentified socket cannot be opened at all (a relay without it, or one refusing
+ * it), nothing was sent: the entry goes identified and sealed sending pauses for
+ * {@link SEALED_PAUSE_MS}, so messages are not held up behind a socket that is not there. (A
+ * relay can always make a client send identified by refusing its sealed sends; that is why the
+ * status shows it.)
  */
 import type { SendResult } from '@parley/protocol';
+import { ClientError } from '../errors.js';
 import type { OutgoingSend } from '../transport/relay-connection.js';
 import type { UnidentifiedConnection } from '../transport/unidentified-connection.js';
 import { TransportError } from '../transport/transport-error.js';
 import type { SenderCertificateCache } from './certificate-cache.js';
 import type { OutboxEntry } from './engine-store.js';
 import type { SealedSenderStore } from './sealed-sender-store.js';
+
+/** How long sealed sending pauses after the unidentified socket could not be opened, ms (10 min). */
+export const SEALED_PAUSE_MS = 10 * 60_000;
 
 /** How one entry goes sealed. */
 export interface SealedPlan {
@@ -40,8 +50,7 @@ export interface SealedSendingDeps {
   /** The unidentified socket of the current session, if the engine has one open or can open one. */
   readonly connection: () => UnidentifiedConnection | undefined;
   readonly selfAci: string;
-  /** Told whether a certificate could be had: the error when not (everything goes identified meanwhile), else undefined. */
-  readonly onCertificate?: (err: unknown) => void;
+  readonly now: () => number;
 }
 
 /** See the module comment. */
@@ -49,6 +58,10 @@ export class SealedSending {
   private readonly deps: SealedSendingDeps;
   /** Entries refused sealed in this process, with the key they presented, until their identified send settles. */
   private readonly suspects = new Map<number, { readonly aci: string; readonly accessKey: Uint8Array }>();
+  /** Why sealed sending is off now (certificate or socket), if it is. */
+  private lastProblem: ClientError | undefined;
+  /** Sealed sending pauses until then (the unidentified socket could not be opened). */
+  private pausedUntil = 0;
 
   constructor(deps: SealedSendingDeps) {
     this.deps = deps;
@@ -67,27 +80,50 @@ export class SealedSending {
       if (key) keys.set(e.id, key.accessKey);
     }
     const plans = new Map<number, SealedPlan>();
-    if (keys.size === 0) return plans;
+    if (keys.size === 0 || this.deps.now() < this.pausedUntil) return plans;
     let certificate: Uint8Array;
     try {
       certificate = await this.deps.certificates.get();
     } catch (err) {
-      this.deps.onCertificate?.(err);
+      // No certificate (the relay offers none, its root changed, it cannot be reached): this
+      // run goes identified.
+      if (err instanceof ClientError) this.lastProblem = err;
       return plans;
     }
-    this.deps.onCertificate?.(undefined);
+    this.lastProblem = undefined;
     for (const [id, accessKey] of keys) plans.set(id, { accessKey, certificate });
     return plans;
   }
 
+  /** Why sealed sending is off now, if it is (SEALED_SENDER_UNAVAILABLE, TRUST_ROOT_CHANGED). */
+  problem(): ClientError | undefined {
+    return this.lastProblem;
+  }
+
   /**
    * Sends a saved sealed attempt over the unidentified socket.
-   * @throws ParleyError UNAUTHORIZED for any refusal; TransportError when the socket is not there.
+   * @throws ParleyError UNAUTHORIZED for any refusal; ClientError SEALED_SENDER_UNAVAILABLE when
+   *   the socket could not be opened (nothing was sent; see the module comment); TransportError
+   *   when it dropped before the answer (the send may have been committed).
    */
   async send(send: OutgoingSend & { readonly accessKey: Uint8Array }): Promise<SendResult> {
     const connection = this.deps.connection();
     if (!connection) throw new TransportError('DISCONNECTED', 'the unidentified socket is closed');
-    return connection.send(send);
+    let socket;
+    try {
+      socket = await connection.open();
+    } catch (err) {
+      if (!(err instanceof TransportError)) throw err;
+      this.pausedUntil = this.deps.now() + SEALED_PAUSE_MS;
+      this.lastProblem = new ClientError('SEALED_SENDER_UNAVAILABLE', `the relay's unidentified socket cannot be opened (${err.message}); sending identified for now`, { cause: err });
+      throw this.lastProblem;
+    }
+    return socket.send(send);
+  }
+
+  /** `entry`'s sealed attempt could not be sent (no unidentified socket): it goes identified. */
+  unsendable(entry: OutboxEntry): void {
+    this.deps.store.outboxSetIdentifiedOnly(entry.id);
   }
 
   /**

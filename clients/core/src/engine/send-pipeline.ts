@@ -14,6 +14,7 @@ import { aciToBytes, isParleyError, type Aci } from '@parley/protocol';
 import { CryptoError, randomMessageId } from '@parley/crypto';
 import { toHex } from '@parley/protocol';
 import type { RelayConnection } from '../transport/relay-connection.js';
+import { ClientError } from '../errors.js';
 import { TransportError } from '../transport/transport-error.js';
 import type { DeviceCiphertext, EngineStore, OutboxEntry } from './engine-store.js';
 import type { SealedPlan, SealedSending } from './sealed-sender.js';
@@ -143,6 +144,10 @@ export class SendPipeline {
             // that socket): nothing was committed; the next round sends it identified.
             store.outboxClearAttempt(entry.id);
             this.deps.sealed.refused(entry);
+          } else if (entry.accessKey && err instanceof ClientError && err.is('SEALED_SENDER_UNAVAILABLE') && this.deps.sealed) {
+            // The unidentified socket could not be opened: nothing went out; identified next round.
+            store.outboxClearAttempt(entry.id);
+            this.deps.sealed.unsendable(entry);
           } else if (err instanceof TransportError) {
             // Maybe committed, maybe not: keep the bytes and the id. What failed is the
             // connection, so the next one retries at once (a backoff here left these behind a

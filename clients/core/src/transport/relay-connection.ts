@@ -281,6 +281,12 @@ export class RelayConnection {
         if (this.opts.authorization && (code === 'UNAUTHORIZED' || code === 'DEVICE_REMOVED')) {
           this.fail(new ParleyError('DEVICE_REMOVED', 'the relay refused this device: it was removed from its account or its credentials are wrong'));
         }
+        if (!this.opts.authorization) {
+          // A socket without credentials that the relay refuses (no such route on an older
+          // relay, a rate limit): whoever waits learns it now, not at their deadline.
+          const refused = new TransportError('UNREACHABLE', `the relay refused the socket ${this.opts.url} (HTTP ${res.statusCode ?? 0} ${code})`);
+          for (const w of this.connectedWaiters.splice(0)) w.reject(refused);
+        }
         ws.terminate();
       });
     });

@@ -11,7 +11,7 @@ import { RelayConnection, type OutgoingSend, type RelayConnectionOptions } from 
 
 /** Options of an {@link UnidentifiedConnection}. */
 export interface UnidentifiedConnectionOptions extends Omit<RelayConnectionOptions, 'authorization' | 'onEnvelopes' | 'onDrained' | 'onFatal'> {
-  /** How long a send waits for the socket to open, ms. Default 15,000. */
+  /** How long a send waits for the socket to open, ms. Default 10,000. */
   readonly connectTimeoutMs?: number;
 }
 
@@ -31,7 +31,8 @@ export class UnidentifiedConnection {
 
   /**
    * The open socket, opening it first if needed.
-   * @throws TransportError TIMEOUT when it does not open in time (it keeps trying until stop()).
+   * @throws TransportError TIMEOUT when it does not open in time, UNREACHABLE when the relay
+   *   refuses it (it keeps trying until stop()).
    */
   async open(): Promise<RelayConnection> {
     if (!this.connection) {
@@ -40,7 +41,7 @@ export class UnidentifiedConnection {
       this.connection.start();
     }
     const connection = this.connection;
-    await connection.waitConnected(this.opts.connectTimeoutMs ?? 15_000);
+    await connection.waitConnected(this.opts.connectTimeoutMs ?? 10_000);
     return connection;
   }
 
