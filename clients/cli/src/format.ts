@@ -20,6 +20,7 @@ import type {
   ReceiptEvent,
   ReceiptView,
   SafetyNumberView,
+  SealedSenderStatus,
   SearchHit,
   TypingEvent,
 } from './engine-contract.js';
@@ -181,9 +182,15 @@ export function formatSafetyNumber(s: SafetyNumberView): string[] {
 /** The lines of `whoami`. */
 export function formatAccount(a: AccountInfo): string[] {
   const lines = [`address  ${a.address}`, `device   ${a.deviceId}`, `server   ${a.server}`, `aci      ${a.aci}`];
-  const sealed = a.sealedSender;
-  if (sealed) lines.push(`sealed   ${sealed.active ? 'active' : `off${sealed.problem ? ` (${sealed.problem})` : !sealed.trustRootPinned ? ' (no trust root pinned yet)' : !sealed.accessKeyUploaded ? ' (access key not uploaded yet)' : ''}`}`);
+  if (a.sealedSender) lines.push(`sealed   ${sealedSenderState(a.sealedSender)}`);
   return lines;
+}
+
+/** `active`, or `off` with the first reason. */
+function sealedSenderState(s: SealedSenderStatus): string {
+  if (s.active) return 'active';
+  const why = s.problem ?? (!s.trustRootPinned ? 'no trust root pinned yet' : !s.accessKeyUploaded ? 'access key not uploaded yet' : undefined);
+  return why ? `off (${why})` : 'off';
 }
 
 const TASK_LABELS: Readonly<Record<ProgressEvent['task'], string>> = {

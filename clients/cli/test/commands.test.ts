@@ -56,6 +56,20 @@ describe('whoami', () => {
     assert.deepEqual(r.stdout.json, [{ ...ALICE }]);
   });
 
+  it('shows whether sealed sender is active, and why not', async () => {
+    const client = new FakeParleyClient();
+    const sealed = { active: true, trustRootPinned: true, accessKeyUploaded: true, certificateExpiresAt: T0 + 86_400_000 };
+    client.accountInfo = { ...ALICE, sealedSender: sealed };
+    const r = await run(['whoami'], { client });
+    assert.equal(r.stdout.lines.at(-1), 'sealed   active');
+    const j = await run(['whoami', '--json'], { client });
+    assert.deepEqual(j.stdout.json, [{ ...ALICE, sealedSender: sealed }]);
+    client.accountInfo = { ...ALICE, sealedSender: { active: false, trustRootPinned: true, accessKeyUploaded: true, problem: 'TRUST_ROOT_CHANGED' } };
+    assert.equal((await run(['whoami'], { client })).stdout.lines.at(-1), 'sealed   off (TRUST_ROOT_CHANGED)');
+    client.accountInfo = { ...ALICE, sealedSender: { active: false, trustRootPinned: true, accessKeyUploaded: false } };
+    assert.equal((await run(['whoami'], { client })).stdout.lines.at(-1), 'sealed   off (access key not uploaded yet)');
+  });
+
   it('exits 3 with the register/link hint when the profile has no account', async () => {
     const client = new FakeParleyClient();
     client.accountInfo = undefined;
@@ -557,14 +571,15 @@ describe('verify and contacts', () => {
   it('contacts: human and JSON', async () => {
     const client = new FakeParleyClient();
     client.contactList = [
-      { address: 'bob@localhost', aci: 'b-aci', identityChanged: false, verified: true },
-      { address: 'carol@example.org', aci: 'c-aci', identityChanged: true, verified: false },
+      { address: 'bob@localhost', aci: 'b-aci', identityChanged: false, verified: true, sealedSender: true },
+      { address: 'carol@example.org', aci: 'c-aci', identityChanged: true, verified: false, sealedSender: false },
       { address: 'dave@example.org', aci: 'd-aci', identityChanged: false, verified: false },
     ];
     const r = await run(['contacts'], { client });
-    assert.deepEqual(r.stdout.lines, ['bob@localhost  verified', 'carol@example.org  SAFETY NUMBER CHANGED', 'dave@example.org  not verified']);
+    assert.deepEqual(r.stdout.lines, ['bob@localhost  verified  sealed', 'carol@example.org  SAFETY NUMBER CHANGED', 'dave@example.org  not verified']);
     const j = await run(['contacts', '--json'], { client });
-    assert.deepEqual(j.stdout.json[0], { address: 'bob@localhost', aci: 'b-aci', identityChanged: false, verified: true });
+    assert.deepEqual(j.stdout.json[0], { address: 'bob@localhost', aci: 'b-aci', identityChanged: false, verified: true, sealedSender: true });
+    assert.deepEqual(j.stdout.json[2], { address: 'dave@example.org', aci: 'd-aci', identityChanged: false, verified: false });
   });
 });
 
