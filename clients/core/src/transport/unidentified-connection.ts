@@ -6,8 +6,8 @@
  * handler (same reconnect with backoff and jitter, same pings), opened on first use, so a
  * client that never sends sealed never opens it.
  */
-import type { SendResult } from '@parley/protocol';
-import { RelayConnection, type OutgoingSend, type RelayConnectionOptions } from './relay-connection.js';
+import type { SendMultiResult, SendResult } from '@parley/protocol';
+import { RelayConnection, type OutgoingSend, type OutgoingSendMulti, type RelayConnectionOptions } from './relay-connection.js';
 
 /** Options of an {@link UnidentifiedConnection}. */
 export interface UnidentifiedConnectionOptions extends Omit<RelayConnectionOptions, 'authorization' | 'onEnvelopes' | 'onDrained' | 'onFatal'> {
@@ -52,6 +52,14 @@ export class UnidentifiedConnection {
    */
   async send(send: OutgoingSend): Promise<SendResult> {
     return (await this.open()).send(send);
+  }
+
+  /**
+   * Uploads one multi-recipient payload with the recipients' combined access key.
+   * @throws as {@link send}.
+   */
+  async sendMulti(send: OutgoingSendMulti): Promise<SendMultiResult> {
+    return (await this.open()).sendMulti(send);
   }
 
   /** Closes the socket, if it was opened; the next send opens a new one. */
