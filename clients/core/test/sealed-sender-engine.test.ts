@@ -270,6 +270,10 @@ describe('which sends go sealed', () => {
     f.relay.info = { domain: f.account.domain, version: 'old' };
     assert.equal((await sending.plan([entry(1, bob)])).size, 0);
     assert.equal(sending.problem()?.code, 'SEALED_SENDER_UNAVAILABLE', 'the status can say why');
+    f.relay.info = { ...f.relay.info, senderCertificateTrustRoot: toBase64Url(f.relay.ca.root) };
+    assert.equal((await sending.plan([entry(2, bob)])).size, 0, 'the relay is not asked again at once');
+    f.clock.advance(SEALED_PAUSE_MS);
+    assert.equal((await sending.plan([entry(3, bob)])).size, 1, 'but after the pause');
   });
 
   it('after a refusal, drops the contact’s key only when the identified send needed no device repair', () => {

@@ -19,7 +19,8 @@
  *
  * When the unidentified socket cannot be opened at all (a relay without it, or one refusing
  * it), nothing was sent: the entry goes identified and sealed sending pauses for
- * {@link SEALED_PAUSE_MS}, so messages are not held up behind a socket that is not there. (A
+ * {@link SEALED_PAUSE_MS}, so messages are not held up behind a socket that is not there. A
+ * relay whose certificate or trust root is refused pauses it as long. (A
  * relay can always make a client send identified by refusing its sealed sends; that is why the
  * status shows it.)
  */
@@ -86,8 +87,11 @@ export class SealedSending {
       certificate = await this.deps.certificates.get();
     } catch (err) {
       // No certificate (the relay offers none, its root changed, it cannot be reached): this
-      // run goes identified.
-      if (err instanceof ClientError) this.lastProblem = err;
+      // run goes identified. A relay that answered wrongly is not asked again for a while.
+      if (err instanceof ClientError) {
+        this.lastProblem = err;
+        this.pausedUntil = this.deps.now() + SEALED_PAUSE_MS;
+      }
       return plans;
     }
     this.lastProblem = undefined;
