@@ -29,6 +29,7 @@ import {
   aciToBytes,
   ContentSchema,
   create,
+  EnvelopeSchema,
   EnvelopeType,
   fromBase64Url,
   fromBinary,
@@ -40,6 +41,7 @@ import {
 import { linkNewDevice, openRecording, type RecordingClient } from '../support/client-harness.js';
 import { DeviceSocket } from '../support/device-socket.js';
 import { startRelay, type RelayProcess } from '../support/relay-process.js';
+import { TamperingProxy } from '../support/tampering-proxy.js';
 import { registerAccount, type TestDevice } from '../support/test-device.js';
 
 /** What the relay holds queued for `aci`'s devices right now. */
@@ -288,6 +290,7 @@ describe('client engine: sealed sender through a relay process', () => {
       assert.equal(got[0]!.sender, 'mallory@localhost');
       assert.equal(alice.messages.slice(before).some((m) => m.text.includes('forged')), false);
       assert.deepEqual(queuedFor(relay, aliceAci), [], 'both were acked: the refused one does not block the queue');
+      assert.equal(alice.client.account()!.sealedSender!.unreadable, 1, 'nobody can be asked to resend it, but it is counted');
     } finally {
       socket.ws.close();
     }
@@ -401,5 +404,48 @@ describe('client engine: sealed sender through a relay process', () => {
     await alice.client.close();
     alice = await openRecording(profileDir);
     assert.equal(alice.client.account()!.sealedSender!.problem, 'TRUST_ROOT_CHANGED');
+  });
+});
+
+describe('client engine: a relay that corrupts a sealed envelope', () => {
+  it('cannot name the sender to the recipient: nothing is shown, it is counted, acked, and the queue moves on', async () => {
+    const relay = await startRelay();
+    const proxy = await TamperingProxy.start(relay.url);
+    const alice = await openRecording();
+    const bob = await openRecording();
+    try {
+      await alice.client.register(proxy.url, 'alice');
+      const bobAci = (await bob.client.register(proxy.url, 'bob')).aci;
+      await alice.client.send('bob', 'first contact');
+      await bob.client.receive();
+      await bob.client.send('alice', 'now we are both sealed');
+      await alice.client.receive();
+
+      // The relay cannot tell whose envelope it is, so it flips a byte of the next one to bob.
+      let corrupted = 0;
+      proxy.relayFrameHook = (frame, ctx) => {
+        if (corrupted > 0 || ctx.device?.aci !== bobAci || frame.kind.case !== 'deliver') return undefined;
+        const envelopes = frame.kind.value.envelopes.map((e) => {
+          if (corrupted > 0 || e.type !== EnvelopeType.SEALED) return e;
+          corrupted++;
+          const content = new Uint8Array(e.content);
+          content[Math.floor(content.length / 2)]! ^= 0x01;
+          return create(EnvelopeSchema, { ...e, content });
+        });
+        return [{ kind: { case: 'deliver', value: { envelopes } } }];
+      };
+      await alice.client.send('bob', 'the corrupted one');
+      await alice.client.send('bob', 'the next one');
+      const got = await bob.client.receive();
+      assert.equal(corrupted, 1);
+      assert.deepEqual(texts(got), ['the next one'], 'nothing of the corrupted one is shown, the later one is');
+      assert.equal(bob.client.account()!.sealedSender!.unreadable, 1);
+      assert.deepEqual(queuedFor(relay, bobAci), [], 'acked: it does not block the queue');
+    } finally {
+      await alice.client.close();
+      await bob.client.close();
+      await proxy.close();
+      await relay.stop();
+    }
   });
 });

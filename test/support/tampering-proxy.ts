@@ -113,6 +113,12 @@ export class TamperingProxy {
   readonly frames: SeenFrame[] = [];
   /** Every REST request forwarded. */
   readonly requests: ProxiedRequest[] = [];
+  /**
+   * When set, the proxy plays a relay without sealed sender: `/v1/info` announces no trust root
+   * (whatever the hooks do), so clients behind it never send sealed and never hand out a
+   * profile key. For tests whose lies need the relay to see who sends.
+   */
+  hideSealedSender = false;
 
   private readonly server: Server;
   private readonly target: URL;
@@ -206,6 +212,11 @@ export class TamperingProxy {
         json = upstream.body.length > 0 ? JSON.parse(upstream.body.toString('utf8')) : undefined;
       } catch {
         json = undefined;
+      }
+      if (this.hideSealedSender && proxied.path === '/v1/info' && typeof json === 'object' && json !== null) {
+        const { senderCertificateTrustRoot: _hidden, ...rest } = json as Record<string, unknown>;
+        json = rest;
+        upstream.body = Buffer.from(JSON.stringify(rest), 'utf8');
       }
       const rewrite = this.restHook ? await this.restHook(proxied, { status: upstream.status, body: upstream.body, json }) : undefined;
       const outHeaders = { ...upstream.headers };

@@ -182,7 +182,10 @@ export function formatSafetyNumber(s: SafetyNumberView): string[] {
 /** The lines of `whoami`. */
 export function formatAccount(a: AccountInfo): string[] {
   const lines = [`address  ${a.address}`, `device   ${a.deviceId}`, `server   ${a.server}`, `aci      ${a.aci}`];
-  if (a.sealedSender) lines.push(`sealed   ${sealedSenderState(a.sealedSender)}`);
+  if (a.sealedSender) {
+    const n = a.sealedSender.unreadable;
+    lines.push(`sealed   ${sealedSenderState(a.sealedSender)}${n ? `; ${n} sealed message${n === 1 ? '' : 's'} could not be opened (sender unknown)` : ''}`);
+  }
   return lines;
 }
 

@@ -47,6 +47,7 @@ export function sealedSenderJson(s: SealedSenderStatus): Record<string, unknown>
     accessKeyUploaded: s.accessKeyUploaded,
     ...(s.certificateExpiresAt !== undefined ? { certificateExpiresAt: s.certificateExpiresAt } : {}),
     ...(s.problem !== undefined ? { problem: s.problem } : {}),
+    ...(s.unreadable !== undefined ? { unreadable: s.unreadable } : {}),
   };
 }
 

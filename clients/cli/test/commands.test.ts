@@ -68,6 +68,9 @@ describe('whoami', () => {
     assert.equal((await run(['whoami'], { client })).stdout.lines.at(-1), 'sealed   off (TRUST_ROOT_CHANGED)');
     client.accountInfo = { ...ALICE, sealedSender: { active: false, trustRootPinned: true, accessKeyUploaded: false } };
     assert.equal((await run(['whoami'], { client })).stdout.lines.at(-1), 'sealed   off (access key not uploaded yet)');
+    client.accountInfo = { ...ALICE, sealedSender: { ...sealed, unreadable: 2 } };
+    assert.equal((await run(['whoami'], { client })).stdout.lines.at(-1), 'sealed   active; 2 sealed messages could not be opened (sender unknown)');
+    assert.equal(((await run(['whoami', '--json'], { client })).stdout.json[0] as { sealedSender: { unreadable: number } }).sealedSender.unreadable, 2);
   });
 
   it('exits 3 with the register/link hint when the profile has no account', async () => {

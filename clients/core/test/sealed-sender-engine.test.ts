@@ -164,6 +164,16 @@ describe('account profile key', () => {
     assert.equal(keys.contentFor(bob, text('x')).length % 160, 0, 'still padded');
   });
 
+  it('hands out no key while this device could not open sealed messages (no trust root pinned)', () => {
+    const f = fixture();
+    let pinned = false;
+    const keys = new AccountProfileKey({ store: f.ports, selfAci: f.account.aci, blocked: () => ({ isBlocked: () => false }), now: () => f.clock.now(), sealedSenderOn: () => pinned });
+    const k = keys.ensure();
+    assert.equal(decodeContent(keys.contentFor(newAci(), text('x')))!.profileKey.length, 0);
+    pinned = true;
+    assert.deepEqual(decodeContent(keys.contentFor(newAci(), text('x')))!.profileKey, k);
+  });
+
   it('rotates to a new key with a higher version; the old one is gone from new Content', () => {
     const { keys, clock } = setup();
     const k1 = keys.ensure();

@@ -41,6 +41,11 @@ export interface AccountProfileKeyDeps {
   readonly selfAci: string;
   readonly blocked: () => BlockedContacts;
   readonly now: () => number;
+  /**
+   * Whether this device takes sealed messages (a trust root is pinned): only then is the key
+   * handed out, so no contact sends sealed what this device could not open. Default: yes.
+   */
+  readonly sealedSenderOn?: () => boolean;
 }
 
 /** The `SettingsSync` fields this module owns. */
@@ -150,11 +155,13 @@ export class AccountProfileKey {
 
   /**
    * `content` as it goes to `destinationAci`: with the current profile key for a contact who is
-   * not blocked, without any for a blocked one or the account's own devices. Content bytes that
-   * do not decode are returned unchanged.
+   * not blocked, without any for a blocked one, the account's own devices, or while this device
+   * has no trust root to open sealed messages with. Content bytes that do not decode are
+   * returned unchanged.
    */
   contentFor(destinationAci: string, content: Uint8Array): Uint8Array {
-    const key = destinationAci === this.deps.selfAci || this.deps.blocked().isBlocked(destinationAci) ? undefined : this.current();
+    const withhold = destinationAci === this.deps.selfAci || this.deps.blocked().isBlocked(destinationAci) || this.deps.sealedSenderOn?.() === false;
+    const key = withhold ? undefined : this.current();
     const decoded = decodeContent(content);
     if (!decoded) return content;
     if (key ? sameBytes(decoded.profileKey, key) : decoded.profileKey.length === 0) return content;

@@ -33,6 +33,12 @@ export interface SealedSenderStatus {
   readonly certificateExpiresAt?: number;
   /** Why sealed sending is off: TRUST_ROOT_CHANGED or SEALED_SENDER_UNAVAILABLE. */
   readonly problem?: string;
+  /**
+   * Sealed envelopes that arrived but could not be opened and name no sender (a seal that does
+   * not open, a certificate from a root this device does not trust): nobody can be asked to
+   * resend them. Absent when there were none.
+   */
+  readonly unreadable?: number;
 }
 
 /** A file of a message. */

@@ -1084,6 +1084,7 @@ export class ParleyClient implements ParleyClientApi {
       onSenderKeyMessage: sealed.onSenderKeyMessage,
       onProfileKey: sealed.onProfileKey,
       onSettingsSync: sealed.onSettingsSync,
+      onUnreadableSealed: sealed.onUnreadableSealed,
     });
   }
 

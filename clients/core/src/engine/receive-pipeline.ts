@@ -83,6 +83,8 @@ export interface ReceivePipelineDeps {
   readonly onSenderKeyMessage?: SenderKeyMessageHook;
   /** A contact's profile key from a decrypted Content; runs in the batch's transaction. */
   readonly onProfileKey?: (senderAci: string, profileKey: Uint8Array) => void;
+  /** A sealed envelope that could not be opened and names nobody (counted); runs in the batch's transaction. */
+  readonly onUnreadableSealed?: (nowMs: number) => void;
   /** Settings one of the account's own devices synced; runs in the batch's transaction. */
   readonly onSettingsSync?: (settings: SettingsSyncMessage) => void;
 }
@@ -196,6 +198,10 @@ export class ReceivePipeline {
     const opened = await this.deps.sealed.open(envelope, batch.staged.stores);
     if (!opened.ok) {
       if (opened.sender) return { failed: { source: opened.sender.aci, sourceDevice: opened.sender.deviceId } };
+      if (!opened.duplicate) {
+        const now = this.deps.now();
+        batch.effects.push(() => this.deps.onUnreadableSealed?.(now));
+      }
       return 'ok';
     }
     if (opened.kind === 'senderkey' && this.deps.onSenderKeyMessage) {

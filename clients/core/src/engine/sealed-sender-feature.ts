@@ -76,7 +76,13 @@ export class SealedSenderFeature {
   constructor(deps: SealedSenderFeatureDeps) {
     this.deps = deps;
     const { store, self, now } = deps;
-    this.profileKey = new AccountProfileKey({ store, selfAci: self.aci, blocked: () => (deps.blocked ?? (() => NOBODY_BLOCKED))(), now });
+    this.profileKey = new AccountProfileKey({
+      store,
+      selfAci: self.aci,
+      blocked: () => (deps.blocked ?? (() => NOBODY_BLOCKED))(),
+      now,
+      sealedSenderOn: () => store.trustRoot(self.domain) !== undefined,
+    });
     // A profile from before sealed sender gets its key on first open; its access key is
     // uploaded on the next connection.
     this.profileKey.ensure();
@@ -103,6 +109,9 @@ export class SealedSenderFeature {
     if (this.profileKey.adoptSynced(settings)) setImmediate(() => void this.uploadAccessKey().catch(() => undefined));
   };
 
+  /** A sealed envelope that did not open and names nobody (in the receive batch's transaction). */
+  readonly onUnreadableSealed = (nowMs: number): void => this.deps.store.noteUnreadableSealed(nowMs);
+
   /** The group-message hook of the groups module, if any. */
   readonly onSenderKeyMessage: SenderKeyMessageHook = async (message) => {
     await this.deps.onSenderKeyMessage?.()?.(message);
@@ -118,9 +127,13 @@ export class SealedSenderFeature {
     await this.uploadAccessKey().catch(() => undefined);
   }
 
-  /** Uploads the current access key unless the relay has it. */
-  uploadAccessKey(): Promise<void> {
-    return this.profileKey.uploadIfDue(this.deps.api);
+  /**
+   * Uploads the current access key unless the relay has it. Not before a trust root is pinned:
+   * sealed messages this device could not open are not invited.
+   */
+  async uploadAccessKey(): Promise<void> {
+    if (this.deps.store.trustRoot(this.deps.self.domain) === undefined) return;
+    await this.profileKey.uploadIfDue(this.deps.api);
   }
 
   /**
@@ -146,12 +159,14 @@ export class SealedSenderFeature {
     const accessKeyUploaded = this.profileKey.uploaded();
     // A refused root is remembered in the store, so a later process reports it too.
     const problem = store.trustRootRefused(self.domain) ? 'TRUST_ROOT_CHANGED' : this.sending.problem()?.code;
+    const unreadable = store.unreadableSealed();
     return {
       active: trustRootPinned && accessKeyUploaded && problem === undefined,
       trustRootPinned,
       accessKeyUploaded,
       certificateExpiresAt: store.cachedCertificate()?.expiresAt,
       ...(problem ? { problem } : {}),
+      ...(unreadable.count > 0 ? { unreadable: unreadable.count } : {}),
     };
   }
 

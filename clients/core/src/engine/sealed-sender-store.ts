@@ -57,6 +57,15 @@ export interface SealedSenderStore {
   /** Caches this device's sender certificate. */
   saveCertificate(certificate: Uint8Array, expiresAt: number): void;
 
+  /**
+   * Counts a sealed envelope that could not be opened and names no sender (a seal that does not
+   * open, a certificate from an unpinned root): nobody can be shown or asked, but the user can
+   * see that it happened.
+   */
+  noteUnreadableSealed(nowMs: number): void;
+  /** How many sealed envelopes could not be opened, and when the last one came. */
+  unreadableSealed(): { readonly count: number; readonly lastAt?: number };
+
   /** The relay refused entry `id` sealed: its later attempts go identified. */
   outboxSetIdentifiedOnly(id: number): void;
 }

@@ -25,6 +25,7 @@ import { readPrivacy } from './privacy-settings.js';
 import { adaptReceiptPorts } from './receipt-adapter.js';
 
 const KEY_STATE = 'engine.keyState';
+const UNREADABLE_SEALED = 'sealed.unreadable';
 /** How the engine names a group's conversation: `#` and the group id. */
 const GROUP_PREFIX = '#';
 
@@ -58,6 +59,15 @@ export function adaptClientStore(store: ClientStore, now: () => number = () => D
   const contactKeys = new ContactKeys(database);
   const certificates = new SenderCertificateStore(database);
   const sealedAttempts = new SealedAttempts(database);
+  const unreadableSealed = (): { count: number; lastAt?: number } => {
+    try {
+      const j = JSON.parse(store.settings.get(UNREADABLE_SEALED) ?? '{}') as { count?: unknown; lastAt?: unknown };
+      const count = typeof j.count === 'number' && Number.isSafeInteger(j.count) && j.count > 0 ? j.count : 0;
+      return { count, ...(typeof j.lastAt === 'number' ? { lastAt: j.lastAt } : {}) };
+    } catch {
+      return { count: 0 };
+    }
+  };
 
   /** The files of a message as views; undefined when it has none (most messages). */
   const filesOf = (senderAci: string, id: string): { attachments?: AttachmentView[] } => {
@@ -298,6 +308,11 @@ export function adaptClientStore(store: ClientStore, now: () => number = () => D
     trustRoots: () => certificates.trustRoots(),
     pinTrustRoot: (domain, key, now) => certificates.pinTrustRoot(domain, key, now),
     trustRootRefused: (domain) => certificates.refused(domain),
+    noteUnreadableSealed(nowMs) {
+      const before = unreadableSealed();
+      store.settings.set(UNREADABLE_SEALED, JSON.stringify({ count: before.count + 1, lastAt: nowMs }));
+    },
+    unreadableSealed: () => unreadableSealed(),
     cachedCertificate: () => certificates.certificate(),
     saveCertificate: (certificate, expiresAt) => certificates.saveCertificate(certificate, expiresAt),
     outboxReschedule: (id, at) => outbox.fail(id, { error: 'RETRY', retryAt: at }),
