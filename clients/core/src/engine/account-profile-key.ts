@@ -107,12 +107,13 @@ export class AccountProfileKey {
 
   /**
    * Replaces the key (after a block). Returns the SettingsSync fields to send to the account's
-   * other devices; the caller queues them and uploads the new access key.
+   * other devices; the caller queues them and uploads the new access key. The version is at
+   * least `minVersion` (the sync's other fields may need it higher).
    */
-  rotate(): ProfileKeySyncFields {
+  rotate(minVersion = 0): ProfileKeySyncFields {
     const previous = this.deps.store.accountProfileKey();
     // A version above every earlier one, also when the clock went back.
-    const version = Math.max(this.deps.now(), (previous?.version ?? 0) + 1);
+    const version = Math.max(this.deps.now(), (previous?.version ?? 0) + 1, minVersion);
     const key = generateProfileKey();
     this.deps.store.setAccountProfileKey(key, version);
     return { version: BigInt(version), profileKey: key };

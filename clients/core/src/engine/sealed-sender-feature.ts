@@ -13,6 +13,7 @@ import { pinTrustRootFrom, SenderCertificateCache } from './certificate-cache.js
 import type { SealedSenderStatus } from './client-api.js';
 import { encodeContent } from './content-codec.js';
 import type { EngineStore } from './engine-store.js';
+import { readPrivacy, type SettingsPort } from './privacy-settings.js';
 import type { SettingsSyncMessage } from './receive-pipeline.js';
 import { SealedReceiver, type SenderKeyMessageHook } from './sealed-receive.js';
 import { SealedSending } from './sealed-sender.js';
@@ -27,7 +28,7 @@ export interface ProvisionedProfileKey {
 
 /** What the feature needs. */
 export interface SealedSenderFeatureDeps {
-  readonly store: EngineStore & SealedSenderStore;
+  readonly store: EngineStore & SealedSenderStore & SettingsPort;
   readonly api: RelayApi;
   readonly self: { readonly aci: string; readonly deviceId: number; readonly domain: string };
   readonly now: () => number;
@@ -144,11 +145,32 @@ export class SealedSenderFeature {
    * on the blocked contact's sealed sends present a stale access key and are refused.
    */
   rotateProfileKey(): void {
-    const fields = this.profileKey.rotate();
+    // A SettingsSync carries the privacy settings too, and the newest version wins for them as
+    // well: the rotation's sync carries this device's current settings at a version above
+    // theirs, so the other devices take the key without losing a setting.
+    const privacy = readPrivacy(this.deps.store);
+    const fields = this.profileKey.rotate(privacy.version + 1);
     this.deps.store.outboxAdd({
       destinationAci: this.deps.self.aci,
-      content: encodeContent({ body: { case: 'sync', value: { kind: { case: 'settings', value: fields } } } }),
+      content: encodeContent({
+        body: {
+          case: 'sync',
+          value: {
+            kind: {
+              case: 'settings',
+              value: {
+                ...fields,
+                readReceipts: privacy.readReceipts,
+                typingIndicators: privacy.typingIndicators,
+                presence: privacy.presence,
+                presenceToken: privacy.presenceToken ?? new Uint8Array(0),
+              },
+            },
+          },
+        },
+      }),
       nowMs: this.deps.now(),
+      urgent: false,
     });
   }
 
