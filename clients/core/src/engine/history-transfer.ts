@@ -18,7 +18,13 @@ export const HISTORY_CHUNK_BYTES = 48 * 1024;
 
 /** One line of the archive. */
 export type ArchiveLine =
-  | { readonly type: 'contact'; readonly aci: string; readonly address: string }
+  | {
+      readonly type: 'contact';
+      readonly aci: string;
+      readonly address: string;
+      /** The contact's profile key (base64url), so the new device can send to it sealed at once. */
+      readonly profileKey?: string;
+    }
   | ({ readonly type: 'message'; readonly actions?: ArchivedActions } & EngineMessage)
   | ActionsArchiveLine;
 

@@ -4,7 +4,8 @@
  * peer's address on the engine side and by a local random id in the store; this adapter maps
  * between the two and turns records into the views front ends show.
  */
-import { fromHex, toHex, type Aci, type DeviceId, type MessageId } from '@parley/protocol';
+import { deriveAccessKey } from '@parley/crypto';
+import { fromBase64Url, fromHex, toBase64Url, toHex, type Aci, type DeviceId, type MessageId } from '@parley/protocol';
 import { ClientError } from '../errors.js';
 import { AccountProfileKeyStore } from '../store/account-profile-key.js';
 import { AttachmentStore } from '../store/attachment-store.js';
@@ -346,7 +347,11 @@ export function adaptClientStore(store: ClientStore, now: () => number = () => D
     },
 
     *archiveLines(): Iterable<ArchiveLine> {
-      for (const c of messages.contacts()) if (c.address) yield { type: 'contact', aci: c.aci, address: c.address };
+      for (const c of messages.contacts()) {
+        if (!c.address) continue;
+        const key = contactKeys.get(c.aci);
+        yield { type: 'contact', aci: c.aci, address: c.address, ...(key ? { profileKey: toBase64Url(key.profileKey) } : {}) };
+      }
       for (const row of allRows()) {
         const v = view(row);
         const actions = acts.archivedActions(row.sender_aci, row.id);
@@ -393,7 +398,12 @@ export function adaptClientStore(store: ClientStore, now: () => number = () => D
     importArchiveLine(line) {
       try {
         if (line.type === 'contact') {
-          if (line.aci !== self().aci) messages.saveContact({ aci: line.aci as Aci, address: line.address });
+          if (line.aci === self().aci) return;
+          messages.saveContact({ aci: line.aci as Aci, address: line.address });
+          // From one's own device, so as good as from the contact; a malformed key is skipped, and
+          // one the contact sent this device directly (newer) is kept.
+          const key = typeof line.profileKey === 'string' ? fromBase64Url(line.profileKey) : undefined;
+          if (key?.length === 32 && !contactKeys.get(line.aci as Aci)) contactKeys.save(line.aci as Aci, key, deriveAccessKey(key), now());
           return;
         }
         if (line.type === 'timer' || line.type === 'blocked') {
