@@ -96,11 +96,14 @@ describe('group store: groups, logs and state', () => {
     assert.ok(store.groups.isMember(GROUP, m2));
     assert.ok(!store.groups.isMember(GROUP, newAci()));
     assert.equal(store.groups.memberAddress(m3), 'carol@example.org');
+    assert.ok(store.groups.sharesGroupWith(m2), 'a member of a group this account is in');
+    assert.ok(!store.groups.sharesGroupWith(newAci()));
     const conv = store.messages.conversations().find((c) => c.id === g.conversationId)!;
     assert.equal(conv.kind === 'group' && conv.title, 'climbing');
     store.groups.saveState(GROUP, { title: 'climbing', revision: 4, maxLamport: 8, isMember: false, members: [{ aci: m1, address: 'alice@example.org', admin: true }] });
     assert.deepEqual(store.groups.members(GROUP).map((m) => m.aci), [m1]);
     assert.equal(store.groups.group(GROUP)!.isMember, false);
+    assert.ok(!store.groups.sharesGroupWith(m1), 'a group this account left shares nobody');
   });
 
   it('orders a group’s messages by (lamport, sender, id) like every conversation', () => {

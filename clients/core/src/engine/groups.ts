@@ -173,6 +173,11 @@ export class Groups {
     return new GroupReplica(groupId, changes);
   }
 
+  /** Whether `aci` is in none of the groups this account is a member of. */
+  isStranger(aci: string): boolean {
+    return !this.deps.groups.sharesGroupWith(aci);
+  }
+
   /** The view of group `groupId`. */
   view(groupId: string): GroupView {
     const g = this.deps.groups.group(groupId);

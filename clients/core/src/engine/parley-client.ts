@@ -1081,7 +1081,6 @@ export class ParleyClient implements ParleyClientApi {
       hooks: this.privacy,
       onQueued: () => this.flushReceiptsSoon(),
       sealed: sealed.receiver,
-      onSenderKeyMessage: sealed.onSenderKeyMessage,
       onProfileKey: sealed.onProfileKey,
       onSettingsSync: sealed.onSettingsSync,
       onUnreadableSealed: sealed.onUnreadableSealed,

@@ -64,7 +64,7 @@ export interface ReceivePipelineDeps {
   readonly onResend?: (messageId: string) => void;
   readonly history: HistoryReceiver;
   /** Takes over group contents (updates, sender keys, group messages and their transcripts). */
-  readonly groups?: { receive(r: GroupReceipt): Promise<boolean> };
+  readonly groups?: { receive(r: GroupReceipt): Promise<boolean>; isStranger(aci: string): boolean };
   /** Edits, deletes, reactions, replies, expiry. */
   readonly actions: MessageActions;
   readonly blocklist: BlockList;
@@ -197,6 +197,14 @@ export class ReceivePipeline {
     if (!this.deps.sealed) return 'ok';
     const opened = await this.deps.sealed.open(envelope, batch.staged.stores);
     if (!opened.ok) {
+      if (opened.sender && opened.code === 'NO_SENDER_KEY' && this.deps.groups?.isStranger(opened.sender.aci)) {
+        // A group message from someone in none of this account's groups (removed, or never a
+        // member): its keys were dropped or never came. Nothing to show and nobody to ask.
+        const { aci, deviceId } = opened.sender;
+        const now = this.deps.now();
+        batch.effects.push(() => void this.deps.store.markEnvelopeSeen(aci, deviceId, toHex(envelope.messageId), now));
+        return 'ok';
+      }
       if (opened.sender) return { failed: { source: opened.sender.aci, sourceDevice: opened.sender.deviceId } };
       if (!opened.duplicate) {
         const now = this.deps.now();

@@ -40,6 +40,8 @@ export interface FailedSealed {
    * trusted: nobody can be named or asked.
    */
   readonly sender?: { readonly aci: string; readonly deviceId: number };
+  /** Why it did not open, when @parley/crypto said (e.g. NO_SENDER_KEY: a group message without the sender's key). */
+  readonly code?: string;
 }
 
 /** What {@link SealedReceiver} needs. */
@@ -144,7 +146,7 @@ export class SealedReceiver {
       } catch {
         sender = undefined;
       }
-      return { ok: false, duplicate: false, ...(sender ? { sender } : {}) };
+      return { ok: false, duplicate: false, code: err.code, ...(sender ? { sender } : {}) };
     }
   }
 }

@@ -278,6 +278,13 @@ export class GroupStore {
     return this.#db.value('SELECT 1 FROM group_members WHERE group_id = ? AND aci = ?', [groupId, aci]) !== undefined;
   }
 
+  /** Whether `aci` is a member of a group this account is a member of. */
+  sharesGroupWith(aci: string): boolean {
+    return (
+      this.#db.value('SELECT 1 FROM group_members m JOIN groups g ON g.id = m.group_id WHERE m.aci = ? AND g.is_member = 1 LIMIT 1', [aci]) !== undefined
+    );
+  }
+
   /** The address some group's changes give `aci`, if any (display only: not checked against the directory). */
   memberAddress(aci: string): string | undefined {
     const v = this.#db.value('SELECT address FROM group_members WHERE aci = ? LIMIT 1', [aci]);
