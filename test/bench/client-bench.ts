@@ -33,6 +33,9 @@ import {
   generatePreKeys,
   generateSignedPreKey,
   SessionCipher,
+  createServerCertificate,
+  generateTrustRoot,
+  issueSenderCertificate,
 } from '@parley/crypto';
 import { openClientStore, openParleyClient, type ConversationId, type ParleyClientApi } from '@parley/client';
 import { ContentSchema, create, toBinary, type Aci, type DeviceId, type MessageId } from '@parley/protocol';
@@ -205,7 +208,12 @@ async function endToEnd(relay: RelayProcess, parent: string): Promise<EndToEnd> 
 
 // --- 2. bare libsignal --------------------------------------------------------------------------
 
-async function bareLibsignal(plaintextBytes: number): Promise<number> {
+/**
+ * Encrypt+decrypt pairs/s over one session in this process: plain (what an identified message
+ * costs) and sealed (sealed sender v1 around it, as the engine sends to contacts once their
+ * profile key is known: a certificate check and an extra ECDH layer per message).
+ */
+async function bareLibsignal(plaintextBytes: number): Promise<{ pairs: number; sealedPairs: number }> {
   const alice = generateIdentity();
   const bob = generateIdentity();
   const aliceStores = createMemoryStores(alice);
@@ -234,10 +242,28 @@ async function bareLibsignal(plaintextBytes: number): Promise<number> {
     const enc = await aliceCipher.encrypt(bobAddress, plaintext);
     await bobCipher.decrypt(aliceAddress, enc.type, enc.body);
   };
-  for (let i = 0; i < 50; i++) await pair(); // warm-up
-  const t0 = performance.now();
-  for (let i = 0; i < N; i++) await pair();
-  return Math.round(N / ((performance.now() - t0) / 1000));
+  const root = generateTrustRoot();
+  const server = createServerCertificate(1, root.privateKey);
+  const certificate = issueSenderCertificate({
+    senderAci: aliceAddress.aci,
+    senderDeviceId: 1,
+    senderIdentityKey: alice.identityKey,
+    expiresAt: now + 3600_000,
+    serverCertificate: server.certificate,
+    serverPrivateKey: server.privateKey,
+  });
+  const sealedPair = async () => {
+    const sealed = await aliceCipher.sealedEncrypt(bobAddress, plaintext, certificate);
+    await bobCipher.sealedDecrypt(sealed, { trustRoots: [root.publicKey], timestamp: Date.now(), localAci: bobAddress.aci, localDeviceId: 1 });
+  };
+  const rate = async (fn: () => Promise<void>): Promise<number> => {
+    for (let i = 0; i < 50; i++) await fn(); // warm-up
+    const t0 = performance.now();
+    for (let i = 0; i < N; i++) await fn();
+    return Math.round(N / ((performance.now() - t0) / 1000));
+  };
+  const pairs = await rate(pair);
+  return { pairs, sealedPairs: await rate(sealedPair) };
 }
 
 // --- 3. search over a large history -------------------------------------------------------------
@@ -352,7 +378,11 @@ async function startup(dir: string, useCli: boolean): Promise<number[]> {
 async function main(): Promise<void> {
   const parent = mkdtempSync(join(tmpdir(), 'parley-client-bench-'));
   // Capacity is measured, not the per-account send limits a public relay sets for people.
-  const relay = await startRelay({ args: ['--log-level', 'error', '--rate-limit-sends-per-minute', '0', '--rate-limit-device-sends-per-minute', '0'] });
+  // Capacity, not per-sender limits: sends after the first exchange go sealed, so the client
+  // address's unidentified-send bucket is lifted too.
+  const relay = await startRelay({
+    args: ['--log-level', 'error', '--rate-limit-sends-per-minute', '0', '--rate-limit-device-sends-per-minute', '0', '--rate-limits', 'unidentifiedSend=100000000/1m'],
+  });
   try {
     const text = textOf(seeded(7), TEXT_CHARS);
     const plaintextBytes = paddedContentBytes(text);
@@ -362,9 +392,11 @@ async function main(): Promise<void> {
     log(`[client] apart: sending alone ${e2e.sendOnlyPerSecond} messages/s; draining alone ${e2e.drainPerSecond} messages/s`);
 
     log(`[client] bare libsignal: ${N} encrypt+decrypt pairs of ${plaintextBytes} bytes…`);
-    const pairsPerSecond = await bareLibsignal(plaintextBytes);
+    const bare = await bareLibsignal(plaintextBytes);
+    const pairsPerSecond = bare.pairs;
     const ratio = e2e.messagesPerSecond / pairsPerSecond;
-    log(`[client] bare libsignal: ${pairsPerSecond} pairs/s; the engine end to end reaches ${(ratio * 100).toFixed(1)}% of it (target ≥ 50%)`);
+    const sealedRatio = e2e.messagesPerSecond / bare.sealedPairs;
+    log(`[client] bare libsignal: ${pairsPerSecond} pairs/s, sealed ${bare.sealedPairs} pairs/s; the engine end to end (sealed after the first exchange) reaches ${(ratio * 100).toFixed(1)}% / ${(sealedRatio * 100).toFixed(1)}% of them (target ≥ 50%)`);
 
     // A profile with an account on the relay, so that `parley receive` can start against it.
     const historyDir = profileDir(parent, 'carol');
@@ -404,7 +436,8 @@ async function main(): Promise<void> {
     console.log(`| end to end latency p50 / p99, ms | ${e2e.latencyP50Ms} / ${e2e.latencyP99Ms} |`);
     console.log(`| sending alone (recipient offline) / draining alone, messages/s | ${e2e.sendOnlyPerSecond} / ${e2e.drainPerSecond} |`);
     console.log(`| bare libsignal encrypt+decrypt pairs/s (${plaintextBytes} bytes) | ${pairsPerSecond} |`);
-    console.log(`| engine / bare libsignal | ${(ratio * 100).toFixed(1)}% |`);
+    console.log(`| bare libsignal sealed encrypt+decrypt pairs/s | ${bare.sealedPairs} |`);
+    console.log(`| engine / bare libsignal, plain / sealed | ${(ratio * 100).toFixed(1)}% / ${(sealedRatio * 100).toFixed(1)}% |`);
     console.log(`| search p50 / p99 over ${HISTORY} messages, ms | ${search.p50} / ${search.p99} |`);
     console.log(`| \`parley receive\` start-up, ${HISTORY} messages / empty, ms | ${Math.round(median(withHistory))} / ${Math.round(median(empty))} |`);
     console.log(
@@ -417,8 +450,10 @@ async function main(): Promise<void> {
         sendOnlyPerSecond: e2e.sendOnlyPerSecond,
         drainPerSecond: e2e.drainPerSecond,
         libsignalPairsPerSecond: pairsPerSecond,
+        libsignalSealedPairsPerSecond: bare.sealedPairs,
         plaintextBytes,
         ratio: round(ratio, 3),
+        sealedRatio: round(sealedRatio, 3),
         historyMessages: HISTORY,
         historyInsertPerSecond: fill.insertPerSecond,
         dbMiB: round(dbMiB, 1),
