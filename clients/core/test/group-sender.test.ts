@@ -63,6 +63,7 @@ function setup() {
       encrypted.push({ distributionId: input.distributionId, recipients: input.recipients.map((r: DeviceAddress) => `${r.aci}.${r.deviceId}`).sort(), payload });
       return payload;
     },
+    recipientsOf: (payload) => [...new Set(encrypted.find((e) => e.payload === payload || Buffer.from(e.payload).equals(payload))!.recipients.map((r) => r.split('.')[0]!))],
   };
   const uploads: OutgoingSendMulti[] = [];
   const answers: Answer[] = [];
@@ -88,6 +89,26 @@ function setup() {
       });
     }
   };
+  /** The unidentified socket: what it was sent, and how it answers. */
+  const sealedUploads: OutgoingSendMulti[] = [];
+  const sealedAnswers: Answer[] = [];
+  const accessKeys = new Map<string, Uint8Array>();
+  const sealedSocket: MultiSendSocket = {
+    connected: false,
+    sendMulti: async (send) => {
+      sealedUploads.push(send);
+      const a = sealedAnswers.shift() ?? 'ok';
+      if (a instanceof Error) throw a;
+      return { requestId: 1, duplicate: false, recipients: [], fullRecipients: [] } as unknown as SendMultiResult;
+    },
+  };
+  const sealedRoute = (acis: readonly string[]) => {
+    const keys = acis.map((a) => accessKeys.get(a));
+    if (keys.some((k) => !k)) return undefined;
+    const combined = new Uint8Array(16);
+    for (const k of keys) for (let i = 0; i < 16; i++) combined[i]! ^= k![i]!;
+    return { socket: sealedSocket, combinedAccessKey: combined };
+  };
   const newSender = () =>
     new GroupSender({
       store: ports,
@@ -100,8 +121,9 @@ function setup() {
       certificate: async () => new Uint8Array([9]),
       cipher,
       flushPairwise,
+      sealedRoute,
     });
-  return { clock, store, ports, groups, self, bob, carol, encrypted, uploads, answers, keySends, newSender, flushPairwise };
+  return { clock, store, ports, groups, self, bob, carol, encrypted, uploads, answers, keySends, newSender, flushPairwise, sealedUploads, sealedAnswers, accessKeys };
 }
 
 describe('group sender', () => {
@@ -214,5 +236,40 @@ describe('group messages: delivery state per member', () => {
     // Receipts to a member who is no contact go to the address the group gives it.
     assert.equal(t.ports.routeAddress(t.carol), 'carol@example.org');
     assert.equal(t.ports.routeAddress(newAci()), undefined);
+  });
+});
+
+describe('group sender: sealed uploads', () => {
+  it('goes over the unidentified socket with the combined access key when every member’s key is known, else identified', async () => {
+    const t = setup();
+    const g = await t.groups.create('climbing', ['bob@example.org', 'carol@example.org']);
+    await t.flushPairwise();
+    t.accessKeys.set(t.bob, new Uint8Array(16).fill(1));
+    t.groups.queueMessage(`#${g.id}`, 'carol’s key is unknown');
+    await t.newSender().flush();
+    assert.equal(t.sealedUploads.length, 0);
+    assert.equal(t.uploads.length, 1, 'identified');
+    t.accessKeys.set(t.carol, new Uint8Array(16).fill(3));
+    t.groups.queueMessage(`#${g.id}`, 'everyone’s key is known');
+    await t.newSender().flush();
+    assert.equal(t.sealedUploads.length, 1);
+    assert.equal(t.uploads.length, 1, 'nothing more went identified');
+    assert.deepEqual(t.sealedUploads[0]!.combinedAccessKey, new Uint8Array(16).fill(1 ^ 3));
+  });
+
+  it('after a sealed refusal uploads the same bytes under the same id identified, and stays identified a while', async () => {
+    const t = setup();
+    const g = await t.groups.create('climbing', ['bob@example.org']);
+    await t.flushPairwise();
+    t.accessKeys.set(t.bob, new Uint8Array(16).fill(7));
+    const m = t.groups.queueMessage(`#${g.id}`, 'hello');
+    t.sealedAnswers.push(new ParleyError('UNAUTHORIZED'));
+    assert.equal((await t.newSender().flush()).sent, 1);
+    assert.equal(t.sealedUploads.length, 1);
+    assert.equal(t.uploads.length, 1);
+    assert.deepEqual(t.uploads[0]!.payload, t.sealedUploads[0]!.payload);
+    assert.deepEqual(t.uploads[0]!.messageId, t.sealedUploads[0]!.messageId);
+    assert.equal(t.uploads[0]!.combinedAccessKey, undefined, 'no access key on the device socket');
+    assert.equal(t.ports.messageView(m.id, t.self.aci)?.status, 'sent');
   });
 });

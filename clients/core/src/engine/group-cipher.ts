@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: AGPL-3.0-only
 /** The sender-key operations of groups over @parley/crypto's SessionCipher. */
-import { SessionCipher, type DeviceAddress, type ProtocolStores } from '@parley/crypto';
+import { parseMultiRecipientMessage, SessionCipher, type DeviceAddress, type ProtocolStores } from '@parley/crypto';
 import type { GroupCipherPort } from './group-sender.js';
 
 function cipherFor(stores: ProtocolStores, self: DeviceAddress): SessionCipher {
@@ -21,5 +21,6 @@ export function sessionGroupCipher(): GroupCipherPort {
         recipients: input.recipients,
         groupId: input.groupId,
       }),
+    recipientsOf: (payload) => parseMultiRecipientMessage(payload).recipients.map((r) => r.aci),
   };
 }

@@ -16,9 +16,10 @@
  * devices, which then get the key too), the payload dropped and the send encrypted again under
  * the same envelope id.
  *
- * The upload goes over the device's authenticated socket for now; the socket is one function
- * (`connection`), so sending it over the unidentified socket with a combined access key is a
- * change to the caller only.
+ * The upload goes over the unidentified socket with the recipients' combined access key when
+ * every member account's access key is known (`sealedRoute`), so the relay does not learn who
+ * sent it; otherwise, and after a refusal there, over the device's authenticated socket. The
+ * payload is sealed either way.
  */
 import { CryptoError, type DeviceAddress, type ProtocolStores } from '@parley/crypto';
 import { fromHex, isParleyError, type SendMultiResult } from '@parley/protocol';
@@ -42,6 +43,8 @@ const MAX_REPAIRS = 5;
 const TRANSPORT_RETRIES_AT_ONCE = 3;
 /** Group sends one run takes. */
 const BATCH = 100;
+/** How long a group's uploads go identified after a sealed one was refused, ms (10 min). */
+const SEALED_REFUSED_MS = 10 * 60_000;
 
 /**
  * The sender-key operations groups need (SessionCipher's, from @parley/crypto), each through the
@@ -58,6 +61,8 @@ export interface GroupCipherPort {
     self: DeviceAddress,
     input: { distributionId: string; plaintext: Uint8Array; senderCertificate: Uint8Array; recipients: readonly DeviceAddress[]; groupId: Uint8Array },
   ): Promise<Uint8Array>;
+  /** The recipient accounts (ACIs) a payload names; throws for a malformed one. */
+  recipientsOf(payload: Uint8Array): string[];
 }
 
 /** The socket an upload goes over. */
@@ -80,6 +85,12 @@ export interface GroupSenderDeps {
   readonly cipher: GroupCipherPort;
   /** Drains the pairwise outbox (sender keys go that way); resolves when that run is done. */
   readonly flushPairwise: () => Promise<unknown>;
+  /**
+   * The unidentified socket and the XOR of the recipient accounts' access keys, when every one
+   * of them is known (sealed sending); undefined: the upload goes over the device socket.
+   * Without it every upload goes over the device socket.
+   */
+  readonly sealedRoute?: (recipientAcis: readonly string[]) => { socket: MultiSendSocket; combinedAccessKey: Uint8Array } | undefined;
 }
 
 /** What a flush did. */
@@ -97,6 +108,8 @@ type Outcome = 'sent' | 'pending' | 'failed' | 'again';
 export class GroupSender {
   private readonly deps: GroupSenderDeps;
   private flushing: Promise<GroupFlushResult> | undefined;
+  /** Until when (ms) a group's uploads go identified after the unidentified socket refused one. */
+  private readonly sealedRefused = new Map<string, number>();
   private next: Promise<GroupFlushResult> | undefined;
 
   constructor(deps: GroupSenderDeps) {
@@ -169,13 +182,9 @@ export class GroupSender {
       if (prepared !== 'ready') return prepared;
       entry = groups.outbox.get(entry.id)!;
     }
+    const upload = { messageId: fromHex(entry.envelopeMessageId)!, timestamp: BigInt(entry.timestamp), urgent: entry.urgent, payload: entry.payload! };
     try {
-      const result = await socket.sendMulti({
-        messageId: fromHex(entry.envelopeMessageId)!,
-        timestamp: BigInt(entry.timestamp),
-        urgent: entry.urgent,
-        payload: entry.payload!,
-      });
+      const result = (await this.sendSealed(entry, upload)) ?? (await socket.sendMulti(upload));
       if (result.fullRecipients.length > 0) {
         // Queued for everyone else; the same bytes again later reach the full queues (the
         // others answer as duplicates).
@@ -186,6 +195,35 @@ export class GroupSender {
       return 'sent';
     } catch (err) {
       return this.refused(entry, err);
+    }
+  }
+
+  /**
+   * Uploads over the unidentified socket when every recipient account's access key is known and
+   * this group's sealed uploads were not refused lately; undefined when it should go over the
+   * device socket (not possible, or refused: the relay answers every failure there alike and
+   * commits nothing, so the same upload then goes identified and the relay's answer says why).
+   */
+  private async sendSealed(entry: GroupOutboxEntry, upload: OutgoingSendMulti): Promise<SendMultiResult | undefined> {
+    const route = this.deps.sealedRoute;
+    if (!route || (this.sealedRefused.get(entry.groupId) ?? 0) > this.deps.now()) return undefined;
+    let recipients: string[];
+    try {
+      recipients = this.deps.cipher.recipientsOf(upload.payload as Uint8Array);
+    } catch {
+      return undefined;
+    }
+    const way = route(recipients);
+    if (!way) return undefined;
+    try {
+      return await way.socket.sendMulti({ ...upload, combinedAccessKey: way.combinedAccessKey });
+    } catch {
+      // Refused (UNAUTHORIZED for a stale key and a changed device set alike), rate limited, or
+      // the socket would not open or dropped: the same bytes under the same id go identified now
+      // (a copy the relay did commit is answered as a duplicate), and this group's uploads stay
+      // identified for a while.
+      this.sealedRefused.set(entry.groupId, this.deps.now() + SEALED_REFUSED_MS);
+      return undefined;
     }
   }
 

@@ -1022,6 +1022,7 @@ export class ParleyClient implements ParleyClientApi {
       certificate: () => sealed.certificates.get(),
       cipher,
       flushPairwise: () => this.sender!.flush(),
+      sealedRoute: (acis) => sealed.multiRoute(acis),
     });
     const history = new HistoryReceiver({
       store: this.store,

@@ -6,6 +6,7 @@
  * show. It hands the pipelines small hooks, so they know nothing of profile keys.
  */
 import { toBase64Url, fromBase64Url, type RelayInfoResponse } from '@parley/protocol';
+import { combineAccessKeys } from '@parley/crypto';
 import type { RelayApi } from '../transport/relay-api.js';
 import { UnidentifiedConnection } from '../transport/unidentified-connection.js';
 import { AccountProfileKey, ensureAccountProfileKey, NOBODY_BLOCKED, type BlockedContacts } from './account-profile-key.js';
@@ -190,6 +191,24 @@ export class SealedSenderFeature {
       ...(problem ? { problem } : {}),
       ...(unreadable.count > 0 ? { unreadable: unreadable.count } : {}),
     };
+  }
+
+  /**
+   * How a group upload to `recipientAcis` goes sealed: the unidentified socket and the XOR of
+   * their access keys, when every one of them is known and sealed sending works now (a trust
+   * root pinned, no refusal pending); undefined otherwise (the device socket).
+   */
+  multiRoute(recipientAcis: readonly string[]): { socket: UnidentifiedConnection; combinedAccessKey: Uint8Array } | undefined {
+    const { store, self } = this.deps;
+    if (recipientAcis.length === 0 || store.trustRoot(self.domain) === undefined || this.sending.problem() !== undefined) return undefined;
+    const keys: Uint8Array[] = [];
+    for (const aci of recipientAcis) {
+      const key = store.contactKey(aci)?.accessKey;
+      if (!key) return undefined;
+      keys.push(key);
+    }
+    const socket = (this.unidentified ??= new UnidentifiedConnection({ url: this.deps.api.unidentifiedWebsocketUrl }));
+    return { socket, combinedAccessKey: combineAccessKeys(keys) };
   }
 
   /** Closes the unidentified socket (with the device socket); the next sealed send opens it again. */
