@@ -82,4 +82,21 @@ describe('group changes converge on every device', () => {
     assert.match(a[0]![1]!, /alice@localhost created the group “climbing”/);
     assert.match(a.at(-1)![1]!, /bob@localhost removed carol@localhost/);
   });
+
+  it('gives a device linked later the groups with the history', async () => {
+    const { device } = await linkNewDevice(alice, relay.url, { timeoutMs: 20_000 });
+    try {
+      assert.deepEqual(shape(device.client.group(group)), shape(alice.client.group(group)));
+      assert.deepEqual(
+        fullHistory(device.client, group).map((m) => m.id),
+        fullHistory(alice.client, group).map((m) => m.id),
+      );
+      // It takes part from then on: a change made on it reaches the others.
+      await device.client.setGroupTitle(group, 'from the new laptop');
+      await drain([bob.client]);
+      assert.equal(bob.client.group(group).title, 'from the new laptop');
+    } finally {
+      await device.client.close();
+    }
+  });
 });

@@ -173,6 +173,23 @@ export class Groups {
     return new GroupReplica(groupId, changes);
   }
 
+  /**
+   * Takes in a group's log from the history archive of this account's approving device (inside
+   * the import's transaction). Changes that do not check out are left out; nothing is sent.
+   */
+  importLog(groupId: string, bodies: readonly string[]): void {
+    if (!/^[0-9a-f]{64}$/.test(groupId) || bodies.length > GROUP_LIMITS.maxChanges) return;
+    const changes: Change[] = [];
+    for (const b of bodies) {
+      try {
+        changes.push(parseStoredChange(b));
+      } catch {
+        // A change that does not check out is left out; the rest still count.
+      }
+    }
+    if (changes.length > 0) this.apply(groupId, changes, { local: true });
+  }
+
   /** Whether `aci` is in none of the groups this account is a member of. */
   isStranger(aci: string): boolean {
     return !this.deps.groups.sharesGroupWith(aci);

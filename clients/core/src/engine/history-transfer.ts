@@ -26,10 +26,12 @@ export type ArchiveLine =
       readonly profileKey?: string;
     }
   | ({ readonly type: 'message'; readonly actions?: ArchivedActions } & EngineMessage)
+  /** A group's whole change log (each change as the store keeps it), before its messages. */
+  | { readonly type: 'group'; readonly id: string; readonly changes: readonly string[] }
   | ActionsArchiveLine;
 
 /** The line types an archive may hold; others (from a newer version) are skipped. */
-const ARCHIVE_LINE_TYPES: ReadonlySet<string> = new Set(['contact', 'message', 'timer', 'blocked']);
+const ARCHIVE_LINE_TYPES: ReadonlySet<string> = new Set(['contact', 'group', 'message', 'timer', 'blocked']);
 
 /** The store operations history transfer needs. */
 export interface HistoryStore {
@@ -69,14 +71,18 @@ export class HistoryReceiver {
   private readonly deviceId: number;
   private readonly onProgress: (done: number, total: number) => void;
   private readonly onImported: (messages: number) => void;
+  private readonly importGroup: ((id: string, changes: readonly string[]) => void) | undefined;
 
   constructor(opts: {
     store: HistoryStore & Pick<EngineStore, 'transaction'>;
     deviceId: number;
     onProgress: (done: number, total: number) => void;
     onImported: (messages: number) => void;
+    /** Replays a group's log from the archive (the groups module); without it group lines are skipped. */
+    importGroup?: (id: string, changes: readonly string[]) => void;
   }) {
     this.store = opts.store;
+    this.importGroup = opts.importGroup;
     this.deviceId = opts.deviceId;
     this.onProgress = opts.onProgress;
     this.onImported = opts.onImported;
@@ -114,6 +120,10 @@ export class HistoryReceiver {
             continue; // a damaged line is skipped, not fatal
           }
           if (typeof parsed !== 'object' || parsed === null || !ARCHIVE_LINE_TYPES.has(parsed.type)) continue;
+          if (parsed.type === 'group') {
+            if (typeof parsed.id === 'string' && Array.isArray(parsed.changes)) this.importGroup?.(parsed.id, parsed.changes);
+            continue;
+          }
           this.store.importArchiveLine(parsed);
           if (parsed.type === 'message') imported++;
         }

@@ -1031,6 +1031,7 @@ export class ParleyClient implements ParleyClientApi {
       onImported: (n) => {
         for (const w of this.historyImported.splice(0)) w(n);
       },
+      importGroup: (id, changes) => this.groupsModule?.importLog(id, changes),
     });
     this.privacy = new PrivacyFeatures({
       store: this.store,

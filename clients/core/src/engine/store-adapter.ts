@@ -352,6 +352,10 @@ export function adaptClientStore(store: ClientStore, now: () => number = () => D
         const key = contactKeys.get(c.aci);
         yield { type: 'contact', aci: c.aci, address: c.address, ...(key ? { profileKey: toBase64Url(key.profileKey) } : {}) };
       }
+      // Groups before their messages, so the new device knows their conversations.
+      for (const g of store.groups.groups()) {
+        if (g.revision > 0) yield { type: 'group', id: g.id, changes: store.groups.changes(g.id).map((c) => c.body) };
+      }
       for (const row of allRows()) {
         const v = view(row);
         const actions = acts.archivedActions(row.sender_aci, row.id);
