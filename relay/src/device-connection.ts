@@ -11,8 +11,6 @@
 import {
   decodeClientFrame,
   encodeFrame,
-  ERROR_CODES,
-  isParleyError,
   LIMITS,
   ParleyError,
   aciToBytes,
@@ -29,24 +27,11 @@ import type { Logger } from 'pino';
 import type { AckRequest, EnvelopeStore, QueueAddress, StoredEnvelope } from './ports/envelope-store.js';
 import type { Clock } from './clock.js';
 import { DeliveryWindow } from './delivery-window.js';
-import { errorFrame } from './error-frame.js';
 import type { DeliveryPath, RelayMetrics } from './relay-metrics.js';
 import type { SendingConnection, SendOrigin } from './envelope-intake.js';
+import { SocketConnection, type FrameSocket } from './socket-connection.js';
 
-/** The part of a WebSocket a connection uses (a `ws` WebSocket satisfies it). */
-export interface FrameSocket {
-  send(data: Uint8Array): void;
-  close(code: number, reason: string): void;
-  terminate(): void;
-  ping(): void;
-  /** Bytes queued on the socket and not yet sent (a `ws` WebSocket has it). */
-  readonly bufferedAmount?: number;
-  /**
-   * The TCP socket under a `ws` WebSocket (a private field of ws, read for corking only): frames
-   * sent to one device in one event-loop turn leave in one write instead of one each.
-   */
-  readonly _socket?: { cork(): void; uncork(): void } | null;
-}
+export type { FrameSocket } from './socket-connection.js';
 
 /** What every connection shares. */
 export interface ConnectionContext {
@@ -79,7 +64,7 @@ export function queueKey(aci: Aci, deviceId: DeviceId): string {
 }
 
 /** See the module comment. */
-export class DeviceConnection implements SendingConnection {
+export class DeviceConnection extends SocketConnection implements SendingConnection {
   readonly queue: QueueAddress;
   /** Sends on this connection come from its device. */
   readonly origin: SendOrigin;
@@ -89,9 +74,7 @@ export class DeviceConnection implements SendingConnection {
   /** Sends accepted from this connection and not yet answered. */
   unansweredSends = 0;
   private readonly ctx: ConnectionContext;
-  private readonly socket: FrameSocket;
   private readonly window = new DeliveryWindow();
-  private closed = false;
   private pumping = false;
   /** True when every committed envelope up to now has been delivered or is in the window. */
   private caughtUp = false;
@@ -101,8 +84,8 @@ export class DeviceConnection implements SendingConnection {
   private corked = false;
 
   constructor(ctx: ConnectionContext, socket: FrameSocket, aci: Aci, deviceId: DeviceId) {
+    super(socket);
     this.ctx = ctx;
-    this.socket = socket;
     this.queue = { aci, deviceId };
     this.origin = { kind: 'device', aci, deviceId };
     this.key = queueKey(aci, deviceId);
@@ -111,11 +94,6 @@ export class DeviceConnection implements SendingConnection {
   /** Bytes written to the socket and not yet sent: a slow reader's backlog. */
   get bufferedAmount(): number {
     return this.socket.bufferedAmount ?? 0;
-  }
-
-  /** Whether the socket is gone. */
-  get isClosed(): boolean {
-    return this.closed;
   }
 
   /** Envelopes delivered on this connection and not acknowledged (they stay queued). */
@@ -206,7 +184,7 @@ export class DeviceConnection implements SendingConnection {
   }
 
   /** Sends a frame. */
-  sendFrame(frame: FrameInit): void {
+  override sendFrame(frame: FrameInit): void {
     if (this.closed) return;
     const tcp = this.socket._socket;
     if (!this.corked && tcp) {
@@ -221,45 +199,11 @@ export class DeviceConnection implements SendingConnection {
     this.socket.send(encodeFrame(frame));
   }
 
-  /** Sends an Error frame for `err` (a ParleyError; anything else is INTERNAL and logged). */
-  sendError(requestId: number, err: unknown): void {
-    let e: ParleyError;
-    if (isParleyError(err)) {
-      e = err;
-    } else {
-      this.ctx.log.error({ err, device: this.key }, 'unexpected error on a device connection');
-      e = new ParleyError('INTERNAL', 'internal error');
-    }
-    this.sendFrame(errorFrame(requestId, e));
+  protected logTarget(): { log: Logger; fields: object; what: string } {
+    return { log: this.ctx.log, fields: { device: this.key }, what: 'a device connection' };
   }
 
-  /** Closes the socket with a wire error code's close code. */
-  closeWith(code: keyof typeof ERROR_CODES, reason: string = code): void {
-    if (this.closed) return;
-    const info = ERROR_CODES[code] as { close?: number };
-    this.markClosed();
-    this.socket.close(info.close ?? 1000, reason);
-  }
-
-  /** Drops a dead socket without a close handshake. */
-  terminate(): void {
-    if (this.closed) return;
-    this.markClosed();
-    this.socket.terminate();
-  }
-
-  /** Sends a WebSocket ping (keepalive). */
-  ping(): void {
-    if (!this.closed) this.socket.ping();
-  }
-
-  /** Called by the socket's close event. */
-  onSocketClosed(): void {
-    if (!this.closed) this.markClosed();
-  }
-
-  private markClosed(): void {
-    this.closed = true;
+  protected announceClosed(): void {
     this.ctx.onClosed(this);
   }
 

@@ -6,12 +6,12 @@
  * with UNKNOWN_FRAME and the socket stays up. The connection knows its client address only for
  * per-address rate limits and never logs it: its logs name the connection by a number.
  */
-import { decodeClientFrame, encodeFrame, ERROR_CODES, isParleyError, ParleyError, type FrameInit, type Send, type SendMulti } from '@parley/protocol';
+import { decodeClientFrame, encodeFrame, ParleyError, type FrameInit, type Send, type SendMulti } from '@parley/protocol';
 import type { Logger } from 'pino';
-import { MAX_UNANSWERED_SENDS, type FrameSocket } from './device-connection.js';
+import { MAX_UNANSWERED_SENDS } from './device-connection.js';
 import type { SendingConnection, SendOrigin } from './envelope-intake.js';
-import { errorFrame } from './error-frame.js';
 import type { RelayMetrics } from './relay-metrics.js';
+import { SocketConnection, type FrameSocket } from './socket-connection.js';
 
 /** What every unidentified connection shares. */
 export interface UnidentifiedContext {
@@ -27,7 +27,7 @@ export interface UnidentifiedContext {
 }
 
 /** See the module comment. */
-export class UnidentifiedConnection implements SendingConnection {
+export class UnidentifiedConnection extends SocketConnection implements SendingConnection {
   /** For logs only: `u` and a number, nothing about the client. */
   readonly id: string;
   readonly origin: SendOrigin;
@@ -35,19 +35,12 @@ export class UnidentifiedConnection implements SendingConnection {
   alive = true;
   unansweredSends = 0;
   private readonly ctx: UnidentifiedContext;
-  private readonly socket: FrameSocket;
-  private closed = false;
 
   constructor(ctx: UnidentifiedContext, socket: FrameSocket, id: string, clientAddress: string) {
+    super(socket);
     this.ctx = ctx;
-    this.socket = socket;
     this.id = id;
     this.origin = { kind: 'unidentified', clientAddress };
-  }
-
-  /** Whether the socket is gone. */
-  get isClosed(): boolean {
-    return this.closed;
   }
 
   /** Handles one WebSocket message. */
@@ -83,49 +76,15 @@ export class UnidentifiedConnection implements SendingConnection {
   }
 
   /** Sends a frame. */
-  sendFrame(frame: FrameInit): void {
+  override sendFrame(frame: FrameInit): void {
     if (!this.closed) this.socket.send(encodeFrame(frame));
   }
 
-  /** Sends an Error frame for `err` (a ParleyError; anything else is INTERNAL and logged with the connection number only). */
-  sendError(requestId: number, err: unknown): void {
-    let e: ParleyError;
-    if (isParleyError(err)) {
-      e = err;
-    } else {
-      this.ctx.log.error({ err, connection: this.id }, 'unexpected error on an unidentified connection');
-      e = new ParleyError('INTERNAL', 'internal error');
-    }
-    this.sendFrame(errorFrame(requestId, e));
+  protected logTarget(): { log: Logger; fields: object; what: string } {
+    return { log: this.ctx.log, fields: { connection: this.id }, what: 'an unidentified connection' };
   }
 
-  /** Closes the socket with a wire error code's close code. */
-  closeWith(code: keyof typeof ERROR_CODES, reason: string = code): void {
-    if (this.closed) return;
-    const info = ERROR_CODES[code] as { close?: number };
-    this.markClosed();
-    this.socket.close(info.close ?? 1000, reason);
-  }
-
-  /** Drops a dead socket without a close handshake. */
-  terminate(): void {
-    if (this.closed) return;
-    this.markClosed();
-    this.socket.terminate();
-  }
-
-  /** Sends a WebSocket ping (keepalive). */
-  ping(): void {
-    if (!this.closed) this.socket.ping();
-  }
-
-  /** Called by the socket's close event. */
-  onSocketClosed(): void {
-    if (!this.closed) this.markClosed();
-  }
-
-  private markClosed(): void {
-    this.closed = true;
+  protected announceClosed(): void {
     this.ctx.onClosed(this);
   }
 
