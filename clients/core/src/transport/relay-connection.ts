@@ -97,6 +97,8 @@ export class RelayConnection {
   private readonly presencePending = new Map<number, { resolve: (r: PresenceSubscribeResult) => void; reject: (e: Error) => void; timer: NodeJS.Timeout }>();
   /** Envelope batches waiting for the handler, processed one at a time. */
   private work: Promise<void> = Promise.resolve();
+  /** Delivered envelopes not yet taken by the handler, with the socket that brought each frame. */
+  private inbox: Array<{ readonly ws: WebSocket | undefined; readonly envelopes: readonly Envelope[] }> = [];
   private drainSeen = false;
   private connectedWaiters: Array<{ resolve: () => void; reject: (e: Error) => void }> = [];
   /** Set when the relay refused this device for good; waiters and sends get it. */
@@ -397,25 +399,11 @@ export class RelayConnection {
         this.opts.onPresence?.(frame.kind.value);
         return;
       case 'deliver': {
-        const envelopes = frame.kind.value.envelopes;
-        const ws = this.ws;
         const handler = this.opts.onEnvelopes;
         // A socket that only sends has nobody to commit envelopes: leave them unacked.
         if (!handler) return;
-        this.work = this.work.then(async () => {
-          try {
-            await handler(envelopes);
-          } catch {
-            // Not committed, so not acked: drop the connection and let the relay redeliver.
-            ws?.terminate();
-            return;
-          }
-          let last = 0;
-          for (const e of envelopes) if (e.seq > 0n) last = Number(e.seq);
-          if (last > 0 && ws && ws === this.ws && ws.readyState === WebSocket.OPEN) {
-            ws.send(encodeFrame({ kind: { case: 'ack', value: { upTo: BigInt(last), seqs: [] } } }));
-          }
-        });
+        this.inbox.push({ ws: this.ws, envelopes: frame.kind.value.envelopes });
+        this.work = this.work.then(() => this.handleInbox(handler));
         return;
       }
       case 'queueDrained': {
@@ -426,6 +414,36 @@ export class RelayConnection {
       }
       default:
         return;
+    }
+  }
+
+  /**
+   * Hands the handler every envelope delivered so far on one socket as one batch, and acks them
+   * once it resolved. Frames that came while the previous batch was being committed are joined
+   * (the relay sends each commit of the sender's live as a frame of its own): one transaction and
+   * one fsync for all of them instead of one each. Later calls for frames taken here find the
+   * inbox empty.
+   */
+  private async handleInbox(handler: (envelopes: readonly Envelope[]) => Promise<void>): Promise<void> {
+    const first = this.inbox[0];
+    if (!first) return;
+    // Never join frames of two sockets: the older one's envelopes come again on the newer.
+    let n = 1;
+    while (n < this.inbox.length && this.inbox[n]!.ws === first.ws) n++;
+    const taken = this.inbox.splice(0, n);
+    const envelopes = taken.length === 1 ? first.envelopes : taken.flatMap((t) => t.envelopes);
+    const ws = first.ws;
+    try {
+      await handler(envelopes);
+    } catch {
+      // Not committed, so not acked: drop the connection and let the relay redeliver.
+      ws?.terminate();
+      return;
+    }
+    let last = 0;
+    for (const e of envelopes) if (e.seq > 0n) last = Number(e.seq);
+    if (last > 0 && ws && ws === this.ws && ws.readyState === WebSocket.OPEN) {
+      ws.send(encodeFrame({ kind: { case: 'ack', value: { upTo: BigInt(last), seqs: [] } } }));
     }
   }
 
