@@ -5,6 +5,7 @@ import { CryptoError, SessionCipher, generateIdentity, randomBytes } from '@parl
 import { createTestDevice, describeProtocolStoresContract } from '@parley/crypto/testing'; // eslint-disable-line no-restricted-imports -- ./testing is @parley/crypto's declared test entry (CONVENTIONS 2)
 import type { Aci, DeviceId, MessageId } from '@parley/protocol';
 import { ClientError, type ClientStore, stageProtocolStores } from '../src/index.js';
+import { AccountProfileKeyStore } from '../src/store/account-profile-key.js';
 import { newMessageId, openStore, testAccount } from './store-fixtures.js';
 
 describeProtocolStoresContract('SQLCipher database stores', (identity) => {
@@ -68,6 +69,39 @@ describe('account', () => {
     store.saveAccount({ ...account, deviceId: 3 as DeviceId, profileKey: undefined });
     assert.equal(store.getAccount()!.deviceId, 3);
     assert.equal(store.getAccount()!.profileKey, undefined);
+  });
+
+  it('serves the account as last written: a new profile key at once, a rolled-back save not at all', () => {
+    const store = openStore();
+    const account = testAccount();
+    store.saveAccount(account);
+    assert.equal(store.getAccount()!.profileKey, undefined);
+    const key = new Uint8Array(randomBytes(32));
+    new AccountProfileKeyStore(store.database).set(key, 1);
+    assert.deepEqual(store.getAccount()!.profileKey, key);
+    assert.throws(
+      () =>
+        store.transaction(() => {
+          store.saveAccount({ ...account, deviceId: 5 as DeviceId });
+          assert.equal(store.getAccount()!.deviceId, 5, 'the transaction sees its own write');
+          throw new Error('rolled back');
+        }),
+      /rolled back/,
+    );
+    assert.equal(store.getAccount()!.deviceId, account.deviceId);
+    // The same for a savepoint rolled back inside a transaction that commits.
+    store.transaction(() => {
+      try {
+        store.transaction(() => {
+          new AccountProfileKeyStore(store.database).set(new Uint8Array(32).fill(7), 2);
+          assert.deepEqual(store.getAccount()!.profileKey, new Uint8Array(32).fill(7));
+          throw new Error('inner');
+        });
+      } catch {
+        // expected
+      }
+    });
+    assert.deepEqual(store.getAccount()!.profileKey, key);
   });
 
   it('refuses an account with missing or out-of-range fields', () => {

@@ -80,6 +80,8 @@ export class ClientDatabase {
   readonly #db: Database;
   #depth = 0;
   #closed = false;
+  /** Values read once and kept (see {@link cached}). */
+  readonly #cache = new Map<string, unknown>();
   /** The schema version after migrations: the highest applied migration. */
   readonly schemaVersion: number;
 
@@ -145,18 +147,42 @@ export class ClientDatabase {
    */
   transaction<T>(fn: () => T): T {
     this.#checkOpen();
-    return this.#db.transaction(() => {
-      this.#depth++;
-      try {
-        const result = fn();
-        if (typeof (result as { then?: unknown } | null)?.then === 'function') {
-          throw new ClientError('ASYNC_TRANSACTION');
+    try {
+      return this.#db.transaction(() => {
+        this.#depth++;
+        try {
+          const result = fn();
+          if (typeof (result as { then?: unknown } | null)?.then === 'function') {
+            throw new ClientError('ASYNC_TRANSACTION');
+          }
+          return result;
+        } finally {
+          this.#depth--;
         }
-        return result;
-      } finally {
-        this.#depth--;
-      }
-    })();
+      })();
+    } catch (err) {
+      // Rolled back: a cached value may have been read from a write that is undone now.
+      this.#cache.clear();
+      throw err;
+    }
+  }
+
+  /**
+   * The value cached under `key`, or `load()`'s result, kept until {@link invalidate}(`key`)
+   * or any rollback. For rows read on every message and written rarely (the account row):
+   * whoever writes them must invalidate the key in the same call.
+   */
+  cached<T>(key: string, load: () => T): T {
+    this.#checkOpen();
+    if (this.#cache.has(key)) return this.#cache.get(key) as T;
+    const value = load();
+    this.#cache.set(key, value);
+    return value;
+  }
+
+  /** Forgets the value cached under `key` (see {@link cached}). */
+  invalidate(key: string): void {
+    this.#cache.delete(key);
   }
 
   /** Runs `sql` (one statement) and returns the number of changed rows and the last row id. */
