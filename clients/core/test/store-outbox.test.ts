@@ -36,6 +36,10 @@ describe('outbox', () => {
     assert.equal(entry.envelopeMessageId.length, 32);
     assert.equal(entry.destinationAddress, 'bob@example.org');
     assert.equal(entry.ciphertexts, undefined);
+    assert.deepEqual(entry, store.outbox.get(entry.id), 'enqueue answers the entry as it was stored');
+    const c = store.outbox.enqueue({ destinationAci: peer, destinationAddress: 'bob@example.org', content: randomBytes(8), timestamp: 5, urgent: false, notBefore: clock.now() + 9 });
+    assert.deepEqual(c, store.outbox.get(c.id));
+    store.outbox.complete(c.id);
     const saved = ciphertexts();
     store.transaction(() => store.outbox.saveEncrypted(entry.id, saved));
     store.close();

@@ -123,17 +123,23 @@ export class Outbox {
     if (!(entry.content instanceof Uint8Array)) throw new ClientError('INVALID_ARGUMENT', 'content must be bytes');
     const now = this.#clock.now();
     const envelopeMessageId = entry.envelopeMessageId === undefined ? randomBytes(16).toString('hex') : checkMessageId(entry.envelopeMessageId, 'envelopeMessageId');
+    const destinationAci = checkAci(entry.destinationAci, 'destinationAci');
+    const destinationAddress = canonicalAddress(entry.destinationAddress);
+    const messageId = entry.messageId === undefined ? undefined : checkMessageId(entry.messageId);
+    const content = blob(entry.content);
+    const timestamp = checkInteger(entry.timestamp, 'timestamp');
+    const nextAttemptAt = checkInteger(entry.notBefore ?? now, 'notBefore');
     const params = [
       entry.conversationId ?? null,
-      checkAci(entry.destinationAci, 'destinationAci'),
-      canonicalAddress(entry.destinationAddress),
-      entry.messageId === undefined ? null : checkMessageId(entry.messageId),
+      destinationAci,
+      destinationAddress,
+      messageId ?? null,
       envelopeMessageId,
-      blob(entry.content),
-      checkInteger(entry.timestamp, 'timestamp'),
+      content,
+      timestamp,
       entry.urgent === false ? 0 : 1,
       now,
-      checkInteger(entry.notBefore ?? now, 'notBefore'),
+      nextAttemptAt,
     ];
     let id: number;
     try {
@@ -149,7 +155,21 @@ export class Outbox {
       }
       throw err;
     }
-    return this.get(id)!;
+    // What was just written (reading the row back cost a statement per send).
+    return {
+      id,
+      ...(entry.conversationId !== undefined ? { conversationId: entry.conversationId } : {}),
+      destinationAci,
+      destinationAddress,
+      ...(messageId !== undefined ? { messageId } : {}),
+      envelopeMessageId: envelopeMessageId as MessageId,
+      content: copyBytes(content),
+      timestamp,
+      urgent: entry.urgent !== false,
+      createdAt: now,
+      attempts: 0,
+      nextAttemptAt,
+    };
   }
 
   /** The entry `id`, or undefined (completed, given up, or never queued). */
@@ -249,9 +269,8 @@ export class Outbox {
    */
   complete(id: number): boolean {
     return this.#db.transaction(() => {
-      const row = this.#db.get<{ message_id: string | null }>('SELECT message_id FROM outbox WHERE id = ?', [id]);
+      const row = this.#db.get<{ message_id: string | null }>('DELETE FROM outbox WHERE id = ? RETURNING message_id', [id]);
       if (!row) return false;
-      this.#db.run('DELETE FROM outbox WHERE id = ?', [id]);
       if (row.message_id !== null) {
         this.#db.run(
           `UPDATE messages SET status = 'sent' WHERE direction = 'out' AND id = ? AND status IN ('pending', 'failed')
