@@ -115,7 +115,9 @@ export interface EngineStore {
   /** Forgets the saved attempt, sealed or not (the relay refused it, so nothing of it was committed). */
   outboxClearAttempt(id: number): void;
   outboxReschedule(id: number, nextAttemptAt: number): void;
+  /** The relay took entry `id`: removed, and its message (if any) marked sent once no other entry of it is queued. */
   outboxDone(id: number): void;
+  /** Gives entry `id` up: removed, and its message (if any) marked failed while pending. */
   outboxFail(id: number): void;
   /** Makes every outbox entry for `aci` due now (after the user accepted its new identity key). */
   outboxWake(destinationAci: string, nowMs: number): void;

@@ -136,7 +136,6 @@ export class SendPipeline {
             // was committed after all (its answer was lost), so the message is there.
             this.deps.onCommitted?.(entry);
             store.outboxDone(entry.id);
-            if (entry.messageId) store.setOutgoingStatus(entry.messageId, 'sent');
             if (entry.identifiedOnly) this.deps.sealed?.fallbackSettled(entry, repairs.has(entry.id));
             sent++;
           } else if (entry.accessKey && isParleyError(err, 'UNAUTHORIZED') && this.deps.sealed) {
@@ -173,7 +172,6 @@ export class SendPipeline {
             // NOT_FOUND (the account is gone), BAD_REQUEST (a bug), repairs exhausted: give up on this one.
             this.deps.sealed?.forget(entry.id);
             store.outboxFail(entry.id);
-            if (entry.messageId) store.setOutgoingStatus(entry.messageId, 'failed');
             failed++;
           }
         }
