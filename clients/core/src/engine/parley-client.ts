@@ -464,10 +464,13 @@ export class ParleyClient implements ParleyClientApi {
       });
       // The run that met the changed key may have been another caller's (a flush started on
       // connect), so the stored state decides, not only this flush's result.
-      const held = this.store.messageView(message.id, account.aci)?.status === 'pending';
+      const view = this.store.messageView(message.id, account.aci);
+      const held = view?.status === 'pending';
       if (result.untrusted.includes(aci) || (held && (await this.identityUnaccepted(aci)))) {
         throw new ClientError('IDENTITY_CHANGED', `${conversation}'s safety number changed: compare it with \`parley verify ${conversation}\`, then accept it with \`parley verify ${conversation} --accept\`; the message waits until then`);
       }
+      // Nothing was awaited since the view was read unless it was held: then read it again.
+      if (view && !held) return view;
     } catch (err) {
       if (!(err instanceof TransportError)) throw err;
       // Offline: the message stays in the outbox and goes out on the next run.
