@@ -36,6 +36,18 @@ describe('content padding', () => {
       const back = decodeContent(bytes);
       assert.equal(back?.body.case, 'data');
       assert.equal(back?.body.case === 'data' && back.body.value.text, text);
+      // The padding is a field of its own that fills the block exactly (one- and two-byte lengths).
+      assert.ok(back!.padding.length > 0 && back!.padding.length < PADDING_BLOCK_BYTES + 3);
+      assert.equal(encodeContent({ ...back!, padding: new Uint8Array(0) }).length, bytes.length);
+    }
+  });
+  it('decodes at every length across two blocks, the padding a valid field each time', () => {
+    for (let n = 0; n < 2 * PADDING_BLOCK_BYTES; n++) {
+      const bytes = encodeContent({ body: { case: 'data', value: { messageId: new Uint8Array(16), lamport: 3n, timestamp: 1n, text: 'y'.repeat(n) } } });
+      const back = decodeContent(bytes);
+      assert.equal(back?.body.case === 'data' && back.body.value.text.length, n, `${n} characters`);
+      // Whole blocks, except where 129 bytes are left to fill (no tag and length can take them).
+      assert.ok(bytes.length % PADDING_BLOCK_BYTES === 0 || bytes.length % PADDING_BLOCK_BYTES === PADDING_BLOCK_BYTES - 1, `length ${bytes.length} for ${n}`);
     }
   });
   it('reads garbage as nothing', () => {
