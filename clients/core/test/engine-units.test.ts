@@ -8,7 +8,7 @@ import { createMemoryStores, generateIdentity, verifyPreKeySignature } from '@pa
 import { fromBase64Url } from '@parley/protocol';
 import { ClientError } from '../src/errors.js';
 import { initialDeviceKeys, maintenanceUpload, PREKEY_BATCH, REFILL_BELOW, ROTATE_AFTER_MS } from '../src/engine/account-keys.js';
-import { decodeContent, encodeContent, PADDING_BLOCK_BYTES } from '../src/engine/content-codec.js';
+import { decodeContent, encodeContent, PADDING_BLOCK_BYTES, withProfileKey } from '../src/engine/content-codec.js';
 import { writeExport } from '../src/engine/export-archive.js';
 import { formatLinkCode, parseLinkCode } from '../src/engine/link-code.js';
 import type { MessageView } from '../src/engine/client-api.js';
@@ -49,6 +49,27 @@ describe('content padding', () => {
       // Whole blocks, except where 129 bytes are left to fill (no tag and length can take them).
       assert.ok(bytes.length % PADDING_BLOCK_BYTES === 0 || bytes.length % PADDING_BLOCK_BYTES === PADDING_BLOCK_BYTES - 1, `length ${bytes.length} for ${n}`);
     }
+  });
+  it('sets, replaces and removes the profile key without touching the rest, padded anew', () => {
+    const key = new Uint8Array(32).fill(1);
+    const other = new Uint8Array(32).fill(2);
+    const data = { messageId: new Uint8Array(16).fill(9), lamport: 3n, timestamp: 1n, text: 'hello' };
+    const plain = encodeContent({ body: { case: 'data', value: data }, presenceToken: new Uint8Array(16).fill(5) });
+    const withKey = withProfileKey(plain, key)!;
+    const back = decodeContent(withKey)!;
+    assert.deepEqual(back.profileKey, key);
+    assert.deepEqual(back.presenceToken, new Uint8Array(16).fill(5));
+    assert.equal(back.body.case === 'data' && back.body.value.text, 'hello');
+    assert.deepEqual(back.body.case === 'data' && back.body.value.messageId, data.messageId);
+    assert.equal(withKey.length % PADDING_BLOCK_BYTES, 0);
+    assert.equal(withProfileKey(withKey, key), withKey, 'the same bytes when the key is there already');
+    assert.deepEqual(decodeContent(withProfileKey(withKey, other)!)!.profileKey, other);
+    const removed = withProfileKey(withKey, undefined)!;
+    assert.equal(decodeContent(removed)!.profileKey.length, 0);
+    assert.equal(decodeContent(removed)!.body.case, 'data');
+    assert.equal(withProfileKey(plain, undefined), plain);
+    assert.equal(withProfileKey(plain, new Uint8Array(0)), plain);
+    assert.equal(withProfileKey(Uint8Array.of(0x0a, 0x05, 0x01), key), undefined, 'a truncated message');
   });
   it('reads garbage as nothing', () => {
     assert.equal(decodeContent(Uint8Array.of(0xff, 0xff, 0xff)), undefined);

@@ -17,7 +17,7 @@
  */
 import { deriveAccessKey, generateProfileKey } from '@parley/crypto';
 import { ClientError } from '../errors.js';
-import { decodeContent, encodeContent } from './content-codec.js';
+import { withProfileKey } from './content-codec.js';
 import type { SealedSenderStore } from './sealed-sender-store.js';
 
 /** Who is blocked, as far as profile keys are concerned (the blocking module answers it). */
@@ -163,10 +163,7 @@ export class AccountProfileKey {
   contentFor(destinationAci: string, content: Uint8Array): Uint8Array {
     const withhold = destinationAci === this.deps.selfAci || this.deps.blocked().isBlocked(destinationAci) || this.deps.sealedSenderOn?.() === false;
     const key = withhold ? undefined : this.current();
-    const decoded = decodeContent(content);
-    if (!decoded) return content;
-    if (key ? sameBytes(decoded.profileKey, key) : decoded.profileKey.length === 0) return content;
-    return encodeContent({ ...decoded, profileKey: key ?? new Uint8Array(0) });
+    return withProfileKey(content, key) ?? content;
   }
 
   /**
