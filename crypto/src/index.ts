@@ -68,6 +68,7 @@ export {
   safetyNumber,
 } from './safety-number.js';
 export { randomBytes, randomMessageId } from './random.js';
+export { DEFAULT_CERTIFICATE_MEMO_SIZE, SenderCertificateMemo } from './certificate-memo.js';
 export {
   ATTACHMENT_DIGEST_BYTES,
   ATTACHMENT_IV_BYTES,

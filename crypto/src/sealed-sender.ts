@@ -29,6 +29,7 @@ import {
   signalEncrypt,
 } from '@signalapp/libsignal-client';
 import { type DeviceAddress, checkAddress, formatAddress } from './address.js';
+import { EXPIRY_OF, REMEMBER, type SenderCertificateMemo } from './certificate-memo.js';
 import { bytesEqual, parseSenderCertificate, parseTrustRoots, senderCertificateInfo } from './certificate-parsing.js';
 import { CryptoError } from './errors.js';
 import { owned } from './key-verification.js';
@@ -49,6 +50,8 @@ export interface CipherContext {
   readonly stores: ProtocolStores;
   readonly local: DeviceAddress;
   now(): Date;
+  /** Certificates found valid before (see certificate-memo.ts); without it each is checked in full. */
+  readonly certificates?: SenderCertificateMemo;
 }
 
 const HINTS: Record<SealedContentHint, number> = { default: 0, resendable: 1, implicit: 2 };
@@ -142,7 +145,7 @@ export async function sealedDecrypt(ctx: CipherContext, ciphertext: Uint8Array, 
     throw new CryptoError('INVALID_CERTIFICATE', 'the sealed message holds no readable sender certificate');
   }
   const info = senderCertificateInfo(certificate);
-  if (!validAt(certificate, roots, options.timestamp)) throw new CryptoError('INVALID_CERTIFICATE', 'the sender certificate is expired or not signed by a trusted root');
+  if (!validWithMemo(ctx.certificates, certificate, options.trustRoots, roots, options.timestamp)) throw new CryptoError('INVALID_CERTIFICATE', 'the sender certificate is expired or not signed by a trusted root');
 
   const sender = { aci: info.senderAci, deviceId: info.senderDeviceId };
   const name = formatAddress(sender);
@@ -225,6 +228,27 @@ function hasCurrentState(record: Uint8Array, now: Date, address: string): boolea
   } catch {
     throw new CryptoError('INVALID_KEY', 'stored session is corrupt', { address });
   }
+}
+
+/**
+ * {@link validAt}, asking `memo` first: a certificate that checked out against the same roots
+ * before is valid exactly while `timestamp <= expiration` (what libsignal's check adds to the
+ * two signatures, which depend only on the bytes).
+ */
+function validWithMemo(
+  memo: SenderCertificateMemo | undefined,
+  certificate: SenderCertificate,
+  rootBytes: readonly Uint8Array[],
+  roots: PublicKey[],
+  timestamp: number,
+): boolean {
+  if (!memo) return validAt(certificate, roots, timestamp);
+  const bytes = certificate.serialize();
+  const expiresAt = memo[EXPIRY_OF](bytes, rootBytes);
+  if (expiresAt !== undefined) return timestamp <= expiresAt;
+  if (!validAt(certificate, roots, timestamp)) return false;
+  memo[REMEMBER](bytes, rootBytes, certificate.expiration());
+  return true;
 }
 
 function validAt(certificate: SenderCertificate, roots: PublicKey[], timestamp: number): boolean {

@@ -19,6 +19,7 @@ import {
 } from '@signalapp/libsignal-client';
 import { LIMITS } from '@parley/protocol';
 import { type DeviceAddress, formatAddress } from './address.js';
+import type { SenderCertificateMemo } from './certificate-memo.js';
 import { CryptoError } from './errors.js';
 import { isValidEcPublicKey, isValidKyberPublicKey, owned, verifyPreKeySignature } from './key-verification.js';
 import * as group from './group-cipher.js';
@@ -84,6 +85,12 @@ export interface SessionCipherOptions {
   readonly localAddress: DeviceAddress;
   /** Time source for session setup and expiry; default: the system clock. */
   readonly clock?: Clock;
+  /**
+   * Sender certificates found valid before, shared by the ciphers of one receive path, so that
+   * {@link SessionCipher.sealedDecrypt} checks a certificate's signatures once rather than per
+   * message. Default: none (every certificate checked in full).
+   */
+  readonly certificateMemo?: SenderCertificateMemo;
 }
 
 const SYSTEM_CLOCK: Clock = { now: () => Date.now() };
@@ -118,7 +125,7 @@ export class SessionCipher {
     this.#local = protocolAddress(options.localAddress);
     this.#clock = options.clock ?? SYSTEM_CLOCK;
     const local = { aci: options.localAddress.aci, deviceId: options.localAddress.deviceId };
-    this.#context = { stores, local, now: () => this.#now() };
+    this.#context = { stores, local, now: () => this.#now(), ...(options.certificateMemo ? { certificates: options.certificateMemo } : {}) };
   }
 
   #serial<T>(fn: () => Promise<T>): Promise<T> {

@@ -14,6 +14,7 @@ import {
   type CryptoErrorCode,
   type GroupEncryptInput,
   type SealedDecryptResult,
+  SenderCertificateMemo,
   SessionCipher,
   createServerCertificate,
   generateTrustRoot,
@@ -144,6 +145,56 @@ describe('sealed sender v1 (1:1)', () => {
       alice.cipher.sealedEncrypt(bob.address, text('x'), issuer.certify(alice), { contentHint: 'loud' as 'default' }),
       'INVALID_ARGUMENT',
     );
+  });
+});
+
+describe('sealed sender certificate memo', () => {
+  const openWith = (cipher: SessionCipher, at: TestDevice, sealed: Uint8Array, roots: Uint8Array[], timestamp = Date.now()) =>
+    cipher.sealedDecrypt(sealed, { trustRoots: roots, timestamp, localAci: at.address.aci, localDeviceId: at.address.deviceId });
+
+  it('remembers a certificate that checked out, yet refuses it once expired or under other roots', async () => {
+    const issuer = makeIssuer();
+    const foreign = makeIssuer();
+    const alice = await createTestDevice();
+    const bob = await createTestDevice();
+    await alice.cipher.processBundle(bob.address, bob.bundle());
+    const memo = new SenderCertificateMemo();
+    const expiresAt = Date.now() + HOUR;
+    const certificate = issuer.certify(alice, expiresAt);
+    const sealed = [];
+    for (const t of ['one', 'two', 'three', 'four']) sealed.push(await alice.cipher.sealedEncrypt(bob.address, text(t), certificate));
+    // Ciphers come and go (one per delivered batch); the memo stays.
+    const cipher = () => new SessionCipher(bob.stores, { localAddress: bob.address, certificateMemo: memo });
+    assert.equal(str((await openWith(cipher(), bob, sealed[0]!, [issuer.root])).plaintext), 'one');
+    assert.equal(memo.size, 1);
+    assert.equal(str((await openWith(cipher(), bob, sealed[1]!, [issuer.root])).plaintext), 'two');
+    assert.equal(memo.size, 1, 'one entry per certificate');
+    await rejectsWith(openWith(cipher(), bob, sealed[2]!, [issuer.root], expiresAt + 1), 'INVALID_CERTIFICATE');
+    await rejectsWith(openWith(cipher(), bob, sealed[2]!, [foreign.root]), 'INVALID_CERTIFICATE');
+    assert.equal(str((await openWith(cipher(), bob, sealed[2]!, [issuer.root], expiresAt)).plaintext), 'three', 'valid up to its expiry, inclusive');
+    // Under a list of roots it was never checked against, it is checked in full (and passes).
+    assert.equal(str((await openWith(cipher(), bob, sealed[3]!, [foreign.root, issuer.root])).plaintext), 'four');
+  });
+
+  it('never remembers a certificate that failed, and keeps at most its capacity', async () => {
+    const issuer = makeIssuer();
+    const rogue = makeIssuer();
+    const bob = await createTestDevice();
+    const memo = new SenderCertificateMemo(2);
+    const cipher = new SessionCipher(bob.stores, { localAddress: bob.address, certificateMemo: memo });
+    const senders = [];
+    for (let i = 0; i < 3; i++) {
+      const d = await createTestDevice();
+      await d.cipher.processBundle(bob.address, bob.bundle());
+      senders.push(d);
+    }
+    const forged = await senders[0]!.cipher.sealedEncrypt(bob.address, text('forged'), rogue.certify(senders[0]!));
+    await rejectsWith(openWith(cipher, bob, forged, [issuer.root]), 'INVALID_CERTIFICATE');
+    await rejectsWith(openWith(cipher, bob, forged, [issuer.root]), 'INVALID_CERTIFICATE');
+    assert.equal(memo.size, 0);
+    for (const d of senders) await openWith(cipher, bob, await d.cipher.sealedEncrypt(bob.address, text('hi'), issuer.certify(d)), [issuer.root]);
+    assert.equal(memo.size, 2);
+    assert.throws(() => new SenderCertificateMemo(0), RangeError);
   });
 });
 

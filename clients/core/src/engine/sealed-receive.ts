@@ -11,7 +11,7 @@
  * {@link SenderKeyMessageHook} the engine is given, or are dropped (acked, nothing shown)
  * without one.
  */
-import { CryptoError, parseAddress, SessionCipher, type ProtocolStores, type SealedContentKind } from '@parley/crypto';
+import { CryptoError, parseAddress, SenderCertificateMemo, SessionCipher, type ProtocolStores, type SealedContentKind } from '@parley/crypto';
 import type { Envelope } from '@parley/protocol';
 
 /** A sealed envelope that opened. */
@@ -104,6 +104,8 @@ function watchIdentities(stores: ProtocolStores, replaced: Set<string>): Protoco
 /** See the module comment. */
 export class SealedReceiver {
   private readonly deps: SealedReceiverDeps;
+  /** Certificates that checked out: each sender's is checked once, not once per message. */
+  private readonly certificates = new SenderCertificateMemo();
 
   constructor(deps: SealedReceiverDeps) {
     this.deps = deps;
@@ -117,7 +119,7 @@ export class SealedReceiver {
     const trustRoots = await this.deps.trustRoots().catch(() => []);
     if (trustRoots.length === 0) return { ok: false, duplicate: false };
     const replaced = new Set<string>();
-    const cipher = new SessionCipher(watchIdentities(stores, replaced), { localAddress: this.deps.self });
+    const cipher = new SessionCipher(watchIdentities(stores, replaced), { localAddress: this.deps.self, certificateMemo: this.certificates });
     try {
       const r = await cipher.sealedDecrypt(envelope.content, {
         trustRoots,
