@@ -40,7 +40,8 @@ export class AccountProfileKeyStore {
 
   /** The key, or undefined before one was made or received (or without an account). */
   get(): AccountProfileKeyRecord | undefined {
-    const r = this.#db.get<Row>(
+    const r = this.#db.getCached<Row>(
+      ['account', 'account_profile_key_state'],
       `SELECT a.profile_key, s.version, s.uploaded_access_key
        FROM account a LEFT JOIN account_profile_key_state s ON s.id = 1 WHERE a.id = 1`,
     );

@@ -38,7 +38,7 @@ export class BlocklistStore {
 
   /** Whether account `aci` is blocked. */
   isBlocked(aci: string): boolean {
-    return this.#db.get('SELECT 1 FROM blocked_contacts WHERE aci = ?', [aci]) !== undefined;
+    return this.#db.getCached(['blocked_contacts'], 'SELECT 1 FROM blocked_contacts WHERE aci = ?', [aci]) !== undefined;
   }
 
   /** Every blocked contact, by address (those without one last). */

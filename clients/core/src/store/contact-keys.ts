@@ -56,7 +56,7 @@ export class ContactKeys {
 
   /** The key stored for `aci`, or undefined. */
   get(aci: Aci): ContactKeyRecord | undefined {
-    const r = this.#db.get<Row>('SELECT * FROM contact_profile_keys WHERE aci = ?', [checkAci(aci, 'aci')]);
+    const r = this.#db.getCached<Row>(['contact_profile_keys'], 'SELECT * FROM contact_profile_keys WHERE aci = ?', [checkAci(aci, 'aci')]);
     return r && { aci: r.aci as Aci, profileKey: copyBytes(r.profile_key), accessKey: copyBytes(r.access_key), updatedAt: r.updated_at };
   }
 

@@ -20,6 +20,7 @@ import type { Clock } from '@parley/crypto';
 import Database, { type Statement } from '@signalapp/sqlcipher';
 import { ClientError } from '../errors.js';
 import type { DatabaseKey } from './profile-key.js';
+import { WriteReach, type SchemaFacts } from './write-reach.js';
 
 /** The system clock (`Clock` is @parley/crypto's: milliseconds since the epoch). */
 export const SYSTEM_CLOCK: Clock = Object.freeze({ now: () => Date.now() });
@@ -75,6 +76,26 @@ export function isForeignKeyViolation(err: unknown): boolean {
   return sqliteCode(err) === 'SQLITE_CONSTRAINT_FOREIGNKEY';
 }
 
+/** Kept reads beyond this many are all forgotten at once (a bound, not a tuning knob). */
+const MAX_CACHED_READS = 10_000;
+
+/** A row kept by {@link ClientDatabase.getCached}, with the generations of the tables it read. */
+interface CachedRead {
+  readonly row: unknown;
+  readonly tables: readonly string[];
+  readonly generations: readonly number[];
+}
+
+/** Reads the triggers and cascading foreign keys of the schema in `db` (see write-reach.ts). */
+function schemaFacts(db: Database): SchemaFacts {
+  const triggers = db.prepare("SELECT tbl_name AS \"table\", sql FROM sqlite_master WHERE type = 'trigger'").all() as { table: string; sql: string }[];
+  const keys = db
+    .prepare("SELECT m.name AS child, f.\"table\" AS parent, f.on_delete, f.on_update FROM sqlite_master m, pragma_foreign_key_list(m.name) f WHERE m.type = 'table'")
+    .all() as { child: string; parent: string; on_delete: string; on_update: string }[];
+  const changesChild = (action: string) => action === 'CASCADE' || action === 'SET NULL' || action === 'SET DEFAULT';
+  return { triggers, cascades: keys.filter((k) => changesChild(k.on_delete) || changesChild(k.on_update)) };
+}
+
 /** An open, keyed, migrated SQLCipher database. Not safe to share between processes (it is locked). */
 export class ClientDatabase {
   readonly #db: Database;
@@ -82,12 +103,24 @@ export class ClientDatabase {
   #closed = false;
   /** Values read once and kept (see {@link cached}). */
   readonly #cache = new Map<string, unknown>();
+  /**
+   * Prepared statements by their exact text. The driver keeps its own cache, but keyed by a
+   * string it builds per call, which costs more than the statement for short reads.
+   */
+  readonly #statements = new Map<string, Statement>();
+  /** Which tables a statement may change (see {@link getCached}). */
+  readonly #reach: WriteReach;
+  /** Per table, a number that grows with every change that reaches it. */
+  readonly #generations = new Map<string, number>();
+  /** Rows kept by {@link getCached}, by statement and parameters. */
+  readonly #reads = new Map<string, CachedRead>();
   /** The schema version after migrations: the highest applied migration. */
   readonly schemaVersion: number;
 
   private constructor(db: Database, schemaVersion: number) {
     this.#db = db;
     this.schemaVersion = schemaVersion;
+    this.#reach = new WriteReach(schemaFacts(db));
   }
 
   /**
@@ -163,8 +196,43 @@ export class ClientDatabase {
     } catch (err) {
       // Rolled back: a cached value may have been read from a write that is undone now.
       this.#cache.clear();
+      this.#reads.clear();
       throw err;
     }
+  }
+
+  /**
+   * The first row of `sql`, a read of `tables` only, kept in memory until a statement that may
+   * change one of those tables (itself, or through a trigger or a cascading foreign key) changes
+   * a row, or a transaction rolls back. For lookups the engine repeats for every message
+   * (contacts, conversations, identities, settings); rows are frozen, and callers copy any bytes
+   * they hand on. Positional parameters only.
+   */
+  getCached<R = SqlRow>(tables: readonly string[], sql: string, params: readonly (string | number | null)[] = []): R | undefined {
+    return this.#kept(tables, sql, params, 'get') as R | undefined;
+  }
+
+  /** Every row of `sql`, kept as {@link getCached} keeps one (the array is frozen too). */
+  allCached<R = SqlRow>(tables: readonly string[], sql: string, params: readonly (string | number | null)[] = []): readonly R[] {
+    return this.#kept(tables, sql, params, 'all') as readonly R[];
+  }
+
+  #kept(tables: readonly string[], sql: string, params: readonly (string | number | null)[], how: 'get' | 'all'): unknown {
+    this.#checkOpen();
+    const key = `${how}\u0000${sql}\u0000${params.join('\u0001')}`;
+    const kept = this.#reads.get(key);
+    if (kept !== undefined && kept.tables.every((t, i) => (this.#generations.get(t) ?? 0) === kept.generations[i])) return kept.row;
+    const statement = this.#statement(sql);
+    const row: unknown = how === 'get' ? statement.get(params as never) : Object.freeze((statement.all(params as never) as object[]).map((r) => Object.freeze(r)));
+    if (this.#reads.size >= MAX_CACHED_READS) this.#reads.clear();
+    const lower = tables.map((t) => t.toLowerCase());
+    this.#reads.set(key, { row: row === undefined ? undefined : Object.freeze(row), tables: lower, generations: lower.map((t) => this.#generations.get(t) ?? 0) });
+    return row;
+  }
+
+  /** Marks every table `sql` may change as changed (see {@link getCached}). */
+  #changed(sql: string): void {
+    for (const table of this.#reach.of(sql)) this.#generations.set(table, (this.#generations.get(table) ?? 0) + 1);
   }
 
   /**
@@ -187,28 +255,38 @@ export class ClientDatabase {
 
   /** Runs `sql` (one statement) and returns the number of changed rows and the last row id. */
   run(sql: string, params?: SqlParams): { changes: number; lastInsertRowid: number } {
-    return this.#statement(sql).run(params as never);
+    const result = this.#statement(sql).run(params as never);
+    // No changed row, no trigger fired and no cascade ran: what is kept still holds.
+    if (result.changes > 0) this.#changed(sql);
+    return result;
   }
 
   /** The first row of `sql`, or undefined. */
   get<R = SqlRow>(sql: string, params?: SqlParams): R | undefined {
-    return this.#statement(sql).get(params as never) as R | undefined;
+    const row = this.#statement(sql).get(params as never) as R | undefined;
+    this.#changed(sql); // a write with RETURNING
+    return row;
   }
 
   /** Every row of `sql`. */
   all<R = SqlRow>(sql: string, params?: SqlParams): R[] {
-    return this.#statement(sql).all(params as never) as R[];
+    const rows = this.#statement(sql).all(params as never) as R[];
+    this.#changed(sql);
+    return rows;
   }
 
   /** The first column of the first row of `sql`, or undefined. */
   value(sql: string, params?: SqlParams): unknown {
     this.#checkOpen();
-    return this.#db.prepare(sql, { pluck: true }).get(params as never);
+    const value = this.#db.prepare(sql, { pluck: true }).get(params as never);
+    this.#changed(sql);
+    return value;
   }
 
   /** Runs a script of one or more statements (schema changes; no parameters). */
   exec(sql: string): void {
     this.#checkOpen();
+    this.#reads.clear();
     this.#db.exec(sql);
   }
 
@@ -232,7 +310,12 @@ export class ClientDatabase {
 
   #statement(sql: string): Statement {
     this.#checkOpen();
-    return this.#db.prepare(sql);
+    let statement = this.#statements.get(sql);
+    if (statement === undefined) {
+      statement = this.#db.prepare(sql);
+      this.#statements.set(sql, statement);
+    }
+    return statement;
   }
 
   #checkOpen(): void {

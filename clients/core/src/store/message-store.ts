@@ -169,6 +169,10 @@ const CONVERSATION_COLUMNS = `c.id, c.kind, c.peer_aci, ct.address AS peer_addre
   c.created_at, c.last_activity_at`;
 const CONVERSATION_FROM = 'conversations c LEFT JOIN contacts ct ON ct.aci = c.peer_aci LEFT JOIN groups g ON g.conversation_id = c.id';
 const CONVERSATION_SELECT = `SELECT ${CONVERSATION_COLUMNS} FROM ${CONVERSATION_FROM}`;
+/** What {@link CONVERSATION_SELECT} reads (for the read cache). */
+const CONVERSATION_TABLES = ['conversations', 'contacts', 'groups'];
+const CONVERSATION_BY_ID = `${CONVERSATION_SELECT} WHERE c.id = ?`;
+const CONVERSATION_BY_PEER = `${CONVERSATION_SELECT} WHERE c.peer_aci = ?`;
 
 function toMessage(r: MessageRow): MessageRecord {
   return {
@@ -230,6 +234,9 @@ export class MessageStore {
   saveContact(contact: { readonly aci: Aci; readonly address: string }): Contact {
     const aci = checkAci(contact.aci);
     const address = canonicalAddress(contact.address);
+    // Called for every message; the address rarely moves, and a kept read answers this one.
+    const known = this.contactByAddress(address);
+    if (known?.aci === aci) return known;
     const now = this.#clock.now();
     this.#db.transaction(() => {
       this.#db.run('UPDATE contacts SET address = NULL, updated_at = ? WHERE address = ? AND aci <> ?', [now, address, aci]);
@@ -244,13 +251,13 @@ export class MessageStore {
 
   /** The contact with account `aci`, or undefined. */
   contact(aci: Aci): Contact | undefined {
-    const row = this.#db.get<ContactRow>('SELECT * FROM contacts WHERE aci = ?', [checkAci(aci)]);
+    const row = this.#db.getCached<ContactRow>(['contacts'], 'SELECT * FROM contacts WHERE aci = ?', [checkAci(aci)]);
     return row ? toContact(row) : undefined;
   }
 
   /** The contact with address `address` (any case), or undefined. */
   contactByAddress(address: string): Contact | undefined {
-    const row = this.#db.get<ContactRow>('SELECT * FROM contacts WHERE address = ?', [canonicalAddress(address)]);
+    const row = this.#db.getCached<ContactRow>(['contacts'], 'SELECT * FROM contacts WHERE address = ?', [canonicalAddress(address)]);
     return row ? toContact(row) : undefined;
   }
 
@@ -297,13 +304,13 @@ export class MessageStore {
 
   /** The conversation `id`, or undefined. */
   conversation(id: ConversationId): Conversation | undefined {
-    const row = this.#db.get<ConversationRow>(`${CONVERSATION_SELECT} WHERE c.id = ?`, [id]);
+    const row = this.#db.getCached<ConversationRow>(CONVERSATION_TABLES, CONVERSATION_BY_ID, [id]);
     return row ? toConversation(row) : undefined;
   }
 
   /** The direct conversation with account `aci`, or undefined. */
   conversationByPeer(aci: Aci): DirectConversation | undefined {
-    const row = this.#db.get<ConversationRow>(`${CONVERSATION_SELECT} WHERE c.peer_aci = ?`, [checkAci(aci)]);
+    const row = this.#db.getCached<ConversationRow>(CONVERSATION_TABLES, CONVERSATION_BY_PEER, [checkAci(aci)]);
     return row ? (toConversation(row) as DirectConversation) : undefined;
   }
 

@@ -117,7 +117,8 @@ export class DatabaseProtocolState implements ProtocolState {
   }
 
   identity(aci: string): KnownIdentity | undefined {
-    const row = this.#db.get<{ seen: Uint8Array; trusted: Uint8Array | null }>(
+    const row = this.#db.getCached<{ seen: Uint8Array; trusted: Uint8Array | null }>(
+      ['contacts'],
       'SELECT identity_key AS seen, trusted_identity_key AS trusted FROM contacts WHERE aci = ? AND identity_key IS NOT NULL',
       [aci],
     );

@@ -44,13 +44,13 @@ export class SenderCertificateStore {
 
   /** The root pinned for `domain`, or undefined. */
   trustRoot(domain: string): Uint8Array | undefined {
-    const key = this.#db.value('SELECT public_key FROM sender_trust_roots WHERE domain = ?', [checkDomain(domain)]);
-    return key instanceof Uint8Array ? copyBytes(key) : undefined;
+    const row = this.#db.getCached<{ public_key: Uint8Array }>(['sender_trust_roots'], 'SELECT public_key FROM sender_trust_roots WHERE domain = ?', [checkDomain(domain)]);
+    return row ? copyBytes(row.public_key) : undefined;
   }
 
   /** Every pinned root (what a received certificate may chain to). */
   trustRoots(): Uint8Array[] {
-    return this.#db.all<{ public_key: Uint8Array }>('SELECT public_key FROM sender_trust_roots ORDER BY domain').map((r) => copyBytes(r.public_key));
+    return this.#db.allCached<{ public_key: Uint8Array }>(['sender_trust_roots'], 'SELECT public_key FROM sender_trust_roots ORDER BY domain').map((r) => copyBytes(r.public_key));
   }
 
   /**

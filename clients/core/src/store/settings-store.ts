@@ -17,8 +17,8 @@ export class SettingsStore {
 
   /** The value of `name`, or undefined. */
   get(name: string): string | undefined {
-    const value = this.#db.value('SELECT value FROM settings WHERE name = ?', [checkName(name)]);
-    return typeof value === 'string' ? value : undefined;
+    const row = this.#db.getCached<{ value: unknown }>(['settings'], 'SELECT value FROM settings WHERE name = ?', [checkName(name)]);
+    return typeof row?.value === 'string' ? row.value : undefined;
   }
 
   /** Sets `name` to `value`. */
