@@ -174,6 +174,8 @@ export class AccountProfileKey {
   acceptFromContact(senderAci: string, profileKey: Uint8Array): boolean {
     if (senderAci === this.deps.selfAci || profileKey.length !== 32) return false;
     try {
+      // Every message from a contact carries the key; it changes rarely, so compare before deriving.
+      if (sameBytes(this.deps.store.contactKey(senderAci)?.profileKey, profileKey)) return false;
       return this.deps.store.saveContactKey(senderAci, profileKey, deriveAccessKey(profileKey), this.deps.now()) !== 'unchanged';
     } catch (err) {
       if (err instanceof ClientError && err.is('INVALID_ARGUMENT')) return false;
