@@ -73,6 +73,8 @@ export interface EngineStore {
   saveAccount(account: EngineAccount): void;
   /** The libsignal stores over the database. */
   readonly protocol: ProtocolStores;
+  /** Device ids of `aci` this device has a session with (synchronous; see protocol.sessions for the port). */
+  sessionDeviceIds(aci: string): number[];
   /** An overlay whose writes stay in memory until `commit()` (inside a transaction) applies them. */
   stageProtocol(): { readonly stores: ProtocolStores; commit(): void; discard(): void };
   /** Runs `fn` in one transaction. */

@@ -564,7 +564,7 @@ export class ParleyClient implements ParleyClientApi {
       content: encodeContent({ body: { case: 'data', value: data }, ...(presenceToken ? { presenceToken } : {}) }),
       nowMs: now,
     });
-    if (route.destinationAci !== account.aci) {
+    if (route.destinationAci !== account.aci && this.transcriptsWanted(account)) {
       this.store.outboxAdd({
         destinationAci: account.aci,
         content: encodeContent({
@@ -573,6 +573,17 @@ export class ParleyClient implements ParleyClientApi {
         nowMs: now,
       });
     }
+  }
+
+  /**
+   * Whether a sent transcript could reach anyone: not when the relay said lately that this device
+   * is alone on its account and no session with another of its devices exists since. The
+   * pipeline would encrypt it for nobody and drop it; not queueing it spares a single-device
+   * account an outbox entry per message.
+   */
+  private transcriptsWanted(account: EngineAccount): boolean {
+    if (!this.sessions?.aloneRecently()) return true;
+    return this.store.sessionDeviceIds(account.aci).some((d) => d !== account.deviceId);
   }
 
   // --- edits, deletes, reactions, replies, disappearing messages, blocking -------------------

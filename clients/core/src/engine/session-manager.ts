@@ -48,6 +48,16 @@ export class SessionManager {
     return new SessionManager({ ...this.deps, stores }, this.shared);
   }
 
+  /**
+   * Whether the relay's device list showed this device alone on its account within
+   * {@link ALONE_RECHECK_MS}: the same belief {@link ensureSessions} acts on before a transcript
+   * is encrypted, so a sender may skip queueing one.
+   */
+  aloneRecently(): boolean {
+    const since = this.shared.aloneSince;
+    return since !== undefined && (this.deps.now ?? Date.now)() - since < ALONE_RECHECK_MS;
+  }
+
   /** Device ids this device has sessions with for `aci`, minus itself. */
   async knownDevices(aci: string): Promise<number[]> {
     const ids = await this.deps.stores.sessions.getSessionDeviceIds(aci);

@@ -203,6 +203,7 @@ export function adaptClientStore(store: ClientStore, now: () => number = () => D
     close: () => store.close(),
     getAccount: () => store.getAccount(),
     saveAccount: (a) => store.saveAccount({ ...a, aci: a.aci as Aci, deviceId: a.deviceId as DeviceId }),
+    sessionDeviceIds: (aci) => store.protocol.state.sessionDeviceIds(aci),
     stageProtocol() {
       const staged = stageProtocolStores(store.protocol);
       return { stores: staged, commit: () => staged.commit(), discard: () => staged.discard() };
