@@ -4,12 +4,16 @@
  *
  * 1. Messages/s end to end between two client profiles through one relay process: alice sends N
  *    messages (default 2,000) while bob listens; the clock runs until bob has committed all of
- *    them (encrypt, outbox, relay commit, deliver, decrypt, commit, ack). Both engines share this
- *    process; the relay is its own process.
+ *    them (encrypt, outbox, relay commit, deliver, decrypt, commit, ack). Alice runs in this
+ *    process, bob in one of his own (client-bench-peer.ts), the relay in a third, as two people's
+ *    clients and a relay do. Also the CPU time both clients spend per message.
  * 2. Bare libsignal encrypt+decrypt pairs/s in this same process: @parley/crypto's SessionCipher
  *    over in-memory stores, the same plaintext size as the engine's padded Content, and the same
- *    pattern (one direction, no replies). The ratio of 1 to 2 says what the engine costs on top
- *    of the cryptography (target: at least 50%).
+ *    pattern (one direction, no replies): plain, and sealed as the engine sends every message
+ *    after the first exchange (the receiver remembering checked certificates, as the engine's
+ *    does). The ratio of 1 to 2 says what the engine costs on top of the cryptography (target:
+ *    at least 50% of the sealed pairs, the same libsignal work); the CPU ratio (a sealed pair's
+ *    CPU time over a message's, both clients together) says it without the second core.
  * 3. Search latency p50/p99 through the engine's `search()` over a history of 100,000 messages
  *    (inserted with the store's batched API directly, 1,000 per transaction).
  * 4. Start-up time of `parley receive --profile DIR` as a real process with that history, against
@@ -20,10 +24,11 @@
  *
  *   node test/dist/bench/client-bench.js [--messages 2000] [--history 100000] [--searches 200] [--startups 5]
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { fork, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import {
@@ -127,7 +132,7 @@ interface EndToEnd {
   sendOnlyPerSecond: number;
   /** Messages/s of the recipient draining its queue (decrypt, commit, ack). */
   drainPerSecond: number;
-  /** CPU time of this process (both clients) per message end to end, µs: steadier than a rate on a shared machine. */
+  /** CPU time of both client processes per message end to end, µs: steadier than a rate on a shared machine. */
   cpuUsPerMessage: number;
 }
 
@@ -137,67 +142,124 @@ function cpuSince(since: NodeJS.CpuUsage): number {
   return d.user + d.system;
 }
 
+/** Wall-clock milliseconds with sub-millisecond precision, comparable across processes. */
+const epochNow = () => performance.timeOrigin + performance.now();
+
+/** The receiving client in its own process (client-bench-peer.ts), driven over IPC. */
+class Peer {
+  readonly #child: ChildProcess;
+  readonly #waiting = new Map<string, (m: PeerReply) => void>();
+
+  constructor(onArrivals: (got: ReadonlyArray<[string, number]>) => void) {
+    this.#child = fork(fileURLToPath(new URL('./client-bench-peer.js', import.meta.url)), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    this.#child.on('message', (m: PeerReply) => {
+      if (m.got) onArrivals(m.got);
+      else if (m.done) this.#waiting.get(m.done)?.(m);
+    });
+  }
+
+  /** Sends command `what` and resolves with its answer (rejects on the peer's error). */
+  async ask(what: string, args: Record<string, unknown> = {}): Promise<PeerReply> {
+    const reply = await new Promise<PeerReply>((resolve) => {
+      this.#waiting.set(what, resolve);
+      this.#child.send({ do: what, ...args });
+    });
+    this.#waiting.delete(what);
+    if (reply.error) throw new Error(`the receiving client's ${what} failed: ${reply.error}`);
+    return reply;
+  }
+
+  /** Sends command `what` without waiting for an answer. */
+  tell(what: string): void {
+    this.#child.send({ do: what });
+  }
+
+  async cpuUs(): Promise<number> {
+    return (await this.ask('cpu')).cpu!;
+  }
+
+  async close(): Promise<void> {
+    if (this.#child.exitCode !== null || !this.#child.connected) return;
+    const exited = new Promise((r) => this.#child.once('exit', r));
+    await this.ask('close').catch(() => undefined);
+    await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
+    this.#child.kill();
+  }
+}
+
+interface PeerReply {
+  readonly done?: string;
+  readonly got?: ReadonlyArray<[string, number]>;
+  readonly cpu?: number;
+  readonly ms?: number;
+  readonly count?: number;
+  readonly error?: string;
+}
+
+/**
+ * Alice (in this process) sends to Bob (in a process of his own, as two people's clients are):
+ * both connected, then the halves apart. CPU time is both processes' together.
+ */
 async function endToEnd(relay: RelayProcess, parent: string): Promise<EndToEnd> {
   const alice = await openParleyClient({ profileDir: profileDir(parent, 'alice') });
-  const bob = await openParleyClient({ profileDir: profileDir(parent, 'bob') });
+  const sentAt = new Map<string, number>();
+  const latencies: number[] = [];
+  let got = 0;
+  const bob = new Peer((arrivals) => {
+    for (const [text, at] of arrivals) {
+      const t = sentAt.get(text);
+      if (t === undefined) continue;
+      latencies.push(at - t);
+      got++;
+    }
+  });
   const stopAlice = new AbortController();
-  const stopBob = new AbortController();
   let aliceListening: Promise<void> | undefined;
-  let bobListening: Promise<void> | undefined;
   try {
     await alice.register(relay.url, 'alice');
-    await bob.register(relay.url, 'bob');
+    await bob.ask('register', { relayUrl: relay.url, username: 'bob', profileDir: profileDir(parent, 'bob') });
     const random = seeded(7);
     const batch = () => Array.from({ length: N }, () => textOf(random, TEXT_CHARS));
-    const sentAt = new Map<string, number>();
-    const latencies: number[] = [];
-    let got = 0;
-    bob.on('message', (m) => {
-      const t = sentAt.get(m.text);
-      if (t === undefined) return;
-      latencies.push(performance.now() - t);
-      got++;
-    });
     // Sends are issued in bursts of SEND_BURST, as a script or a busy conversation does; the
     // engine encrypts a burst through one commit and pipelines it on the socket.
     const sendAll = async (texts: readonly string[]) => {
       for (let i = 0; i < texts.length; i += SEND_BURST) {
         const slice = texts.slice(i, i + SEND_BURST);
-        for (const text of slice) sentAt.set(text, performance.now());
+        for (const text of slice) sentAt.set(text, epochNow());
         const ms = await Promise.all(slice.map((text) => alice.send('bob', text)));
         for (const m of ms) if (m.status !== 'sent') throw new Error(`a send ended ${m.status}`);
       }
     };
     // Both keep their connection open, as a running app does.
     aliceListening = alice.listen(stopAlice.signal);
-    bobListening = bob.listen(stopBob.signal);
-    // Warm up: the session (first prekey message, bundle claim) and the directory lookups.
+    bob.tell('listen');
+    // Warm up: the session (first prekey message, bundle claim), the directory lookups, and the
+    // exchange of profile keys after which every message goes sealed.
+    sentAt.set('warm-up', epochNow());
     await alice.send('bob', 'warm-up');
-    await until('the warm-up message', () => bob.history('alice', { limit: 1 }).length === 1, 30_000);
+    await until('the warm-up message', () => got === 1, 30_000);
+    got = 0;
+    latencies.length = 0;
 
-    log(`[client] alice sends ${N} messages of ${TEXT_CHARS} characters to bob, who listens…`);
+    log(`[client] alice sends ${N} messages of ${TEXT_CHARS} characters to bob (another process), who listens…`);
     const t0 = performance.now();
     const cpu0 = process.cpuUsage();
+    const bobCpu0 = await bob.cpuUs();
     await sendAll(batch());
     const sendMs = performance.now() - t0;
     await until('bob to have every message', () => got === N, 120_000);
     const totalMs = performance.now() - t0;
-    const cpuUs = cpuSince(cpu0);
+    const cpuUs = cpuSince(cpu0) + ((await bob.cpuUs()) - bobCpu0);
     const live = [...latencies].sort((a, b) => a - b);
 
     // The two halves apart: bob offline while alice sends, then bob drains his queue.
-    stopBob.abort();
-    await bobListening;
-    bobListening = undefined;
+    await bob.ask('stop');
     log(`[client] the halves apart: alice sends ${N} more while bob is offline, then bob drains them…`);
     const t1 = performance.now();
     await sendAll(batch());
     const sendOnlyMs = performance.now() - t1;
-    const before = got;
-    const t2 = performance.now();
-    await bob.receive();
-    const drainMs = performance.now() - t2;
-    if (got - before !== N) throw new Error(`bob drained ${got - before} of ${N} messages`);
+    const drain = await bob.ask('drain');
+    if (drain.count !== N) throw new Error(`bob drained ${drain.count} of ${N} messages`);
     return {
       messagesPerSecond: Math.round(N / (totalMs / 1000)),
       sendMs: Math.round(sendMs),
@@ -205,14 +267,12 @@ async function endToEnd(relay: RelayProcess, parent: string): Promise<EndToEnd> 
       latencyP50Ms: round(percentile(live, 50)),
       latencyP99Ms: round(percentile(live, 99)),
       sendOnlyPerSecond: Math.round(N / (sendOnlyMs / 1000)),
-      drainPerSecond: Math.round(N / (drainMs / 1000)),
+      drainPerSecond: Math.round(N / (drain.ms! / 1000)),
       cpuUsPerMessage: Math.round(cpuUs / N),
     };
   } finally {
     stopAlice.abort();
-    stopBob.abort();
     await aliceListening;
-    await bobListening;
     await alice.close();
     await bob.close();
   }
