@@ -86,6 +86,11 @@ interface CachedRead {
   readonly generations: readonly number[];
 }
 
+/** A lone parameter as a cache key, its type marked so that no two values share one (several: their JSON). */
+function paramKey(p: string | number | null): string {
+  return typeof p === 'string' ? `s${p}` : p === null ? 'z' : `n${p}`;
+}
+
 /** Reads the triggers and cascading foreign keys of the schema in `db` (see write-reach.ts). */
 function schemaFacts(db: Database): SchemaFacts {
   const triggers = db.prepare("SELECT tbl_name AS \"table\", sql FROM sqlite_master WHERE type = 'trigger'").all() as { table: string; sql: string }[];
@@ -112,8 +117,12 @@ export class ClientDatabase {
   readonly #reach: WriteReach;
   /** Per table, a number that grows with every change that reaches it. */
   readonly #generations = new Map<string, number>();
-  /** Rows kept by {@link getCached}, by statement and parameters. */
-  readonly #reads = new Map<string, CachedRead>();
+  /** Rows kept by {@link getCached}, by statement, then by parameters. */
+  readonly #reads = new Map<string, Map<string, CachedRead>>();
+  /** Lists kept by {@link allCached}, likewise. */
+  readonly #listReads = new Map<string, Map<string, CachedRead>>();
+  /** Entries kept since the last time all were forgotten (a bound, see MAX_CACHED_READS). */
+  #keptCount = 0;
   /** The schema version after migrations: the highest applied migration. */
   readonly schemaVersion: number;
 
@@ -196,7 +205,7 @@ export class ClientDatabase {
     } catch (err) {
       // Rolled back: a cached value may have been read from a write that is undone now.
       this.#cache.clear();
-      this.#reads.clear();
+      this.#forgetReads();
       throw err;
     }
   }
@@ -219,15 +228,27 @@ export class ClientDatabase {
 
   #kept(tables: readonly string[], sql: string, params: readonly (string | number | null)[], how: 'get' | 'all'): unknown {
     this.#checkOpen();
-    const key = `${how}\u0000${sql}\u0000${params.join('\u0001')}`;
-    const kept = this.#reads.get(key);
+    // By statement first (its text is a constant, cheap to look up), then by parameters.
+    let byParams = (how === 'get' ? this.#reads : this.#listReads).get(sql);
+    const key = params.length === 1 ? paramKey(params[0]!) : JSON.stringify(params);
+    const kept = byParams?.get(key);
     if (kept !== undefined && kept.tables.every((t, i) => (this.#generations.get(t) ?? 0) === kept.generations[i])) return kept.row;
     const statement = this.#statement(sql);
     const row: unknown = how === 'get' ? statement.get(params as never) : Object.freeze((statement.all(params as never) as object[]).map((r) => Object.freeze(r)));
-    if (this.#reads.size >= MAX_CACHED_READS) this.#reads.clear();
+    if (++this.#keptCount > MAX_CACHED_READS) this.#forgetReads();
+    if (byParams === undefined) {
+      byParams = new Map();
+      (how === 'get' ? this.#reads : this.#listReads).set(sql, byParams);
+    }
     const lower = tables.map((t) => t.toLowerCase());
-    this.#reads.set(key, { row: row === undefined ? undefined : Object.freeze(row), tables: lower, generations: lower.map((t) => this.#generations.get(t) ?? 0) });
+    byParams.set(key, { row: row === undefined ? undefined : Object.freeze(row), tables: lower, generations: lower.map((t) => this.#generations.get(t) ?? 0) });
     return row;
+  }
+
+  #forgetReads(): void {
+    this.#reads.clear();
+    this.#listReads.clear();
+    this.#keptCount = 0;
   }
 
   /** Marks every table `sql` may change as changed (see {@link getCached}). */
@@ -286,7 +307,7 @@ export class ClientDatabase {
   /** Runs a script of one or more statements (schema changes; no parameters). */
   exec(sql: string): void {
     this.#checkOpen();
-    this.#reads.clear();
+    this.#forgetReads();
     this.#db.exec(sql);
   }
 

@@ -368,7 +368,7 @@ export class MessageStore {
       checkInteger(input.lamport, 'lamport'),
       status,
     ];
-    return this.#db.transaction(() => {
+    const insert = (): AddMessageResult => {
       let changes: number;
       try {
         changes = this.#db.run(
@@ -379,11 +379,27 @@ export class MessageStore {
         if (isForeignKeyViolation(err)) throw new ClientError('NOT_FOUND', 'no such conversation', { cause: err });
         throw err;
       }
-      const stored = this.message(input)!;
-      if (changes === 0) return { added: false, reason: 'duplicate', existing: stored } as const;
+      if (changes === 0) return { added: false, reason: 'duplicate', existing: this.message(input)! } as const;
       this.#db.run('UPDATE conversations SET last_activity_at = max(last_activity_at, ?) WHERE id = ?', [receivedAt, input.conversationId]);
-      return { added: true, message: stored } as const;
-    });
+      const message: MessageRecord = {
+        conversationId: input.conversationId,
+        id: input.id,
+        senderAci: input.senderAci,
+        senderDevice: input.senderDevice,
+        direction,
+        kind,
+        body: input.body,
+        sentAt: input.sentAt,
+        receivedAt,
+        lamport: input.lamport,
+        status,
+      };
+      return { added: true, message };
+    };
+    // Inside a caller's transaction (the send and receive paths, per message) the two statements
+    // need no savepoint of their own: once the insert succeeded, the update can only fail on an
+    // I/O error, which fails the caller's transaction whole.
+    return this.#db.inTransaction ? insert() : this.#db.transaction(insert);
   }
 
   /** The message `key`, or undefined. */
