@@ -111,13 +111,17 @@ export class ReceiptStore {
     checkAci(senderAci, 'senderAci');
     checkMessageId(messageId);
     const now = this.#clock.now();
+    if (!(status in RANK)) throw new ClientError('INVALID_ARGUMENT', 'not a recipient status');
+    for (const r of recipients) checkAci(r, 'recipient');
+    const insert = 'INSERT INTO message_recipients (sender_aci, message_id, recipient_aci, status, updated_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING';
+    if (status === 'pending' && recipients.length === 1) {
+      // What every 1:1 send does: one statement, atomic on its own (no savepoint needed).
+      this.#db.run(insert, [senderAci, messageId, recipients[0]!, status, now]);
+      return;
+    }
     this.#db.transaction(() => {
-      if (!(status in RANK)) throw new ClientError('INVALID_ARGUMENT', 'not a recipient status');
       for (const r of recipients) {
-        this.#db.run(
-          'INSERT INTO message_recipients (sender_aci, message_id, recipient_aci, status, updated_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING',
-          [senderAci, messageId, checkAci(r, 'recipient'), status, now],
-        );
+        this.#db.run(insert, [senderAci, messageId, r, status, now]);
       }
       // A message queued here has a fresh random id: no receipt can have come for it yet.
       if (status === 'pending') return;
