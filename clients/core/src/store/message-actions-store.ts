@@ -479,22 +479,22 @@ export class MessageActionsStore {
 
   /** Takes (returns and forgets) the actions waiting for message `target`, in arrival order. */
   takePending(target: MessageKey): PendingAction[] {
-    return this.#db.transaction(() => {
-      const rows = this.#db.all<{ sender_aci: string; action_id: string; kind: PendingAction['kind']; payload: string; received_at: number }>(
-        'SELECT sender_aci, action_id, kind, payload, received_at FROM pending_actions WHERE target_author = ? AND target_id = ? ORDER BY received_at, action_id',
-        [target.senderAci, target.id],
-      );
-      if (rows.length > 0) this.#db.run('DELETE FROM pending_actions WHERE target_author = ? AND target_id = ?', [target.senderAci, target.id]);
-      return rows.map((r) => ({
-        targetAuthor: target.senderAci,
-        targetId: target.id,
-        senderAci: r.sender_aci as Aci,
-        actionId: r.action_id as MessageId,
-        kind: r.kind,
-        payload: r.payload,
-        receivedAt: r.received_at,
-      }));
-    });
+    // One statement (atomic by itself, no savepoint): every stored message asks, almost always for nothing.
+    const rows = this.#db.all<{ sender_aci: string; action_id: string; kind: PendingAction['kind']; payload: string; received_at: number }>(
+      'DELETE FROM pending_actions WHERE target_author = ? AND target_id = ? RETURNING sender_aci, action_id, kind, payload, received_at',
+      [target.senderAci, target.id],
+    );
+    // RETURNING has no order of its own: in arrival order, as they would have been applied.
+    rows.sort((a, b) => a.received_at - b.received_at || (a.action_id < b.action_id ? -1 : a.action_id > b.action_id ? 1 : 0));
+    return rows.map((r) => ({
+      targetAuthor: target.senderAci,
+      targetId: target.id,
+      senderAci: r.sender_aci as Aci,
+      actionId: r.action_id as MessageId,
+      kind: r.kind,
+      payload: r.payload,
+      receivedAt: r.received_at,
+    }));
   }
 
   /** Number of actions waiting for a target. */
