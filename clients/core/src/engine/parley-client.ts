@@ -74,7 +74,6 @@ import { PrivacyFeatures } from './privacy-features.js';
 import { ReceivePipeline } from './receive-pipeline.js';
 import type { ReceiptPorts } from './receipts.js';
 import { NOBODY_BLOCKED } from './account-profile-key.js';
-import type { SenderKeyMessageHook } from './sealed-receive.js';
 import { provisionedProfileKey, SealedSenderFeature, setUpSealedSender, type ProvisionedProfileKey } from './sealed-sender-feature.js';
 import { SendPipeline } from './send-pipeline.js';
 import { GroupSender, type GroupCipherPort } from './group-sender.js';
@@ -161,7 +160,6 @@ export class ParleyClient implements ParleyClientApi {
   private connection: RelayConnection | undefined;
   private sealed: SealedSenderFeature | undefined;
   /** The groups module's handler of group messages that arrive sealed. */
-  private senderKeyHook: SenderKeyMessageHook | undefined;
   private drainWaiters: Array<() => void> = [];
   private drained = false;
   private lastActivity = 0;
@@ -214,11 +212,6 @@ export class ParleyClient implements ParleyClientApi {
         ...(this.sealed ? { sealedSender: this.sealed.status() } : {}),
       }
     );
-  }
-
-  /** The groups module's handler of group (sender-key) messages that arrive sealed. */
-  setSenderKeyMessageHook(hook: SenderKeyMessageHook): void {
-    this.senderKeyHook = hook;
   }
 
   on<E extends keyof ClientEvents>(event: E, listener: ClientEvents[E]): () => void {
@@ -989,7 +982,6 @@ export class ParleyClient implements ParleyClientApi {
       self: { aci: account.aci, deviceId: account.deviceId, domain: account.domain },
       now: this.now,
       blocked: () => this.blocklist ?? NOBODY_BLOCKED,
-      onSenderKeyMessage: () => this.senderKeyHook,
     });
     this.sealed = sealed;
     this.sender = new SendPipeline({

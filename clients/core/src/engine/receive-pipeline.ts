@@ -26,7 +26,7 @@ import type { GroupReceipt } from './groups.js';
 import type { HistoryReceiver } from './history-transfer.js';
 import { finishOutcome, isAction, type ActionOutcome, type DataMessageInit, type MessageActions, type MessageActionsPort } from './message-actions.js';
 import type { ReceiveHooks } from './receive-hooks.js';
-import type { SealedReceiver, SenderKeyMessageHook } from './sealed-receive.js';
+import type { SealedReceiver } from './sealed-receive.js';
 import type { Serial } from './serial.js';
 import type { SessionManager } from './session-manager.js';
 
@@ -79,8 +79,6 @@ export interface ReceivePipelineDeps {
   readonly onQueued?: () => void;
   /** Opens sealed envelopes; without it they are acked unread. */
   readonly sealed?: SealedReceiver;
-  /** Group messages that arrived sealed with a sender key (the groups module's); dropped without it. */
-  readonly onSenderKeyMessage?: SenderKeyMessageHook;
   /** A contact's profile key from a decrypted Content; runs in the batch's transaction. */
   readonly onProfileKey?: (senderAci: string, profileKey: Uint8Array) => void;
   /** A sealed envelope that could not be opened and names nobody (counted); runs in the batch's transaction. */
@@ -210,19 +208,6 @@ export class ReceivePipeline {
         const now = this.deps.now();
         batch.effects.push(() => this.deps.onUnreadableSealed?.(now));
       }
-      return 'ok';
-    }
-    if (opened.kind === 'senderkey' && this.deps.onSenderKeyMessage) {
-      await this.deps.onSenderKeyMessage({
-        envelope,
-        senderAci: opened.senderAci,
-        senderDeviceId: opened.senderDeviceId,
-        plaintext: opened.plaintext,
-        ...(opened.groupId ? { groupId: opened.groupId } : {}),
-        stores: batch.staged.stores,
-        addEffect: (effect) => void batch.effects.push(effect),
-        now: this.deps.now(),
-      });
       return 'ok';
     }
     // A decryption-error report carries no Content; this engine asks for resends in Content.

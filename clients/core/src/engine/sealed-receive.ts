@@ -7,9 +7,8 @@
  * the one the session uses (libsignal and @parley/crypto check both). What opens is then handled
  * exactly like an identified envelope from that sender.
  *
- * Group messages (content kind `senderkey`) belong to the groups module: they go to the
- * {@link SenderKeyMessageHook} the engine is given, or are dropped (acked, nothing shown)
- * without one.
+ * Group messages (content kind `senderkey`) are handled like any other opened content; the
+ * receive pipeline hands the group message inside to the groups module.
  */
 import { CryptoError, parseAddress, SenderCertificateMemo, SessionCipher, type ProtocolStores, type SealedContentKind } from '@parley/crypto';
 import type { Envelope } from '@parley/protocol';
@@ -53,33 +52,6 @@ export interface SealedReceiverDeps {
    */
   readonly trustRoots: () => Promise<Uint8Array[]>;
 }
-
-/**
- * A group message that arrived sealed with a sender key. Whoever handles it must decide within
- * `addEffect`s: they run in the transaction that commits the delivered batch, before its ack.
- */
-export interface SenderKeyMessage {
-  readonly envelope: Envelope;
-  readonly senderAci: string;
-  readonly senderDeviceId: number;
-  /** The decrypted Content bytes. */
-  readonly plaintext: Uint8Array;
-  /** The group id the sender sealed in, if any. */
-  readonly groupId?: Uint8Array;
-  /** The staged protocol stores of the batch (sender keys, sessions), committed with it. */
-  readonly stores: ProtocolStores;
-  /** Queues a store write into the batch's transaction. */
-  readonly addEffect: (effect: () => void) => void;
-  /** Milliseconds since the epoch, the batch's "now". */
-  readonly now: number;
-}
-
-/**
- * The extension point for group messages (the groups module fills it): called for every sealed
- * envelope whose content was a sender-key message. Throwing leaves the batch uncommitted and
- * unacked (it is delivered again).
- */
-export type SenderKeyMessageHook = (message: SenderKeyMessage) => Promise<void>;
 
 /** `stores` with an identity store that notes which accounts' keys a call replaced. */
 function watchIdentities(stores: ProtocolStores, replaced: Set<string>): ProtocolStores {

@@ -16,7 +16,7 @@ import { encodeContent } from './content-codec.js';
 import type { EngineStore } from './engine-store.js';
 import { readPrivacy, type SettingsPort } from './privacy-settings.js';
 import type { SettingsSyncMessage } from './receive-pipeline.js';
-import { SealedReceiver, type SenderKeyMessageHook } from './sealed-receive.js';
+import { SealedReceiver } from './sealed-receive.js';
 import { SealedSending } from './sealed-sender.js';
 import type { SealedSenderStore } from './sealed-sender-store.js';
 
@@ -35,8 +35,6 @@ export interface SealedSenderFeatureDeps {
   readonly now: () => number;
   /** Who is blocked (the blocking module's answer); default nobody. */
   readonly blocked?: () => BlockedContacts;
-  /** Group messages that arrived sealed (the groups module's hook). */
-  readonly onSenderKeyMessage?: () => SenderKeyMessageHook | undefined;
 }
 
 /**
@@ -113,11 +111,6 @@ export class SealedSenderFeature {
 
   /** A sealed envelope that did not open and names nobody (in the receive batch's transaction). */
   readonly onUnreadableSealed = (nowMs: number): void => this.deps.store.noteUnreadableSealed(nowMs);
-
-  /** The group-message hook of the groups module, if any. */
-  readonly onSenderKeyMessage: SenderKeyMessageHook = async (message) => {
-    await this.deps.onSenderKeyMessage?.()?.(message);
-  };
 
   /**
    * Upkeep after each connection drained: pins the home relay's trust root when none is (a
