@@ -106,7 +106,9 @@ export type ErrorOrigin = 'cli' | 'client' | 'wire' | 'crypto' | 'transport' | '
 const BUG = 'this is a bug in parley: please report it with the command you ran (no message text or keys needed)';
 const helpFor = (ctx: ErrorContext): string => `see \`parley ${ctx.command ? `${ctx.command} ` : ''}--help\``;
 const IDENTITY_HINT = (ctx: ErrorContext): string =>
-  ctx.address
+  ctx.address?.startsWith('#')
+    ? "a member's safety number changed (the message above names whose): compare it with `parley verify <address>` and accept with `parley verify <address> --accept`; the group message waits until then"
+    : ctx.address
     ? `${ctx.address}'s safety number changed: compare it with \`parley verify ${ctx.address}\` and accept with \`parley verify ${ctx.address} --accept\``
     : "a contact's safety number changed: `parley contacts` shows whose; compare it with `parley verify <address>` and accept with `parley verify <address> --accept`";
 const DEVICE_REMOVED_HINT =

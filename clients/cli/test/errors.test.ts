@@ -242,6 +242,15 @@ describe('each class of error reaches the user as its exit code and hint', () =>
       hint: /^bob@localhost's safety number changed: compare it with `parley verify bob@localhost`/,
     },
     {
+      name: 'ClientError IDENTITY_CHANGED for a group send',
+      argv: ['send', '#climbing', 'hi'],
+      method: 'send',
+      error: () => new ClientError('IDENTITY_CHANGED', "bob@localhost's safety number changed: compare it …"),
+      exit: 6,
+      code: 'IDENTITY_CHANGED',
+      hint: /^a member's safety number changed \(the message above names whose\): compare it with `parley verify <address>`/,
+    },
+    {
       name: 'CryptoError UNTRUSTED_IDENTITY while receiving (no address known)',
       argv: ['receive'],
       method: 'receive',

@@ -194,7 +194,7 @@ export class GroupSender {
       groups.outbox.complete(entry.id);
       return 'sent';
     } catch (err) {
-      return this.refused(entry, err);
+      return this.refused(entry, err, untrusted);
     }
   }
 
@@ -227,7 +227,7 @@ export class GroupSender {
     }
   }
 
-  private async refused(entry: GroupOutboxEntry, err: unknown): Promise<Outcome> {
+  private async refused(entry: GroupOutboxEntry, err: unknown, untrusted: Set<string>): Promise<Outcome> {
     const { groups, now } = this.deps;
     if (err instanceof TransportError) {
       const wait = entry.attempts < TRANSPORT_RETRIES_AT_ONCE ? 0 : this.backoff(entry.attempts);
@@ -247,7 +247,10 @@ export class GroupSender {
             await this.deps.sessions.repair(fix.aci, { missing: fix.missingDevices, extra: fix.extraDevices, stale: fix.staleDevices });
           }
         });
-      } catch {
+      } catch (repairErr) {
+        // A new device under a changed identity key waits for the user (like a 1:1 send); any
+        // other failure waits with backoff.
+        if (repairErr instanceof CryptoError && repairErr.is('UNTRUSTED_IDENTITY')) return this.holdOn(entry, repairErr, untrusted);
         groups.outbox.reschedule(entry.id, now() + this.backoff(entry.attempts), err.code);
         return 'pending';
       }

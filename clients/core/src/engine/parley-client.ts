@@ -391,12 +391,34 @@ export class ParleyClient implements ParleyClientApi {
     if (text.length > 64 * 1024) throw new ClientError('INVALID_ARGUMENT', 'the message is over 64 KiB of text');
     if (isGroupRef(address)) {
       const message = await this.serial.run(async () => this.groupsModule!.queueMessage(address, text));
-      await this.deliverQueued();
-      return this.store.messageView(message.id, account.aci) ?? toView(message);
+      return this.deliverToGroup(account, address, message);
     }
     const { aci, conversation } = await this.resolveForSending(address);
     const message = await this.queueSend(account, aci, conversation, text);
     return this.deliver(account, aci, conversation, message);
+  }
+
+  /**
+   * Sends what is queued, then answers the group message's view — or IDENTITY_CHANGED when it
+   * waits because a member's safety number changed (as a 1:1 send does: nothing is encrypted to
+   * the new key until the user accepts it with `verify --accept`, which sends it on).
+   */
+  private async deliverToGroup(account: EngineAccount, ref: string, message: EngineMessage): Promise<MessageView> {
+    const untrusted = await this.deliverQueued();
+    const view = this.store.messageView(message.id, account.aci) ?? toView(message);
+    if (view.status !== 'pending' || untrusted.length === 0) return view;
+    const groupId = this.groupsModule!.resolveRef(ref);
+    const changed: string[] = [];
+    for (const m of this.store.groups.members(groupId)) {
+      if (m.aci !== account.aci && untrusted.includes(m.aci) && (await this.identityUnaccepted(m.aci))) changed.push(m.address);
+    }
+    if (changed.length === 0) return view;
+    const first = changed[0]!;
+    const who = changed.length === 1 ? `${first}'s safety number` : `the safety numbers of ${changed.join(', ')}`;
+    throw new ClientError(
+      'IDENTITY_CHANGED',
+      `${who} changed: compare it with \`parley verify ${first}\`, then accept it with \`parley verify ${first} --accept\`; the message to the group waits until then`,
+    );
   }
 
   async sendFile(address: string, path: string, options: SendFileOptions = {}): Promise<MessageView> {
@@ -723,7 +745,10 @@ export class ParleyClient implements ParleyClientApi {
 
   /** Delivers queued actions now if the relay can be reached; they stay queued otherwise. */
   private async deliverActions(route: ActionRoute): Promise<void> {
-    if (isGroupRef(route.conversation)) return this.deliverQueued();
+    if (isGroupRef(route.conversation)) {
+      await this.deliverQueued();
+      return;
+    }
     try {
       const result = await this.useConnection(async () => {
         await this.ensureConnected();
@@ -793,16 +818,21 @@ export class ParleyClient implements ParleyClientApi {
     return this.groupsModule!.view(view.id);
   }
 
-  /** Sends what is queued (pairwise and group sends) now if the relay can be reached; it stays queued otherwise. */
-  private async deliverQueued(): Promise<void> {
+  /**
+   * Sends what is queued (pairwise and group sends) now if the relay can be reached; it stays
+   * queued otherwise. Answers the accounts whose changed identity key held a send back.
+   */
+  private async deliverQueued(): Promise<string[]> {
     try {
-      await this.useConnection(async () => {
+      return await this.useConnection(async () => {
         await this.ensureConnected();
-        await this.sender!.flush();
-        await this.groupSender!.flush();
+        const pairwise = await this.sender!.flush();
+        const group = await this.groupSender!.flush();
+        return [...new Set([...pairwise.untrusted, ...group.untrusted])];
       });
     } catch (err) {
       if (!(err instanceof TransportError)) throw err;
+      return [];
     }
   }
 
@@ -943,6 +973,8 @@ export class ParleyClient implements ParleyClientApi {
     // The user compared the numbers before accepting: the key is verified as well as trusted.
     this.store.setVerified(aci, true);
     this.store.outboxWake(aci, this.now());
+    // Group sends held for this key (or any other now accepted) go round again.
+    this.store.groups.outbox.wakeUntrusted(this.now());
     return this.verify(address);
   }
 
@@ -1055,7 +1087,7 @@ export class ParleyClient implements ParleyClientApi {
             await this.waitDrained();
             return fn();
           }),
-        deliverQueued: () => this.deliverQueued(),
+        deliverQueued: async () => void (await this.deliverQueued()),
         emitReceipt: (e) => this.emit('receipt', e),
         emitTyping: (e) => this.emit('typing', e),
         emitPresence: (p) => this.emit('presence', p),

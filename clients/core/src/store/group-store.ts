@@ -514,6 +514,18 @@ export class GroupOutbox {
     ]);
   }
 
+  /**
+   * Makes every entry held for a changed identity key due at `now` (the user accepted a key:
+   * each is encrypted again, and held again if another member's key is still unaccepted).
+   * Returns how many.
+   */
+  wakeUntrusted(now: number): number {
+    return this.#db.run("UPDATE group_outbox SET next_attempt_at = ? WHERE last_error = 'UNTRUSTED_IDENTITY' AND next_attempt_at > ?", [
+      checkInteger(now, 'now'),
+      now,
+    ]).changes;
+  }
+
   /** The relay committed entry `id`: removes it and marks its message `sent`. */
   complete(id: number): void {
     this.#finish(id, 'sent');
