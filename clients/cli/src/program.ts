@@ -335,11 +335,11 @@ not see your contacts' presence.${examples('parley settings', 'parley settings r
   withGlobalOptions(
     program
       .command('typing')
-      .description('tell a contact you are typing (or stopped, with --stop); sent only to devices online now, at most every 3 s')
-      .argument('<address>', 'user@domain, or user on your own relay', parseAddressArg)
+      .description('tell a contact or a group you are typing (or stopped, with --stop); sent only to devices online now, at most every 3 s')
+      .argument('<address>', "user@domain, user on your own relay, or a group '#title' / '#id-prefix'", parseAddressOrGroupArg)
       .option('--stop', 'say you stopped typing'),
   )
-    .addHelpText('after', examples('parley typing bob', 'parley typing bob --stop'))
+    .addHelpText('after', examples('parley typing bob', 'parley typing bob --stop', "parley typing '#climbing'"))
     .action(action(rt, (s, o, address: string) => typingCommand(s, address, o.stop === true)));
 
   withGlobalOptions(

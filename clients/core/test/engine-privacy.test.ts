@@ -320,3 +320,52 @@ describe('delivery receipts queued by the receive hook', () => {
     assert.deepEqual(ids(1), [hex(100_002)]);
   });
 });
+
+describe('typing indicators in groups, received', () => {
+  const GROUP = 'ab'.repeat(32);
+  const CAROL = '2b3c4d5e-6f7a-4b8c-9d0e-1f2a3b4c5d6e';
+  /** A PrivacyFeatures whose groups know one group with alice and bob; timers never fire. */
+  function setup() {
+    const events: TypingEvent[] = [];
+    const store = { getSetting: () => undefined } as unknown as PrivacyStore;
+    const host = { self: () => ({ aci: ALICE }), now: () => 5, emitTyping: (e: TypingEvent) => events.push(e) } as unknown as PrivacyHost;
+    const scheduler: TypingScheduler = { now: () => 5, setTimer: () => 0, clearTimer: () => undefined };
+    const features = new PrivacyFeatures({
+      store,
+      host,
+      api: {} as never,
+      connection: () => undefined,
+      online: {} as never,
+      scheduler,
+      groups: {
+        resolveRef: () => GROUP,
+        sendOnline: async () => 0,
+        isMember: (groupId, aci) => groupId === GROUP && (aci === ALICE || aci === BOB),
+        memberAddress: (aci) => (aci === BOB ? 'bob@x' : undefined),
+      },
+    });
+    const typing = (source: string, groupId: string) => {
+      const content = decodeContent(typingContent('started', 1, Buffer.from(groupId, 'hex')))!;
+      const outcome = features.content({ source, sourceDevice: 1, address: undefined, online: true, now: 5 }, content);
+      outcome?.after?.();
+      return outcome;
+    };
+    return { events, typing };
+  }
+
+  it('shows a member typing in the group under the name the group gives it', () => {
+    const { events, typing } = setup();
+    assert.equal(typing(BOB, GROUP)?.handled, true);
+    assert.deepEqual(
+      events.map((e) => [e.from, e.conversation, e.groupId, e.action]),
+      [['bob@x', `#${GROUP}`, GROUP, 'started']],
+    );
+  });
+
+  it('drops an indicator from someone who is not a member, or for a group it is not in', () => {
+    const { events, typing } = setup();
+    assert.equal(typing(CAROL, GROUP)?.handled, true, 'taken, so that it is never stored');
+    assert.equal(typing(BOB, 'cd'.repeat(32))?.handled, true);
+    assert.deepEqual(events, []);
+  });
+});

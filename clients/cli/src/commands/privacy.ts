@@ -73,7 +73,7 @@ export async function settingsCommand(s: Session, words: readonly string[]): Pro
 /** `parley typing <address> [--stop]`: one typing indicator, online-only. */
 export async function typingCommand(s: Session, address: string, stop: boolean): Promise<void> {
   const account = requireAccount(s);
-  s.context.address = fullAddress(address, account);
+  s.context.address = address.startsWith('#') ? address : fullAddress(address, account);
   const action = stop ? 'stopped' : 'started';
   const r = await s.client.typing(address, action);
   const human = r.sent

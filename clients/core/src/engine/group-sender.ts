@@ -21,8 +21,9 @@
  * sent it; otherwise, and after a refusal there, over the device's authenticated socket. The
  * payload is sealed either way.
  */
-import { CryptoError, type DeviceAddress, type ProtocolStores } from '@parley/crypto';
+import { CryptoError, randomMessageId, type DeviceAddress, type ProtocolStores } from '@parley/crypto';
 import { fromHex, isParleyError, type SendMultiResult } from '@parley/protocol';
+import { ClientError } from '../errors.js';
 import type { GroupOutboxEntry, GroupRecord, GroupStore } from '../store/group-store.js';
 import type { OutgoingSendMulti } from '../transport/relay-connection.js';
 import { TransportError } from '../transport/transport-error.js';
@@ -369,6 +370,61 @@ export class GroupSender {
       return this.holdOn(entry, err, untrusted);
     }
     return 'ready';
+  }
+
+  /**
+   * Sends `content` (a typing indicator) to group `groupId` online-only: one multi-recipient
+   * upload under this device's current sender key with `online: true`, which the relay hands to
+   * connected devices only and never queues. Best effort and never through the outbox: it goes
+   * to the member accounts whose every known device holds the key already (no key is handed out
+   * for a typing indicator), and a refusal is not repaired. Resolves with the number of devices
+   * the relay handed it to.
+   * @throws TransportError when not connected; ClientError NOT_GROUP_MEMBER.
+   */
+  async sendOnline(groupId: string, content: Uint8Array): Promise<number> {
+    const { groups, sessions, serial, store, self, now } = this.deps;
+    const group = groups.group(groupId);
+    if (!group?.isMember) throw new ClientError('NOT_GROUP_MEMBER', 'this account is not a member of the group');
+    const socket = this.deps.connection();
+    if (!socket?.connected) throw new TransportError('DISCONNECTED', 'not connected to the relay');
+    const distributionId = group.ownDistributionId;
+    if (distributionId === undefined) return 0;
+    const held = new Set(groups.holders(groupId, distributionId).map((h) => `${h.aci}.${h.deviceId}`));
+    const devices: DeviceAddress[] = [];
+    for (const m of groups.members(groupId)) {
+      if (m.aci === self.aci) continue;
+      const ids = await sessions.knownDevices(m.aci);
+      if (ids.length > 0 && ids.every((d) => held.has(`${m.aci}.${d}`))) for (const deviceId of ids) devices.push({ aci: m.aci, deviceId });
+    }
+    if (devices.length === 0) return 0;
+    const certificate = await this.deps.certificate();
+    const payload = await serial.run(async () => {
+      const staged = store.stageProtocol();
+      let out: Uint8Array;
+      try {
+        out = await this.deps.cipher.encryptMulti(staged.stores, self, { distributionId, plaintext: content, senderCertificate: certificate, recipients: devices, groupId: fromHex(groupId)! });
+      } catch (err) {
+        staged.discard();
+        throw err;
+      }
+      // The sender key's chain moved on: committed before the upload, as for every group send.
+      store.transaction(() => staged.commit());
+      return out;
+    });
+    const upload: OutgoingSendMulti = { messageId: randomMessageId(), timestamp: BigInt(now()), urgent: false, online: true, payload };
+    const way = this.deps.sealedRoute?.([...new Set(devices.map((d) => d.aci))]);
+    let result: SendMultiResult | undefined;
+    if (way && (this.sealedRefused.get(groupId) ?? 0) <= now()) {
+      result = await way.socket.sendMulti({ ...upload, combinedAccessKey: way.combinedAccessKey }).catch(() => undefined);
+    }
+    try {
+      result ??= await socket.sendMulti(upload);
+    } catch (err) {
+      // A device set changed: the next group message repairs it; a typing indicator is not worth it.
+      if (isParleyError(err, 'MISMATCHED_DEVICES') || isParleyError(err, 'STALE_DEVICES')) return 0;
+      throw err;
+    }
+    return result.recipients.reduce((n, r) => n + r.devices.length, 0);
   }
 
   /** Reschedules an entry that cannot be encrypted now; a bug's error is thrown on. */

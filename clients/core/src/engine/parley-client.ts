@@ -1075,6 +1075,12 @@ export class ParleyClient implements ParleyClientApi {
       store: this.store,
       api,
       connection: () => this.connection,
+      groups: {
+        resolveRef: (ref) => this.groupsModule!.resolveRef(ref),
+        sendOnline: (groupId, content) => this.groupSender!.sendOnline(groupId, content),
+        isMember: (groupId, aci) => this.store.groups.isMember(groupId, aci),
+        memberAddress: (aci) => this.store.groups.memberAddress(aci),
+      },
       online: new OnlineSender({ store: this.store, sessions: this.sessions, serial: this.serial, connection: () => this.connection, now: this.now }),
       host: {
         self: () => this.requireAccount(),

@@ -9,12 +9,13 @@
  * that envelopes pass, and presence (which it must know to route) only for token holders.
  */
 import { generatePresenceToken } from '@parley/crypto';
-import { toHex, type Content } from '@parley/protocol';
+import { fromHex, toHex, type Content } from '@parley/protocol';
 import { ClientError } from '../errors.js';
 import type { RelayApi } from '../transport/relay-api.js';
 import type { RelayConnection } from '../transport/relay-connection.js';
 import type { MarkReadResult, PresenceView, PrivacySettings, ReceiptEvent, ReceiptView, TypingEvent, TypingResult } from './client-api.js';
 import type { EngineMessage, EngineStore } from './engine-store.js';
+import { GROUP_HANDLE_PREFIX, isGroupRef } from './groups.js';
 import type { OnlineSender } from './online-sender.js';
 import { PresenceService, type OwnPresence, type PresencePorts } from './presence.js';
 import { mergeSettingsSync, nextVersion, readPrivacy, settingsSyncContent, switchesOf, writePrivacy, type StoredPrivacy } from './privacy-settings.js';
@@ -64,6 +65,20 @@ export interface PrivacyFeaturesDeps {
   readonly online: OnlineSender;
   /** Timers of the typing expiry; default Node's. */
   readonly scheduler?: TypingScheduler;
+  /** Groups, for typing indicators in them; without it a group is refused. */
+  readonly groups?: TypingGroups;
+}
+
+/** What typing indicators in groups need of the groups module. */
+export interface TypingGroups {
+  /** The group id (hex) a `#…` reference names. @throws ClientError NOT_FOUND, AMBIGUOUS_GROUP */
+  resolveRef(ref: string): string;
+  /** Sends `content` to the group online-only; resolves with the devices reached. */
+  sendOnline(groupId: string, content: Uint8Array): Promise<number>;
+  /** Whether `aci` is a member of group `groupId` (an indicator from anyone else is dropped). */
+  isMember(groupId: string, aci: string): boolean;
+  /** A member's address as the group's changes name it. */
+  memberAddress(aci: string): string | undefined;
 }
 
 /** See the module comment. */
@@ -209,6 +224,14 @@ export class PrivacyFeatures implements ReceiveHooks {
   async typing(address: string, action: TypingAction): Promise<TypingResult> {
     if (action !== 'started' && action !== 'stopped') throw new ClientError('INVALID_ARGUMENT', 'a typing action is started or stopped');
     if (!readPrivacy(this.deps.store).typingIndicators) return { sent: false, reason: 'off', devices: 0 };
+    if (isGroupRef(address)) {
+      const groups = this.deps.groups;
+      if (!groups) throw new ClientError('NOT_FOUND', 'no such group');
+      const groupId = groups.resolveRef(address);
+      if (!this.typingOut.allow(`${GROUP_HANDLE_PREFIX}${groupId}`, action)) return { sent: false, reason: 'throttled', devices: 0 };
+      const content = typingContent(action, this.deps.host.now(), fromHex(groupId));
+      return { sent: true, devices: await this.deps.host.connected(() => groups.sendOnline(groupId, content)) };
+    }
     const { aci, conversation } = await this.deps.host.resolve(address);
     if (!this.typingOut.allow(conversation, action)) return { sent: false, reason: 'throttled', devices: 0 };
     const devices = await this.deps.host.connected(() => this.deps.online.send(aci, typingContent(action, this.deps.host.now())));
@@ -262,10 +285,18 @@ export class PrivacyFeatures implements ReceiveHooks {
         return this.receiptReceived(from, mine, body.value, token);
       case 'typing': {
         const action = typingActionOf(body.value.action);
-        const address = from.address;
-        if (mine || !action || !address || !readPrivacy(store).typingIndicators) return { handled: true };
+        if (mine || !action || !readPrivacy(store).typingIndicators) return { handled: true };
         const groupId = body.value.groupId.length > 0 ? toHex(body.value.groupId) : undefined;
-        return { handled: true, after: () => this.typingIn.received({ from: address, conversation: address, action, ...(groupId ? { groupId } : {}) }) };
+        if (groupId !== undefined) {
+          // In a group: only from a member, shown under the name the group's changes give it.
+          const groups = this.deps.groups;
+          const address = from.address ?? groups?.memberAddress(from.source);
+          if (!groups || !address || !groups.isMember(groupId, from.source)) return { handled: true };
+          return { handled: true, after: () => this.typingIn.received({ from: address, conversation: `${GROUP_HANDLE_PREFIX}${groupId}`, action, groupId }) };
+        }
+        const address = from.address;
+        if (!address) return { handled: true };
+        return { handled: true, after: () => this.typingIn.received({ from: address, conversation: address, action }) };
       }
       case 'sync': {
         if (!mine || from.online) return undefined;

@@ -237,8 +237,8 @@ export class ReceivePipeline {
       return 'ok';
     }
     const content = decodeContent(plaintext);
-    if (viaSenderKey && !(content?.body.case === 'data' && content.body.value.group)) {
-      // A sender key encrypts group messages only; anything else under one is dropped.
+    if (viaSenderKey && !(content?.body.case === 'data' && content.body.value.group) && !(content?.body.case === 'typing' && content.body.value.groupId.length > 0)) {
+      // A sender key encrypts group messages and group typing indicators only; anything else under one is dropped.
       const now = this.deps.now();
       batch.effects.push(() => void store.markEnvelopeSeen(source, sourceDevice, envelopeId, now));
       return 'ok';
