@@ -213,7 +213,6 @@ export function buildProgram(rt: CliRuntime, version: string, configure: (progra
           typeof o.file === 'string' ? sendFileCommand(s, address, o.file, o.caption as string | undefined) : sendCommand(s, address, text!),
         (o, address: string, text: string | undefined) => {
           if (typeof o.file === 'string') {
-            if (address.startsWith('#')) throw new CliError('USAGE', 'files to groups are not supported yet: send a text');
             if (o.file.length === 0) throw new CliError('USAGE', '--file needs a path');
             if (text !== undefined) throw new CliError('USAGE', 'with --file, give the text as --caption TEXT');
           } else {

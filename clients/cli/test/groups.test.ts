@@ -141,9 +141,14 @@ describe('send and history with a group', () => {
     assert.deepEqual(client.callsOf('history')[0]?.args.slice(0, 1), ['#climbing']);
   });
 
-  it('refuses an empty group name and a file to a group (exit 2)', async () => {
+  it('refuses an empty group name (exit 2), and sends a file to a group through sendFile', async () => {
     assert.equal((await run(['send', '#', 'x'])).code, 2);
-    assert.equal((await run(['send', '#climbing', '--file', './x.pdf'])).code, 2);
+    const client = new FakeParleyClient();
+    const r = await run(['send', '#climbing', '--file', './x.pdf', '--caption', 'topo'], { client });
+    assert.equal(r.code, 0);
+    const call = client.callsOf('sendFile')[0];
+    assert.equal(call?.args[0], '#climbing');
+    assert.match(String(call?.args[1]), /x\.pdf$/);
   });
 
   it('shows group conversations by short id and title', async () => {

@@ -29,7 +29,7 @@ export function throttledProgress(s: Session): (p: ProgressEvent) => void {
 /** `parley send <address> --file PATH [--caption TEXT]`. */
 export async function sendFileCommand(s: Session, address: string, file: string, caption: string | undefined): Promise<void> {
   const account = requireAccount(s);
-  s.context.address = fullAddress(address, account);
+  s.context.address = address.startsWith('#') ? address : fullAddress(address, account);
   const path = resolve(s.rt.cwd, file);
   const off = s.client.on('progress', throttledProgress(s));
   const stop = s.rt.stopSignal();

@@ -32,6 +32,7 @@ import { fromHex, parseAddress, formatAddress, toHex, type Content } from '@parl
 import { ClientError } from '../errors.js';
 import type { GroupStore, StoredGroupChange } from '../store/group-store.js';
 import type { GroupMemberView, GroupView } from './client-api.js';
+import { attachmentsFromPointers, pointerOf, type NewEngineAttachment } from './attachment-pointers.js';
 import { encodeContent } from './content-codec.js';
 import { changeFromWire, chunkChanges, groupUpdateContent, parseStoredChange, serializeChange, type WireGroupUpdate } from './group-codec.js';
 import {
@@ -481,7 +482,7 @@ export class Groups {
    * Queues a text for group `ref` (synchronously, in one transaction): the message, its group
    * send, and a transcript for this account's other devices. Returns the message.
    */
-  queueMessage(ref: string, text: string, extra: { quote?: DataMessageInit['quote'] } = {}): EngineMessage {
+  queueMessage(ref: string, text: string, extra: { quote?: DataMessageInit['quote']; attachments?: readonly NewEngineAttachment[] } = {}): EngineMessage {
     const { self, store, groups, now, actions } = this.deps;
     const groupId = this.resolveRef(ref);
     return store.transaction(() => {
@@ -505,6 +506,8 @@ export class Groups {
         status: 'pending',
       };
       store.insertMessage(m);
+      const attachments = extra.attachments ?? [];
+      if (attachments.length > 0) store.saveAttachments(self.aci, m.id, attachments);
       // Delivery and read state per member (receipts come from each).
       store.addRecipients(
         m.id,
@@ -522,6 +525,7 @@ export class Groups {
         text,
         senderAddress: self.address,
         expireTimerSeconds,
+        attachments: attachments.map(pointerOf),
         ...(extra.quote ? { quote: extra.quote } : {}),
       }, m.id);
       return m;
@@ -642,6 +646,7 @@ export class Groups {
       status: direction === 'out' ? 'sent' : 'received',
     };
     if (store.insertMessage(m) === 'inserted') {
+      store.saveAttachments(r.source, m.id, attachmentsFromPointers(d.attachments));
       r.announce(m);
       if (actions && r.outcome) actions.afterStored(m, d, r.outcome);
       // A transcript of this account's group message: its members are the recipients.

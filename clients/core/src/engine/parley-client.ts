@@ -425,7 +425,10 @@ export class ParleyClient implements ParleyClientApi {
     const account = this.requireAccount();
     const caption = options.caption ?? '';
     if (caption.length > 64 * 1024) throw new ClientError('INVALID_ARGUMENT', 'the caption is over 64 KiB of text');
-    const { aci, conversation } = await this.resolveForSending(address);
+    // A group is checked before the upload: a file for a group this account is not in goes nowhere.
+    const groupId = isGroupRef(address) ? this.groupsModule!.resolveRef(address) : undefined;
+    if (groupId !== undefined && !this.store.groups.group(groupId)?.isMember) throw new ClientError('NOT_GROUP_MEMBER', 'this account is not a member of the group');
+    const target = groupId === undefined ? await this.resolveForSending(address) : undefined;
     const attachment = await uploadFile({
       api: this.api!,
       path,
@@ -434,8 +437,13 @@ export class ParleyClient implements ParleyClientApi {
       ...(options.signal ? { signal: options.signal } : {}),
       onProgress: (done, total) => this.emit('progress', { task: 'upload', done, total, unit: 'bytes' }),
     });
-    const message = await this.queueSend(account, aci, conversation, caption, [attachment]);
-    return this.deliver(account, aci, conversation, message);
+    if (!target) {
+      // Uploaded once; every member device gets the same pointer inside the group message.
+      const message = await this.serial.run(async () => this.groupsModule!.queueMessage(address, caption, { attachments: [attachment] }));
+      return this.deliverToGroup(account, address, message);
+    }
+    const message = await this.queueSend(account, target.aci, target.conversation, caption, [attachment]);
+    return this.deliver(account, target.aci, target.conversation, message);
   }
 
   async downloadAttachment(messageId: string, options: DownloadOptions = {}): Promise<DownloadResult> {
