@@ -79,9 +79,11 @@ export const DEFAULT_KEY_SERVER_CONFIG: KeyServerConfig = Object.freeze({
     linkDevice: rule(50, HOUR),
     linkToken: rule(10, 10 * MINUTE),
     failedAuth: rule(50, MINUTE),
-    claimPerRequester: rule(500, 10 * MINUTE),
+    // Bursts sized for joining a 1,000-member group (a session with every member), refilled at
+    // the old sustained rates (50 claims, 100 lookups a minute).
+    claimPerRequester: rule(2000, 40 * MINUTE),
     claimPerTarget: rule(500, 10 * MINUTE),
-    directory: rule(100, MINUTE),
+    directory: rule(1100, 11 * MINUTE),
     presenceToken: rule(20, HOUR),
     pushToken: rule(30, HOUR),
   }),

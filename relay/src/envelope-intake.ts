@@ -77,6 +77,11 @@ export interface IntakeDeps {
    */
   readonly admitSend?: (sender: { readonly aci: Aci; readonly deviceId: DeviceId }) => Promise<void>;
   /**
+   * Checked for an identified send once its destination is known (see rate-limits.ts
+   * `createDestinationAdmission`). Rejects with RATE_LIMITED. Default: no limit.
+   */
+  readonly admitDestination?: (sender: { readonly aci: Aci; readonly deviceId: DeviceId }, destination: Aci) => Promise<void>;
+  /**
    * The limit of unidentified sends per client address, checked before anything else like
    * `admitSend`. Rejects with RATE_LIMITED. Default: no limit.
    */
@@ -182,6 +187,7 @@ export class EnvelopeIntake {
     if (send.destinationDomain !== '' && send.destinationDomain !== config.domain) {
       throw new ParleyError('NOT_FOUND', 'this relay does not federate yet: the destination domain is unknown');
     }
+    if (origin.kind === 'device') await this.deps.admitDestination?.(origin, send.destination);
     let devices: ReadonlyArray<DirectoryDevice>;
     if (origin.kind === 'unidentified') {
       // After the key matched the sender provably knows the recipient's profile key, so the

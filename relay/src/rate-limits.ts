@@ -18,6 +18,12 @@ export interface RelayOwnRateLimits {
   readonly sendPerAccount: RateLimitRule | undefined;
   /** Send frames per sending device; undefined = off. */
   readonly sendPerDevice: RateLimitRule | undefined;
+  /**
+   * Identified Send frames per (sending account, destination account), sends to one's own
+   * account not counted; undefined = off. What keeps the sending bursts above from flooding
+   * one person.
+   */
+  readonly sendPerDestination: RateLimitRule | undefined;
   /** Provisioning (device linking) sockets opened per client address. */
   readonly provisioning: RateLimitRule;
   /** Sender certificates issued per device. */
@@ -41,6 +47,7 @@ export interface RelayOwnRateLimits {
 export const RELAY_OWN_RATE_LIMITS = [
   'sendPerAccount',
   'sendPerDevice',
+  'sendPerDestination',
   'provisioning',
   'senderCertificate',
   'unidentifiedSocket',
@@ -54,11 +61,22 @@ export const RELAY_OWN_RATE_LIMITS = [
 export const RATE_LIMIT_NAMES: readonly string[] = [...RELAY_OWN_RATE_LIMITS, ...Object.keys(DEFAULT_KEY_SERVER_CONFIG.rateLimits)];
 
 /** Limits that may be switched off (`name=off`); the others protect against abuse and only go up. */
-const SWITCHABLE = new Set(['sendPerAccount', 'sendPerDevice']);
+const SWITCHABLE = new Set(['sendPerAccount', 'sendPerDevice', 'sendPerDestination']);
 
 /** Overrides from `--rate-limits`: a rule, or 'off' for a limit that may be switched off. */
 export type RateLimitOverrides = Readonly<Record<string, RateLimitRule | 'off'>>;
 
+/**
+ * Bursts of the send limits, in sends: the first message under a new sender key to a group of
+ * 1,000 members is 1,000 pairwise key sends at once (and a membership change as many group
+ * updates). The flags set the sustained rate; the bucket holds at least this many, so one such
+ * distribution goes out in seconds and the rate over time stays what the flag says.
+ */
+export const SEND_BURST_PER_DEVICE = 2_000;
+/** See {@link SEND_BURST_PER_DEVICE}; the account's bucket is shared by its devices. */
+export const SEND_BURST_PER_ACCOUNT = 3_000;
+/** Default of the per-destination send limit: 120 a minute from one account to another. */
+export const DEFAULT_SEND_PER_DESTINATION_RATE_LIMIT: RateLimitRule = Object.freeze({ capacity: 120, windowMs: MINUTE });
 /** Default of the provisioning socket limit: 20 per minute per client address. */
 export const DEFAULT_PROVISIONING_RATE_LIMIT: RateLimitRule = Object.freeze({ capacity: 20, windowMs: MINUTE });
 /** Default of the sender certificate limit: 20 per 10 minutes per device (a device needs about one a day). */
@@ -119,7 +137,15 @@ export function checkRateLimitOverrides(overrides: RateLimitOverrides): RateLimi
   return Object.freeze(out);
 }
 
-const perMinute = (n: number): RateLimitRule | undefined => (n === 0 ? undefined : Object.freeze({ capacity: n, windowMs: MINUTE }));
+/**
+ * `n` a minute sustained, in a bucket of at least `burst` (0: off): the bucket refills at `n` a
+ * minute, so a burst drawn from it is paid back at the flag's rate.
+ */
+function perMinuteWithBurst(n: number, burst: number): RateLimitRule | undefined {
+  if (n === 0) return undefined;
+  const capacity = Math.max(n, burst);
+  return Object.freeze({ capacity, windowMs: Math.round((capacity / n) * MINUTE) });
+}
 
 function pick<T extends RateLimitRule | undefined>(overrides: RateLimitOverrides, name: string, fallback: T): RateLimitRule | undefined | T {
   const o = overrides[name];
@@ -131,8 +157,9 @@ function pick<T extends RateLimitRule | undefined>(overrides: RateLimitOverrides
 export function relayRateLimits(config: RelayConfig): RelayOwnRateLimits {
   const o = config.rateLimits;
   return Object.freeze({
-    sendPerAccount: pick(o, 'sendPerAccount', perMinute(config.sendsPerAccountPerMinute)),
-    sendPerDevice: pick(o, 'sendPerDevice', perMinute(config.sendsPerDevicePerMinute)),
+    sendPerAccount: pick(o, 'sendPerAccount', perMinuteWithBurst(config.sendsPerAccountPerMinute, SEND_BURST_PER_ACCOUNT)),
+    sendPerDevice: pick(o, 'sendPerDevice', perMinuteWithBurst(config.sendsPerDevicePerMinute, SEND_BURST_PER_DEVICE)),
+    sendPerDestination: pick(o, 'sendPerDestination', DEFAULT_SEND_PER_DESTINATION_RATE_LIMIT),
     provisioning: pick(o, 'provisioning', DEFAULT_PROVISIONING_RATE_LIMIT) ?? DEFAULT_PROVISIONING_RATE_LIMIT,
     senderCertificate: pick(o, 'senderCertificate', DEFAULT_SENDER_CERTIFICATE_RATE_LIMIT) ?? DEFAULT_SENDER_CERTIFICATE_RATE_LIMIT,
     unidentifiedSocket: pick(o, 'unidentifiedSocket', DEFAULT_UNIDENTIFIED_SOCKET_RATE_LIMIT) ?? DEFAULT_UNIDENTIFIED_SOCKET_RATE_LIMIT,
@@ -183,6 +210,27 @@ export function createSendAdmission(
   return async (sender) => {
     if (perDevice) await enforceRateLimit(perDevice, `${sender.aci}.${sender.deviceId}`).catch((e: unknown) => limited(e, 'send_per_device'));
     if (perAccount) await enforceRateLimit(perAccount, sender.aci).catch((e: unknown) => limited(e, 'send_per_account'));
+  };
+}
+
+/**
+ * Builds the check of an identified Send frame's destination: a token from the (sending account,
+ * destination account) bucket; sends to one's own account are not counted.
+ * @returns a function that resolves when the send may go on.
+ * @throws (the returned function) ParleyError RATE_LIMITED with `retryAfterMs`.
+ */
+export function createDestinationAdmission(
+  backend: RateLimiterBackend,
+  limits: Pick<RelayOwnRateLimits, 'sendPerDestination'>,
+  metrics: RelayMetrics,
+): (sender: Sender, destination: Aci) => Promise<void> {
+  const limiter: RateLimiter | undefined = limits.sendPerDestination && backend.limiter('sendPerDestination', limits.sendPerDestination);
+  return async (sender, destination) => {
+    if (!limiter || destination === sender.aci) return;
+    await enforceRateLimit(limiter, `${sender.aci}>${destination}`).catch((err: unknown) => {
+      if (isParleyError(err) && err.code === 'RATE_LIMITED') metrics.rateLimitHit('send_per_destination');
+      throw err;
+    });
   };
 }
 

@@ -34,7 +34,7 @@ import { DeviceConnection, queueKey, type ConnectionContext } from './device-con
 import { EnvelopeIntake, type DeviceDirectory } from './envelope-intake.js';
 import { ProvisioningHub } from './provisioning.js';
 import { MultiIntake } from './multi-intake.js';
-import { createSendAdmission, createUnidentifiedAdmission, relayRateLimits } from './rate-limits.js';
+import { createDestinationAdmission, createSendAdmission, createUnidentifiedAdmission, relayRateLimits } from './rate-limits.js';
 import type { AckRequest, EnqueueRequest, EnqueueResult, EnvelopeStore } from './ports/envelope-store.js';
 import type { PresenceStore } from './ports/presence-store.js';
 import { InProcessPresenceStore } from './presence/in-process-presence-store.js';
@@ -281,6 +281,7 @@ export function createRelay(config: RelayConfig, ports: RelayPorts): Relay {
     throw err;
   };
   const admitSend = createSendAdmission(rateLimiters, limits, metrics);
+  const admitDestination = createDestinationAdmission(rateLimiters, limits, metrics);
   const admitUnidentified = createUnidentifiedAdmission(rateLimiters, limits, metrics);
   const unidentifiedAccess = new UnidentifiedAccess(directory, rateLimiters.limiter('accessKeyFailure', limits.accessKeyFailure), metrics);
   const intake = new EnvelopeIntake({
@@ -290,6 +291,7 @@ export function createRelay(config: RelayConfig, ports: RelayPorts): Relay {
     registry,
     metrics,
     admitSend,
+    admitDestination,
     admitUnidentified,
     unidentified: unidentifiedAccess,
     commit: (r) => commits.submit(r).catch(commitRefused),

@@ -6,7 +6,7 @@ import { createInProcessRateLimiterBackend, DEFAULT_KEY_SERVER_CONFIG } from '@p
 import { ParleyError, type Aci, type DeviceId } from '@parley/protocol';
 import { parseRelayCommand } from '../src/bin/options.js';
 import { ConfigError, resolveRelayConfig, type RelayConfig } from '../src/config.js';
-import { createSendAdmission, keyServerRateLimits, parseRateLimitSpec, relayRateLimits } from '../src/rate-limits.js';
+import { createDestinationAdmission, createSendAdmission, keyServerRateLimits, parseRateLimitSpec, relayRateLimits } from '../src/rate-limits.js';
 import { RelayMetrics } from '../src/relay-metrics.js';
 
 const run = (argv: string[], env: Record<string, string> = {}): RelayConfig => {
@@ -16,11 +16,12 @@ const run = (argv: string[], env: Record<string, string> = {}): RelayConfig => {
 };
 
 describe('relay rate limit settings', () => {
-  it('defaults to 600 sends a minute per device, 1,800 per account, 50 failed logins per address, in process', () => {
+  it('defaults to 600 sends a minute per device (a bucket of 2,000), 1,800 per account (3,000), 120 a minute to one destination, 50 failed logins per address, in process', () => {
     const c = resolveRelayConfig();
     assert.deepEqual(relayRateLimits(c), {
-      sendPerAccount: { capacity: 1800, windowMs: 60_000 },
-      sendPerDevice: { capacity: 600, windowMs: 60_000 },
+      sendPerAccount: { capacity: 3000, windowMs: 100_000 },
+      sendPerDevice: { capacity: 2000, windowMs: 200_000 },
+      sendPerDestination: { capacity: 120, windowMs: 60_000 },
       provisioning: { capacity: 20, windowMs: 60_000 },
       senderCertificate: { capacity: 20, windowMs: 600_000 },
       unidentifiedSocket: { capacity: 60, windowMs: 60_000 },
@@ -40,7 +41,8 @@ describe('relay rate limit settings', () => {
     const c = run(['--rate-limit-sends-per-minute', '0', '--rate-limit-auth-failures-per-minute', '7'], { PARLEY_RATE_LIMIT_DEVICE_SENDS_PER_MINUTE: '30' });
     const own = relayRateLimits(c);
     assert.equal(own.sendPerAccount, undefined);
-    assert.deepEqual(own.sendPerDevice, { capacity: 30, windowMs: 60_000 });
+    assert.deepEqual(own.sendPerDevice, { capacity: 2000, windowMs: 4_000_000 }, '30 a minute sustained, in the burst bucket');
+    assert.deepEqual(relayRateLimits(run(['--rate-limit-device-sends-per-minute', '5000'])).sendPerDevice, { capacity: 5000, windowMs: 60_000 }, 'a rate above the burst is its own bucket');
     assert.deepEqual(keyServerRateLimits(c).failedAuth, { capacity: 7, windowMs: 60_000 });
   });
 
@@ -112,5 +114,20 @@ describe('send admission', () => {
   it('admits everything when both send limits are off', async () => {
     const admit = createSendAdmission(createInProcessRateLimiterBackend({ clock: t }), { sendPerDevice: undefined, sendPerAccount: undefined }, new RelayMetrics());
     for (let i = 0; i < 1000; i++) await admit(alice);
+  });
+
+  it('bounds sends from one account to one destination, across its devices, but not to its own account', async () => {
+    const metrics = new RelayMetrics();
+    const admit = createDestinationAdmission(createInProcessRateLimiterBackend({ clock: t }), { sendPerDestination: { capacity: 2, windowMs: 60_000 } }, metrics);
+    const bob = '4c8a2f1e-9b3d-4e6a-8c1f-2d3e4f5a6b7c' as Aci;
+    const carol = '5d9b3a2f-0c4e-4f7b-9d2a-3e4f5a6b7c8d' as Aci;
+    await admit(alice, bob);
+    await admit(alice2, bob);
+    await assert.rejects(admit(alice, bob), limited(30_000), 'the account spent its two to bob');
+    await admit(alice, carol);
+    for (let i = 0; i < 10; i++) await admit(alice, alice.aci);
+    assert.match(await metrics.render(), /parley_relay_rate_limited_total\{limiter="send_per_destination"\} 1/);
+    const off = createDestinationAdmission(createInProcessRateLimiterBackend({ clock: t }), { sendPerDestination: undefined }, metrics);
+    for (let i = 0; i < 100; i++) await off(alice, bob);
   });
 });

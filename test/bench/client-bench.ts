@@ -459,7 +459,7 @@ async function main(): Promise<void> {
   // Capacity, not per-sender limits: sends after the first exchange go sealed, so the client
   // address's unidentified-send bucket is lifted too.
   const relay = await startRelay({
-    args: ['--log-level', 'error', '--rate-limit-sends-per-minute', '0', '--rate-limit-device-sends-per-minute', '0', '--rate-limits', 'unidentifiedSend=100000000/1m'],
+    args: ['--log-level', 'error', '--rate-limit-sends-per-minute', '0', '--rate-limit-device-sends-per-minute', '0', '--rate-limits', 'unidentifiedSend=100000000/1m,sendPerDestination=off'],
   });
   try {
     const text = textOf(seeded(7), TEXT_CHARS);

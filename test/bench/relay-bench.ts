@@ -80,7 +80,7 @@ async function runLoad(job: LoadJob, onFirstLine?: (line: string, finish: () => 
 async function measure(pairs: number, seconds: number, sync: string) {
   // Capacity is measured, not the per-account limits a public relay sets for people.
   const relay = await startRelay({
-    args: ['--sqlite-sync', sync, '--log-level', 'error', '--registrations-per-hour', '1000000', '--rate-limit-sends-per-minute', '0', '--rate-limit-device-sends-per-minute', '0'],
+    args: ['--sqlite-sync', sync, '--log-level', 'error', '--registrations-per-hour', '1000000', '--rate-limit-sends-per-minute', '0', '--rate-limit-device-sends-per-minute', '0', '--rate-limits', 'sendPerDestination=off'],
   });
   try {
     process.stderr.write(`[C=${pairs}] registering ${pairs * 2} accounts…\n`);

@@ -6,7 +6,7 @@
  * retry time and delivers it; with --redis the buckets live in Redis and outlast a restart.
  */
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID as randomUuid } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { aciToBytes, type Aci, type ErrorFrame, type SendResult } from '@parley/protocol';
 import type { MessageView } from '@parley/client';
@@ -104,6 +104,67 @@ describe('rate limits on a relay process: sends per device and per account', () 
   });
 });
 
+describe('default send limits on a relay process: bursts for large groups, one destination bounded', () => {
+  let relay: RelayProcess;
+  let alice: TestDevice, bob: TestDevice;
+
+  before(async () => {
+    relay = await startRelay();
+    alice = await registerAccount(relay.url, 'alice');
+    bob = await registerAccount(relay.url, 'bob');
+  });
+  after(async () => {
+    await relay?.stop();
+  });
+
+  /** Writes `n` Send frames back to back, to `destination(i)`, and answers each one's refusal code ('ok' when taken). */
+  async function fire(socket: DeviceSocket, n: number, destination: (i: number) => Uint8Array, content: Uint8Array, registrationId = 1): Promise<string[]> {
+    const ids: number[] = [];
+    for (let i = 0; i < n; i++) {
+      const requestId = socket.requestId();
+      ids.push(requestId);
+      const value = { requestId, destination: destination(i), messageId: randomBytes(16), timestamp: BigInt(Date.now()), messages: [{ deviceId: 1, registrationId, type: 1, content }] };
+      socket.send({ kind: { case: 'send', value } });
+    }
+    const out: string[] = [];
+    for (const id of ids) {
+      const a = await socket.answer(id, 30_000);
+      out.push(a.result ? 'ok' : a.error!.code);
+    }
+    return out;
+  }
+
+  it('takes a sender-key distribution to 1,000 accounts at once, in seconds', async () => {
+    // A thousand destinations that do not exist: each send passes the limits, then is NOT_FOUND
+    // (the limits come first, so every one took its tokens), and nothing is queued anywhere.
+    const a = await alice.connect();
+    const started = Date.now();
+    const codes = await fire(a, 1000, () => aciToBytes(randomUuid() as Aci), new Uint8Array(64));
+    assert.equal(codes.filter((c) => c === 'RATE_LIMITED').length, 0, 'no send of the burst was limited');
+    assert.equal(codes.filter((c) => c === 'NOT_FOUND').length, 1000);
+    assert.ok(Date.now() - started < 15_000, `the burst took ${Date.now() - started} ms`);
+    await a.close();
+  });
+
+  it('refuses the 121st send in a minute from one account to one other account, and nothing of it is queued', async () => {
+    const a = await alice.connect();
+    // Opaque bytes are enough: the relay neither reads nor checks them; the device list must match.
+    const [device] = await alice.ensureSessions(bob.aci);
+    const codes = await fire(a, 125, () => aciToBytes(bob.aci), new Uint8Array(64), device!.registrationId);
+    assert.deepEqual(codes.slice(0, 120), Array(120).fill('ok'));
+    assert.deepEqual(codes.slice(120), Array(5).fill('RATE_LIMITED'), 'sendPerDestination');
+    const b = await bob.connect();
+    await b.drained();
+    await b.sync();
+    assert.equal(b.envelopes.length, 120, 'only the admitted ones were queued');
+    // The bound is per destination: the same sender still reaches others.
+    const others = await fire(a, 3, () => aciToBytes(randomUuid() as Aci), new Uint8Array(64));
+    assert.deepEqual(others, ['NOT_FOUND', 'NOT_FOUND', 'NOT_FOUND']);
+    await a.close();
+    await b.close();
+  });
+});
+
 describe('the client engine honours RATE_LIMITED', () => {
   let relay: RelayProcess;
   let alice: RecordingClient, bob: RecordingClient;
@@ -155,7 +216,7 @@ describe('rate limits in Redis (--redis)', skip ? { skip } : {}, () => {
   let redis: RedisServerProcess;
   let relay: RelayProcess;
   let alice: TestDevice, bob: TestDevice;
-  const args = () => ['--redis', redis.url, '--rate-limit-device-sends-per-minute', '3', '--rate-limit-auth-failures-per-minute', '2'];
+  const args = () => ['--redis', redis.url, '--rate-limits', 'sendPerDevice=3/1m', '--rate-limit-auth-failures-per-minute', '2'];
 
   before(async () => {
     redis = await startRedisServer();
@@ -168,7 +229,7 @@ describe('rate limits in Redis (--redis)', skip ? { skip } : {}, () => {
     await redis?.stop();
   });
 
-  it('limits sends by the flag and keeps the buckets across a relay restart', async () => {
+  it('limits sends by --rate-limits and keeps the buckets across a relay restart', async () => {
     let a = await alice.connect();
     const answers = await burst(alice, a, bob, ['r0', 'r1', 'r2', 'r3']);
     assert.deepEqual(answers.map((x) => (x.result ? 'ok' : x.error!.code)), ['ok', 'ok', 'ok', 'RATE_LIMITED']);
