@@ -392,6 +392,58 @@ describe('the client engine behind a lying relay', () => {
       await teardown(w);
     }
   });
+  it('gets an edit and a reaction again through a resend when their envelopes could not be decrypted, applied once', async () => {
+    let w: World | undefined;
+    try {
+      w = await world();
+      const { proxy, alice, bob, bobAci, aliceAci } = w;
+      await alice.send('bob', 'hi bob');
+      assert.deepEqual(texts(await bob.receive()), ['hi bob']);
+      await bob.send('alice', 'hi alice');
+      await inbox(alice, 'bob');
+      const plan = await alice.send('bob', 'plan A');
+      await bob.receive();
+
+      // The relay flips one byte of the next two envelopes from alice to bob: the edit and the reaction.
+      const corrupted = new Set<string>();
+      proxy.relayFrameHook = (frame, ctx) => {
+        if (ctx.device?.aci !== bobAci || frame.kind.case !== 'deliver') return undefined;
+        const envelopes = frame.kind.value.envelopes.map((e) => {
+          if (corrupted.size >= 2 || aciFromBytes(e.source) !== aliceAci || corrupted.has(toHex(e.messageId))) return e;
+          corrupted.add(toHex(e.messageId));
+          const content = new Uint8Array(e.content);
+          content[Math.floor(content.length / 2)]! ^= 0x01;
+          return create(EnvelopeSchema, { ...e, content });
+        });
+        return [{ kind: { case: 'deliver', value: { envelopes } } }];
+      };
+      await alice.editMessage('bob', plan.id, 'plan B');
+      await alice.react('bob', plan.id, '👍');
+      const got = await inbox(bob, 'alice');
+      assert.equal(corrupted.size, 2, 'the proxy corrupted both actions');
+      assert.equal(got.filter((m) => m.kind === 'decryption-error').length, 2, 'two visible decryption errors');
+      proxy.clearHooks();
+
+      // Alice answers bob's resend requests with the same actions; bob applies each once.
+      const shown = () => bob.history('alice', { limit: 50 }).find((m) => m.id === plan.id);
+      await until('bob to get the edit and the reaction again', async () => {
+        await alice.receive();
+        await bob.receive();
+        const m = shown();
+        return m?.text === 'plan B' && (m.reactions?.length ?? 0) === 1;
+      });
+      const m = shown()!;
+      assert.deepEqual(m.edits?.map((v) => v.text), ['plan A', 'plan B'], 'one edit, applied once');
+      assert.deepEqual(m.reactions?.map((r) => r.emoji), ['👍']);
+      // A second copy of the resent actions (the requests could be answered twice) changes nothing.
+      await alice.receive();
+      await bob.receive();
+      assert.deepEqual(shown()!.edits?.map((v) => v.text), ['plan A', 'plan B']);
+    } finally {
+      await teardown(w);
+    }
+  });
+
   it('survives a corrupted first message from a stranger: shown, acked, and the queue moves on', async () => {
     let w: World | undefined;
     try {

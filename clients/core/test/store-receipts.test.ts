@@ -216,3 +216,40 @@ describe('migration 0004', () => {
     assert.deepEqual(store.receipts.recipients(peer, inId), [], 'incoming messages have no recipients');
   });
 });
+
+describe('receipt store: a read sync that comes before its message', () => {
+  const incoming = (store: ClientStore, conversationId: ConversationId, peer: Aci, id: MessageId, lamport: number) =>
+    store.messages.addMessage({ conversationId, id, senderAci: peer, senderDevice: 1 as DeviceId, direction: 'in', body: 'hello', sentAt: lamport, lamport });
+  const early = (store: ClientStore) => Number(store.database.value('SELECT count(*) FROM early_read_syncs'));
+
+  it('is kept, and the message lands already read (no unread count), once', () => {
+    const { store, peer, conversationId } = setup();
+    const id = newMessageId();
+    assert.deepEqual(store.receipts.markIncomingRead([{ senderAci: peer, id }]), [], 'nothing here to mark yet');
+    assert.equal(early(store), 1);
+    const added = incoming(store, conversationId, peer, id, 1);
+    assert.ok(added.added);
+    assert.equal(added.message.status, 'read');
+    assert.equal(store.messages.message({ senderAci: peer, id })!.status, 'read');
+    assert.equal(store.messages.conversations()[0]!.unreadCount, 0);
+    assert.equal(early(store), 0, 'the note is taken');
+    // Another message from the same sender is not read by it.
+    const other = newMessageId();
+    assert.equal(incoming(store, conversationId, peer, other, 2).added && store.messages.message({ senderAci: peer, id: other })!.status, 'delivered');
+    // A read sync for a message that is here is applied at once and leaves no note.
+    assert.deepEqual(store.receipts.markIncomingRead([{ senderAci: peer, id: other }]), [{ senderAci: peer, id: other }]);
+    assert.equal(early(store), 0);
+  });
+
+  it('is forgotten after a day, and at most 10,000 are kept', () => {
+    const { store, clock, peer, conversationId } = setup();
+    const id = newMessageId();
+    store.receipts.markIncomingRead([{ senderAci: peer, id }]);
+    clock.advance(24 * 3600_000 + 1);
+    store.receipts.markIncomingRead([{ senderAci: peer, id: newMessageId() }]);
+    assert.equal(early(store), 1, 'the day-old note went when the next one came');
+    assert.equal(incoming(store, conversationId, peer, id, 1).added && store.messages.message({ senderAci: peer, id })!.status, 'delivered');
+    store.receipts.markIncomingRead(Array.from({ length: 10_005 }, () => ({ senderAci: peer, id: newMessageId() })));
+    assert.equal(early(store), 10_000);
+  });
+});

@@ -138,4 +138,7 @@ export interface EngineStore {
   /** Remembers which logical message an envelope carried, for resend requests. */
   recordSentEnvelope(envelopeMessageId: string, messageId: string, destinationAci: string, nowMs: number): void;
   sentEnvelope(envelopeMessageId: string): { messageId: string; destinationAci: string } | undefined;
+  /** Keeps the Content of an action (edit, reaction, delete, timer) sent under `envelopeMessageId`, for a resend request. */
+  recordSentAction(envelopeMessageId: string, destinationAci: string, content: Uint8Array, nowMs: number): void;
+  sentAction(envelopeMessageId: string): { destinationAci: string; content: Uint8Array } | undefined;
 }

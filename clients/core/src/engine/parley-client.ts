@@ -1025,6 +1025,7 @@ export class ParleyClient implements ParleyClientApi {
     });
     this.sealed = sealed;
     this.sender = new SendPipeline({
+      selfAci: account.aci,
       store: this.store,
       sessions: this.sessions,
       serial: this.serial,

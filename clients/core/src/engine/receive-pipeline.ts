@@ -384,9 +384,17 @@ export class ReceivePipeline {
         }
         case 'resendRequest': {
           store.markEnvelopeSeen(source, sourceDevice, envelopeId, now);
-          const sent = store.sentEnvelope(toHex(content.body.value.envelopeMessageId));
+          const envelopeMessageId = toHex(content.body.value.envelopeMessageId);
+          const sent = store.sentEnvelope(envelopeMessageId);
           const original = sent ? store.outgoingMessage(sent.messageId) : undefined;
-          if (!sent || !original || sent.destinationAci !== source) return;
+          if (!sent || !original) {
+            // An edit, reaction, delete or timer change: the same Content again, under its own ids
+            // (the peer applies each action once, whatever copies come).
+            const action = sent ? undefined : store.sentAction(envelopeMessageId);
+            if (action && action.destinationAci === source) store.outboxAdd({ destinationAci: source, content: action.content, nowMs: now });
+            return;
+          }
+          if (sent.destinationAci !== source) return;
           store.outboxAdd({
             destinationAci: source,
             content: dataContent(original, this.deps.self.address, store.attachmentsOf(this.deps.self.aci, original.id), actions.resendFields(original)),

@@ -16,7 +16,9 @@ import { toHex } from '@parley/protocol';
 import type { RelayConnection } from '../transport/relay-connection.js';
 import { ClientError } from '../errors.js';
 import { TransportError } from '../transport/transport-error.js';
+import { decodeContent } from './content-codec.js';
 import type { DeviceCiphertext, EngineStore, OutboxEntry } from './engine-store.js';
+import { isAction } from './message-actions.js';
 import type { SealedPlan, SealedSending } from './sealed-sender.js';
 import type { Serial } from './serial.js';
 import type { SessionManager } from './session-manager.js';
@@ -58,6 +60,14 @@ export interface SendPipelineDeps {
   readonly prepareContent?: (destinationAci: string, content: Uint8Array) => Uint8Array;
   /** Sealed sending; without it every entry goes identified. */
   readonly sealed?: SealedSending;
+  /** This account's ACI (a transcript to it is no action a peer could ask for again). */
+  readonly selfAci?: string;
+}
+
+/** Whether `content` is an edit, reaction, delete or timer change (a DataMessage that is an action). */
+function isActionContent(content: Uint8Array): boolean {
+  const c = decodeContent(content);
+  return c?.body.case === 'data' && isAction(c.body.value);
 }
 
 /** What a flush did. */
@@ -209,7 +219,7 @@ export class SendPipeline {
     const staged = store.stageProtocol();
     const sessions = this.deps.sessions.withStores(staged.stores);
     const entries: OutboxEntry[] = [];
-    const saves: Array<{ entry: OutboxEntry; envelopeMessageId: Uint8Array }> = [];
+    const saves: Array<{ entry: OutboxEntry; envelopeMessageId: Uint8Array; action?: Uint8Array }> = [];
     const alone: number[] = [];
     const later: Array<{ id: number; at: number }> = [];
     for (const entry of due) {
@@ -232,7 +242,10 @@ export class SendPipeline {
         }
         const envelopeMessageId = randomMessageId();
         const ready: OutboxEntry = { ...entry, envelopeMessageId, ciphertexts, ...(accessKey ? { accessKey } : {}) };
-        saves.push({ entry: ready, envelopeMessageId });
+        // An action to a peer (no stored message of its own) is kept for a resend request, as
+        // it went into the outbox (the profile key is added again on the way out).
+        const action = entry.messageId === undefined && entry.destinationAci !== this.deps.selfAci && isActionContent(content) ? content : undefined;
+        saves.push({ entry: ready, envelopeMessageId, ...(action ? { action } : {}) });
         entries.push(ready);
       } catch (err) {
         if (err instanceof CryptoError && err.is('UNTRUSTED_IDENTITY')) {
@@ -252,9 +265,10 @@ export class SendPipeline {
     }
     store.transaction(() => {
       staged.commit();
-      for (const { entry, envelopeMessageId } of saves) {
+      for (const { entry, envelopeMessageId, action } of saves) {
         store.outboxSaveAttempt(entry.id, envelopeMessageId, entry.ciphertexts!, entry.accessKey);
         if (entry.messageId) store.recordSentEnvelope(toHex(envelopeMessageId), entry.messageId, entry.destinationAci, this.deps.now());
+        else if (action) store.recordSentAction(toHex(envelopeMessageId), entry.destinationAci, action, this.deps.now());
       }
       for (const id of alone) store.outboxDone(id);
       for (const l of later) store.outboxReschedule(l.id, l.at);

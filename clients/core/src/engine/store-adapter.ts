@@ -79,6 +79,13 @@ export function adaptClientStore(store: ClientStore, now: () => number = () => D
     };
   };
   let lastSentPrune = 0;
+  /** Prunes the logs of sent envelopes and actions now and then (30 days), not on every send. */
+  const pruneSent = (now: number): void => {
+    if (now - lastSentPrune <= 3600_000) return;
+    lastSentPrune = now;
+    database.run('DELETE FROM sent_envelopes WHERE sent_at < ?', [now - 30 * 24 * 3600_000]);
+    database.run('DELETE FROM sent_actions WHERE sent_at < ?', [now - 30 * 24 * 3600_000]);
+  };
 
   const self = (): EngineAccount => {
     const a = store.getAccount();
@@ -336,11 +343,20 @@ export function adaptClientStore(store: ClientStore, now: () => number = () => D
         destinationAci,
         now,
       ]);
-      // Prune the log now and then, not on every send.
-      if (now - lastSentPrune > 3600_000) {
-        lastSentPrune = now;
-        database.run('DELETE FROM sent_envelopes WHERE sent_at < ?', [now - 30 * 24 * 3600_000]);
-      }
+      pruneSent(now);
+    },
+    recordSentAction(envelopeId, destinationAci, content, now) {
+      database.run('INSERT OR REPLACE INTO sent_actions (envelope_message_id, destination_aci, content, sent_at) VALUES (?, ?, ?, ?)', [
+        envelopeId,
+        destinationAci,
+        new Uint8Array(content),
+        now,
+      ]);
+      pruneSent(now);
+    },
+    sentAction(envelopeId) {
+      const r = database.get<{ destination_aci: string; content: Uint8Array }>('SELECT destination_aci, content FROM sent_actions WHERE envelope_message_id = ?', [envelopeId]);
+      return r && { destinationAci: r.destination_aci, content: new Uint8Array(r.content) };
     },
     sentEnvelope(envelopeId) {
       const r = database.get<{ message_id: string; destination_aci: string }>('SELECT message_id, destination_aci FROM sent_envelopes WHERE envelope_message_id = ?', [envelopeId]);

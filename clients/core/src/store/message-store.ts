@@ -352,7 +352,7 @@ export class MessageStore {
   addMessage(input: NewMessage): AddMessageResult {
     const direction = oneOf(input.direction, MESSAGE_DIRECTIONS, 'direction');
     const kind = oneOf(input.kind ?? 'text', MESSAGE_KINDS, 'kind');
-    const status = oneOf(input.status ?? (direction === 'out' ? 'pending' : 'delivered'), MESSAGE_STATUSES, 'status');
+    let status = oneOf(input.status ?? (direction === 'out' ? 'pending' : 'delivered'), MESSAGE_STATUSES, 'status');
     if (typeof input.body !== 'string') throw new ClientError('INVALID_ARGUMENT', 'body must be a string');
     const receivedAt = checkInteger(input.receivedAt ?? this.#clock.now(), 'receivedAt');
     const params = [
@@ -380,6 +380,10 @@ export class MessageStore {
         throw err;
       }
       if (changes === 0) return { added: false, reason: 'duplicate', existing: this.message(input)! } as const;
+      if (direction === 'in' && status !== 'read' && this.#readElsewhere(input.senderAci, input.id)) {
+        this.#db.run("UPDATE messages SET status = 'read' WHERE sender_aci = ? AND id = ?", [input.senderAci, input.id]);
+        status = 'read';
+      }
       this.#db.run('UPDATE conversations SET last_activity_at = max(last_activity_at, ?) WHERE id = ?', [receivedAt, input.conversationId]);
       const message: MessageRecord = {
         conversationId: input.conversationId,
@@ -400,6 +404,16 @@ export class MessageStore {
     // need no savepoint of their own: once the insert succeeded, the update can only fail on an
     // I/O error, which fails the caller's transaction whole.
     return this.#db.inTransaction ? insert() : this.#db.transaction(insert);
+  }
+
+  /**
+   * Whether this account's other device read message (`senderAci`, `id`) before it got here (an
+   * early read sync, see ReceiptStore.markIncomingRead); takes the note. One kept read answers
+   * "none waiting" for every message while there are none.
+   */
+  #readElsewhere(senderAci: Aci, id: MessageId): boolean {
+    if (!this.#db.getCached<{ any: number }>(['early_read_syncs'], 'SELECT EXISTS (SELECT 1 FROM early_read_syncs) AS any')?.any) return false;
+    return this.#db.get('DELETE FROM early_read_syncs WHERE sender_aci = ? AND message_id = ? RETURNING 1', [senderAci, id]) !== undefined;
   }
 
   /** The message `key`, or undefined. */

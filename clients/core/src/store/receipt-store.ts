@@ -57,6 +57,10 @@ export interface AppliedReceipt {
 export const EARLY_RECEIPT_TTL_MS = 24 * 3600_000;
 /** Most early receipts kept; past it the oldest go. */
 export const MAX_EARLY_RECEIPTS = 10_000;
+/** How long a read sync waits for its message, ms. */
+export const EARLY_READ_SYNC_TTL_MS = 24 * 3600_000;
+/** Most early read syncs kept; past it the oldest go. */
+export const MAX_EARLY_READ_SYNCS = 10_000;
 /** Most message ids one receipt may name; the rest are ignored. */
 export const MAX_RECEIPT_IDS = 2_000;
 
@@ -224,13 +228,28 @@ export class ReceiptStore {
    */
   markIncomingRead(keys: readonly MessageKey[]): MessageKey[] {
     const changed: MessageKey[] = [];
+    const now = this.#clock.now();
     this.#db.transaction(() => {
+      let early = false;
       for (const k of keys) {
         const n = this.#db.run("UPDATE messages SET status = 'read' WHERE sender_aci = ? AND id = ? AND direction = 'in' AND status <> 'read'", [
           k.senderAci,
           k.id,
         ]).changes;
-        if (n > 0) changed.push(k);
+        if (n > 0) {
+          changed.push(k);
+        } else if (this.#db.get('SELECT 1 FROM messages WHERE sender_aci = ? AND id = ?', [k.senderAci, k.id]) === undefined) {
+          // Read on another device before it got here: kept, and applied when it arrives.
+          this.#db.run('INSERT OR IGNORE INTO early_read_syncs (sender_aci, message_id, received_at) VALUES (?, ?, ?)', [k.senderAci, k.id, now]);
+          early = true;
+        }
+      }
+      if (early) {
+        this.#db.run('DELETE FROM early_read_syncs WHERE received_at < ?', [now - EARLY_READ_SYNC_TTL_MS]);
+        this.#db.run(
+          'DELETE FROM early_read_syncs WHERE (sender_aci, message_id) IN (SELECT sender_aci, message_id FROM early_read_syncs ORDER BY received_at DESC LIMIT -1 OFFSET ?)',
+          [MAX_EARLY_READ_SYNCS],
+        );
       }
     });
     return changed;
