@@ -253,7 +253,16 @@ describe('client engine: sealed sender through a relay process', () => {
     assert.equal(bob.client.contacts().find((c) => c.address === 'alice@localhost')?.sealedSender, false, 'the stale key is dropped');
     assert.deepEqual(texts(await alice.client.receive()), ['do you still get this?']);
 
-    // Alice's next message carries her new key; bob goes sealed again.
+    // Nobody needs to ask for the new key: alice's delivery receipt for the fallback message (she
+    // still holds bob's key, so it goes sealed) carries it, and bob is sealed again at once.
+    await alice.client.receive(); // the receipt leaves on this connection if it did not on the last one
+    await bob.client.receive();
+    assert.equal(bob.client.contacts().find((c) => c.address === 'alice@localhost')?.sealedSender, true, 'the receipt brought the new key');
+    await bob.client.send('alice', 'sealed after the receipt');
+    assertQueued(relay, aliceAci, EnvelopeType.SEALED, null, 'sealed again without alice writing');
+    assert.deepEqual(texts(await alice.client.receive()), ['sealed after the receipt']);
+
+    // Alice's next message carries her new key too; bob stays sealed.
     await alice.client.send('bob', 'yes, and here is my new key');
     assert.deepEqual(texts(await bob.client.receive()), ['yes, and here is my new key']);
     assert.equal(bob.client.contacts().find((c) => c.address === 'alice@localhost')?.sealedSender, true);
