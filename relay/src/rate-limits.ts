@@ -75,8 +75,11 @@ export type RateLimitOverrides = Readonly<Record<string, RateLimitRule | 'off'>>
 export const SEND_BURST_PER_DEVICE = 2_000;
 /** See {@link SEND_BURST_PER_DEVICE}; the account's bucket is shared by its devices. */
 export const SEND_BURST_PER_ACCOUNT = 3_000;
-/** Default of the per-destination send limit: 120 a minute from one account to another. */
-export const DEFAULT_SEND_PER_DESTINATION_RATE_LIMIT: RateLimitRule = Object.freeze({ capacity: 120, windowMs: MINUTE });
+/**
+ * Default of the per-destination send limit: 600 at once from one account to another (what the
+ * device limit allowed before it had bursts), refilled at 120 a minute.
+ */
+export const DEFAULT_SEND_PER_DESTINATION_RATE_LIMIT: RateLimitRule = Object.freeze({ capacity: 600, windowMs: 5 * MINUTE });
 /** Default of the provisioning socket limit: 20 per minute per client address. */
 export const DEFAULT_PROVISIONING_RATE_LIMIT: RateLimitRule = Object.freeze({ capacity: 20, windowMs: MINUTE });
 /** Default of the sender certificate limit: 20 per 10 minutes per device (a device needs about one a day). */

@@ -16,12 +16,12 @@ const run = (argv: string[], env: Record<string, string> = {}): RelayConfig => {
 };
 
 describe('relay rate limit settings', () => {
-  it('defaults to 600 sends a minute per device (a bucket of 2,000), 1,800 per account (3,000), 120 a minute to one destination, 50 failed logins per address, in process', () => {
+  it('defaults to 600 sends a minute per device (a bucket of 2,000), 1,800 per account (3,000), 120 a minute to one destination (600 at once), 50 failed logins per address, in process', () => {
     const c = resolveRelayConfig();
     assert.deepEqual(relayRateLimits(c), {
       sendPerAccount: { capacity: 3000, windowMs: 100_000 },
       sendPerDevice: { capacity: 2000, windowMs: 200_000 },
-      sendPerDestination: { capacity: 120, windowMs: 60_000 },
+      sendPerDestination: { capacity: 600, windowMs: 300_000 },
       provisioning: { capacity: 20, windowMs: 60_000 },
       senderCertificate: { capacity: 20, windowMs: 600_000 },
       unidentifiedSocket: { capacity: 60, windowMs: 60_000 },

@@ -185,18 +185,24 @@ describe('delivery guarantees', () => {
 
 describe('crash safety', () => {
   it('delivers every acknowledged send exactly once after the relay is SIGKILLed and restarted', async () => {
-    let relay = await startRelay();
+    // 200 sends to one recipient in one burst: past the per-destination limit, which is not what
+    // is tested here.
+    let relay = await startRelay({ args: ['--rate-limits', 'sendPerDestination=off'] });
+    const first = relay;
     const sender = await registerAccount(relay.url, 'crashsender', 1);
     const rcpt = await registerAccount(relay.url, 'crashrcpt', 1);
     const s = await sender.connect();
     const N = 200;
     const acked = new Set<string>();
-    // Pipeline the sends; every one that got a SendResult must survive.
-    const ids = Array.from({ length: N }, () => randomBytes(16));
-    const answers = await Promise.all(ids.map((id) => sendOpaque(s, rcpt, id)));
-    answers.forEach((a, i) => a.result && acked.add(ids[i]!.toString('hex')));
-    assert.equal(acked.size, N);
-    await relay.kill();
+    try {
+      // Pipeline the sends; every one that got a SendResult must survive.
+      const ids = Array.from({ length: N }, () => randomBytes(16));
+      const answers = await Promise.all(ids.map((id) => sendOpaque(s, rcpt, id)));
+      answers.forEach((a, i) => a.result && acked.add(ids[i]!.toString('hex')));
+      assert.equal(acked.size, N);
+    } finally {
+      await first.kill();
+    }
     await s.closed;
     relay = await startRelay({ dataDir: relay.dataDir });
     try {
