@@ -23,10 +23,11 @@ function words(line: string): string[] {
   return out;
 }
 
-function walkthrough(): string[] {
+/** The `npx parley` lines of the README block marked `name`. */
+function walkthrough(name = 'walkthrough'): string[] {
   const readme = readFileSync(join(REPO_ROOT, 'README.md'), 'utf8');
-  const block = /<!-- walkthrough[^>]*-->\s*```sh\n([\s\S]*?)```\s*<!-- \/walkthrough -->/.exec(readme);
-  assert.ok(block, 'README has a marked walkthrough block');
+  const block = new RegExp(`<!-- ${name}[ :][^>]*-->\\s*\`\`\`sh\\n([\\s\\S]*?)\`\`\`\\s*<!-- \\/${name} -->`).exec(readme);
+  assert.ok(block, `README has a marked ${name} block`);
   return block[1]!.split('\n').filter((l) => l.startsWith('npx parley '));
 }
 
@@ -57,8 +58,10 @@ describe('README walkthrough', () => {
     await relay.stop();
   });
 
+  /** The directory both walkthroughs run in (the groups one uses the first one's profiles). */
+  const cwd = mkdtempSync(join(tmpdir(), 'parley-walkthrough-'));
+
   it('runs every command of the walkthrough, as written, successfully', async () => {
-    const cwd = mkdtempSync(join(tmpdir(), 'parley-walkthrough-'));
     const lines = walkthrough();
     assert.ok(lines.length >= 8, 'the walkthrough has its commands');
     const outputs: Array<{ line: string; run: Run }> = [];
@@ -99,5 +102,23 @@ describe('README walkthrough', () => {
     assert.match(history, /Lunch at noon\?/, 'the new device received the history');
     assert.match(history, /Noon works/);
     assert.match(out(/verify/), /(\d{5}\s+){11}\d{5}/);
+  });
+
+  it('runs the groups walkthrough after it, as written, successfully', async () => {
+    const lines = walkthrough('walkthrough-groups');
+    assert.ok(lines.length >= 6, 'the groups walkthrough has its commands');
+    const outputs: Array<{ line: string; run: Run }> = [];
+    for (const line of lines) {
+      const run = await parley(words(line.replace('http://127.0.0.1:7070', relay.url)).slice(2), cwd).done;
+      outputs.push({ line, run });
+      assert.equal(run.code, 0, `${line}\n${run.stdout}\n${run.stderr}`);
+    }
+    const out = (pattern: RegExp) => outputs.find((o) => pattern.test(o.line))!.run.stdout;
+    assert.match(out(/receive --profile \.\/bob/), /Saturday 9:00 at the wall\?/);
+    const carol = out(/receive --profile \.\/carol/);
+    assert.match(carol, /Saturday 9:00 at the wall\?/);
+    assert.match(carol, /I'm in, bringing the rope/);
+    const info = out(/group info/);
+    for (const who of ['alice@localhost', 'bob@localhost', 'carol@localhost']) assert.match(info, new RegExp(who));
   });
 });

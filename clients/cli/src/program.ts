@@ -445,7 +445,7 @@ not see your contacts' presence.${examples('parley settings', 'parley settings r
     program
       .command('edit')
       .description('replace the text of one of your messages (within 24 hours) on every device; the earlier text stays in its edit history')
-      .argument('<address>', 'user@domain, or user on your own relay', parseAddressArg)
+      .argument('<address>', "user@domain, user on your own relay, or a group '#title' / '#id-prefix'", parseAddressOrGroupArg)
       .argument('<messageId>', 'the message id, as `history --json` prints it', parseMessageId)
       .argument('<text>', 'the new text (quote it); - reads it from stdin'),
   )
@@ -456,7 +456,7 @@ not see your contacts' presence.${examples('parley settings', 'parley settings r
     program
       .command('delete')
       .description('delete one of your messages for everyone (within 24 hours), or --local: any message, on this device only')
-      .argument('<address>', 'user@domain, or user on your own relay', parseAddressArg)
+      .argument('<address>', "user@domain, user on your own relay, or a group '#title' / '#id-prefix'", parseAddressOrGroupArg)
       .argument('<messageId>', 'the message id, as `history --json` prints it', parseMessageId)
       .option('--local', 'delete it from this device only; nothing is sent'),
   )
@@ -467,7 +467,7 @@ not see your contacts' presence.${examples('parley settings', 'parley settings r
     program
       .command('react')
       .description('react to a message with an emoji (replacing your earlier reaction to it), or take your reaction back with --remove')
-      .argument('<address>', 'user@domain, or user on your own relay', parseAddressArg)
+      .argument('<address>', "user@domain, user on your own relay, or a group '#title' / '#id-prefix'", parseAddressOrGroupArg)
       .argument('<messageId>', 'the message id, as `history --json` prints it', parseMessageId)
       .argument('[emoji]', 'one emoji (at most 32 bytes)')
       .option('--remove', 'take your reaction back'),
@@ -488,7 +488,7 @@ not see your contacts' presence.${examples('parley settings', 'parley settings r
     program
       .command('reply')
       .description('send a text that quotes an earlier message')
-      .argument('<address>', 'user@domain, or user on your own relay', parseAddressArg)
+      .argument('<address>', "user@domain, user on your own relay, or a group '#title' / '#id-prefix'", parseAddressOrGroupArg)
       .argument('<messageId>', 'the id of the message to quote, as `history --json` prints it', parseMessageId)
       .argument('<text>', 'the text (quote it); - reads it from stdin'),
   )
@@ -499,7 +499,7 @@ not see your contacts' presence.${examples('parley settings', 'parley settings r
     program
       .command('expire')
       .description('set the disappearing-message timer of a conversation for both sides (messages are deleted everywhere that long after they were sent); without a time, show it')
-      .argument('<address>', 'user@domain, or user on your own relay', parseAddressArg)
+      .argument('<address>', "user@domain, user on your own relay, or a group '#title' / '#id-prefix'", parseAddressOrGroupArg)
       .argument('[time]', '30s, 5m, 1h, 1d, 1w (at most 4w), or off', parseTimer),
   )
     .addHelpText('after', examples('parley expire bob 1h', 'parley expire bob off', 'parley expire bob --json'))

@@ -140,7 +140,12 @@ export function requireNoAccount(s: Session): void {
   if (account) throw new CliError('ACCOUNT_EXISTS', `this profile already belongs to ${account.address} (device ${account.deviceId})`);
 }
 
-/** `user` on one's own relay as `user@domain` (for messages and hints); full addresses as they are. */
+/** A conversation as the user named it: a group `#…` as given, else {@link fullAddress}. */
+export function conversationName(address: string, account: AccountInfo): string {
+  return address.startsWith('#') ? address : fullAddress(address, account);
+}
+
+/** `address` with the account's domain when it has none (`bob` → `bob@example.org`). */
 export function fullAddress(address: string, account: AccountInfo): string {
   if (address.includes('@')) return address;
   const at = account.address.lastIndexOf('@');

@@ -151,6 +151,24 @@ describe('send and history with a group', () => {
     assert.match(String(call?.args[1]), /x\.pdf$/);
   });
 
+  it('takes a group for edit, delete, react, reply, expire and typing', async () => {
+    const id = 'ab'.repeat(16);
+    const cases: Array<[string[], string]> = [
+      [['edit', '#climbing', id, 'new text'], 'editMessage'],
+      [['delete', '#climbing', id], 'deleteMessage'],
+      [['react', '#climbing', id, '👍'], 'react'],
+      [['reply', '#climbing', id, 'me too'], 'reply'],
+      [['expire', '#climbing', '1h'], 'setExpireTimer'],
+      [['typing', '#climbing'], 'typing'],
+    ];
+    for (const [argv, method] of cases) {
+      const client = new FakeParleyClient();
+      const r = await run(argv, { client });
+      assert.equal(r.code, 0, `${argv.join(' ')}: ${r.stderr.text}`);
+      assert.equal(client.callsOf(method as never)[0]?.args[0], '#climbing', argv.join(' '));
+    }
+  });
+
   it('shows group conversations by short id and title', async () => {
     const client = new FakeParleyClient();
     client.conversationList = [{ address: `#${G.id}`, unread: 2, identityChanged: false, group: { id: G.id, title: 'climbing' } }];

@@ -6,7 +6,7 @@
 import { CliError } from '../errors.js';
 import { formatBlocked, formatMessage, formatTimer } from '../format.js';
 import { blockedJson, messageJson } from '../json-views.js';
-import { type Session, fullAddress, requireAccount } from '../session.js';
+import { type Session, conversationName, fullAddress, requireAccount } from '../session.js';
 import { readStdinText } from './messages.js';
 
 /** `text`, or stdin for `-`; refused when empty. */
@@ -18,28 +18,28 @@ async function textOf(s: Session, text: string): Promise<string> {
 
 /** `parley edit <address> <messageId> <text>`: one's own message, within 24 hours. */
 export async function editCommand(s: Session, address: string, messageId: string, text: string): Promise<void> {
-  s.context.address = fullAddress(address, requireAccount(s));
+  s.context.address = conversationName(address, requireAccount(s));
   const m = await s.client.editMessage(address, messageId, await textOf(s, text));
   s.out.data(messageJson(m), formatMessage(m));
 }
 
 /** `parley delete <address> <messageId> [--local]`. */
 export async function deleteCommand(s: Session, address: string, messageId: string, local: boolean): Promise<void> {
-  s.context.address = fullAddress(address, requireAccount(s));
+  s.context.address = conversationName(address, requireAccount(s));
   const m = await s.client.deleteMessage(address, messageId, { local });
   s.out.data(messageJson(m), local ? `deleted message ${m.id} on this device` : formatMessage(m));
 }
 
 /** `parley react <address> <messageId> <emoji> [--remove]`. */
 export async function reactCommand(s: Session, address: string, messageId: string, emoji: string | undefined, remove: boolean): Promise<void> {
-  s.context.address = fullAddress(address, requireAccount(s));
+  s.context.address = conversationName(address, requireAccount(s));
   const m = await s.client.react(address, messageId, emoji ?? '', { remove });
   s.out.data(messageJson(m), formatMessage(m));
 }
 
 /** `parley reply <address> <messageId> <text>`. */
 export async function replyCommand(s: Session, address: string, messageId: string, text: string): Promise<void> {
-  s.context.address = fullAddress(address, requireAccount(s));
+  s.context.address = conversationName(address, requireAccount(s));
   const m = await s.client.reply(address, messageId, await textOf(s, text));
   s.out.data(messageJson(m), formatMessage(m));
   if (m.status === 'pending') s.out.note('not delivered yet: the message stays in the outbox and goes out with the next send, receive or listen');
@@ -47,7 +47,7 @@ export async function replyCommand(s: Session, address: string, messageId: strin
 
 /** `parley expire <address> [time]`: sets the timer, or shows it without `time`. */
 export async function expireCommand(s: Session, address: string, seconds: number | undefined): Promise<void> {
-  const peer = fullAddress(address, requireAccount(s));
+  const peer = conversationName(address, requireAccount(s));
   s.context.address = peer;
   if (seconds === undefined) {
     const current = s.client.expireTimer(address);

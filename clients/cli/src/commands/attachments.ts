@@ -4,7 +4,7 @@ import { resolve } from 'node:path';
 import type { ProgressEvent } from '../engine-contract.js';
 import { formatDownload, formatMessage } from '../format.js';
 import { downloadJson, messageJson } from '../json-views.js';
-import { type Session, fullAddress, requireAccount } from '../session.js';
+import { type Session, conversationName, requireAccount } from '../session.js';
 
 /** Progress lines of a transfer go out at most every this many percent (and at the end). */
 export const PROGRESS_STEP_PERCENT = 5;
@@ -29,7 +29,7 @@ export function throttledProgress(s: Session): (p: ProgressEvent) => void {
 /** `parley send <address> --file PATH [--caption TEXT]`. */
 export async function sendFileCommand(s: Session, address: string, file: string, caption: string | undefined): Promise<void> {
   const account = requireAccount(s);
-  s.context.address = address.startsWith('#') ? address : fullAddress(address, account);
+  s.context.address = conversationName(address, account);
   const path = resolve(s.rt.cwd, file);
   const off = s.client.on('progress', throttledProgress(s));
   const stop = s.rt.stopSignal();

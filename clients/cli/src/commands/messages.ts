@@ -23,7 +23,7 @@ import {
   searchHitJson,
   typingEventJson,
 } from '../json-views.js';
-import { type Session, fullAddress, requireAccount } from '../session.js';
+import { type Session, conversationName, requireAccount } from '../session.js';
 
 /** Largest text `send -` reads from stdin, bytes: an envelope's limit, with room to spare. */
 export const MAX_STDIN_TEXT_BYTES = 256 * 1024;
@@ -44,7 +44,7 @@ export async function readStdinText(stdin: AsyncIterable<string | Uint8Array>, m
 /** `parley send <address> <text>`; text `-` reads stdin. */
 export async function sendCommand(s: Session, address: string, textArg: string): Promise<void> {
   const account = requireAccount(s);
-  s.context.address = address.startsWith('#') ? address : fullAddress(address, account);
+  s.context.address = conversationName(address, account);
   const text = textArg === '-' ? await readStdinText(s.rt.stdin) : textArg;
   if (text.trim().length === 0) throw new CliError('USAGE', 'the text is empty');
   const m = await s.client.send(address, text);
@@ -164,7 +164,7 @@ export interface HistoryOptions {
  */
 export async function historyCommand(s: Session, address: string, options: HistoryOptions): Promise<void> {
   const account = requireAccount(s);
-  s.context.address = address.startsWith('#') ? address : fullAddress(address, account);
+  s.context.address = conversationName(address, account);
   if (options.edits !== undefined) return editsOf(s, address, options.edits);
   const query: { limit?: number; before?: string } = {};
   if (options.limit !== undefined) query.limit = options.limit;

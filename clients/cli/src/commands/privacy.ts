@@ -4,12 +4,12 @@ import { CliError } from '../errors.js';
 import type { PrivacySettings } from '../engine-contract.js';
 import { formatPresence, formatReceipt, formatSettings } from '../format.js';
 import { markReadJson, presenceJson, receiptJson, settingsJson, typingResultJson } from '../json-views.js';
-import { type Session, fullAddress, requireAccount } from '../session.js';
+import { type Session, conversationName, requireAccount } from '../session.js';
 
 /** `parley read <address>`: marks the conversation read, sending read receipts (unless off) and a read sync. */
 export async function readCommand(s: Session, address: string): Promise<void> {
   const account = requireAccount(s);
-  s.context.address = address.startsWith('#') ? address : fullAddress(address, account);
+  s.context.address = conversationName(address, account);
   const r = await s.client.markRead(address);
   const n = r.messageIds.length;
   s.out.data(
@@ -28,7 +28,7 @@ export interface ReceiptsOptions {
 /** `parley receipts <address> [--message ID] [--limit N]`: per-recipient state of one's own messages, newest first. */
 export async function receiptsCommand(s: Session, address: string, options: ReceiptsOptions): Promise<void> {
   const account = requireAccount(s);
-  s.context.address = address.startsWith('#') ? address : fullAddress(address, account);
+  s.context.address = conversationName(address, account);
   const rows = s.client.receipts(address, {
     ...(options.messageId !== undefined ? { messageId: options.messageId } : {}),
     ...(options.limit !== undefined ? { limit: options.limit } : {}),
@@ -73,7 +73,7 @@ export async function settingsCommand(s: Session, words: readonly string[]): Pro
 /** `parley typing <address> [--stop]`: one typing indicator, online-only. */
 export async function typingCommand(s: Session, address: string, stop: boolean): Promise<void> {
   const account = requireAccount(s);
-  s.context.address = address.startsWith('#') ? address : fullAddress(address, account);
+  s.context.address = conversationName(address, account);
   const action = stop ? 'stopped' : 'started';
   const r = await s.client.typing(address, action);
   const human = r.sent
