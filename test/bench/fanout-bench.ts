@@ -27,20 +27,15 @@ import Database from 'better-sqlite3';
 import {
   combineAccessKeys,
   createMemoryStores,
-  deriveAccessKey,
-  generateIdentity,
-  generateKyberPreKey,
-  generateProfileKey,
-  generateSignedPreKey,
   parseMultiRecipientMessage,
   randomBytes,
   SessionCipher,
 } from '@parley/crypto';
-import { toBase64Url, type Aci, type RegisterAccountResponse } from '@parley/protocol';
 import { DeviceSocket } from '../support/device-socket.js';
 import { startRelay, type RelayProcess } from '../support/relay-process.js';
 import { senderCertificateFor, sendMultiFrame, unidentifiedUrl } from '../support/sealed-sender.js';
-import { http, registerAccount } from '../support/test-device.js';
+import { registerCheapMembers } from '../support/cheap-members.js';
+import { registerAccount } from '../support/test-device.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -83,12 +78,6 @@ function usedBytes(dataDir: string): number {
   }
 }
 
-interface Member {
-  readonly aci: Aci;
-  readonly registrationId: number;
-  readonly accessKey: Uint8Array;
-}
-
 async function main(): Promise<void> {
   let relay: RelayProcess | undefined;
   try {
@@ -96,36 +85,12 @@ async function main(): Promise<void> {
     const url = relay.url;
 
     // Every member shares one identity and one set of public keys: key generation is not measured.
-    const identity = generateIdentity();
-    const spk = generateSignedPreKey(identity.identityKeyPair, 1, Date.now()).upload;
-    const kyber = generateKyberPreKey(identity.identityKeyPair, 1, Date.now()).upload;
-    const signed = (k: { keyId: number; publicKey: Uint8Array; signature: Uint8Array }) => ({ keyId: k.keyId, publicKey: toBase64Url(k.publicKey), signature: toBase64Url(k.signature) });
-    const members: Member[] = new Array(MEMBERS);
-    let next = 0;
     const t0 = performance.now();
-    const worker = async () => {
-      while (next < MEMBERS) {
-        const i = next++;
-        const secret = randomBytes(32);
-        const registrationId = 1 + (i % 16000);
-        const res = await http<RegisterAccountResponse>(url, 'POST', '/v1/accounts', {
-          username: `fanout${i}`,
-          identityKey: toBase64Url(identity.identityKey),
-          registrationId,
-          authSecret: toBase64Url(secret),
-          signedPreKey: signed(spk),
-          lastResortKyberPreKey: signed(kyber),
-        });
-        if (res.status >= 300) throw new Error(`registration failed: ${res.status} ${JSON.stringify(res.body)}`);
-        const aci = res.body.aci as Aci;
-        const accessKey = deriveAccessKey(generateProfileKey());
-        const auth = `Basic ${Buffer.from(`${aci}.1:${toBase64Url(secret)}`).toString('base64')}`;
-        const put = await http(url, 'PUT', '/v1/accounts/me/access-key', { accessKey: toBase64Url(accessKey) }, auth);
-        if (put.status !== 204) throw new Error(`access key refused: ${put.status}`);
-        members[i] = { aci, registrationId, accessKey };
-      }
-    };
-    await Promise.all(Array.from({ length: 16 }, worker));
+    const cheap = await registerCheapMembers(url, MEMBERS, 'fanout');
+    const members = cheap.members;
+    const identity = { identityKey: cheap.identityKey };
+    const spk = cheap.signedPreKey;
+    const kyber = cheap.kyberPreKey;
     const sender = await registerAccount(url, 'fanoutsender', 1);
     const certificate = await senderCertificateFor(sender);
     // The sender's sessions, from the keys every member registered (what a bundle claim returns).

@@ -7,7 +7,7 @@
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
-const benches = ['relay-bench.js', 'client-bench.js', 'attachment-bench.js', 'group-bench.js', 'fanout-bench.js'];
+const benches = ['relay-bench.js', 'client-bench.js', 'attachment-bench.js', 'group-bench.js', 'group-start-bench.js', 'fanout-bench.js'];
 const [first, ...rest] = process.argv.slice(2);
 const only = first !== undefined && !first.startsWith('-') ? first : undefined;
 const flags = only === undefined ? process.argv.slice(2) : rest;

@@ -190,9 +190,10 @@ describe('the client engine honours RATE_LIMITED', () => {
     const pending = sent.filter((m) => status().get(m.id) === 'pending');
     assert.ok(pending.length >= 1, `some of a burst of four is refused (statuses ${[...status().values()].join(', ')})`);
 
-    // 550 ms: past the relay's retry time (at most 500 ms), before the engine's backoff would be
-    // due (1 s). A send that goes out now was rescheduled by retry_after_ms.
-    await sleep(550);
+    // 700 ms: past the relay's retry time (at most 500 ms, which the engine paces a quarter
+    // slower: 625 ms for the first refused send), before the engine's backoff would be due (1 s).
+    // A send that goes out now was rescheduled by retry_after_ms.
+    await sleep(700);
     const before = pending.filter((m) => status().get(m.id) === 'sent').length;
     await alice.client.receive();
     const after = pending.filter((m) => status().get(m.id) === 'sent').length;
@@ -207,6 +208,48 @@ describe('the client engine honours RATE_LIMITED', () => {
     const got: MessageView[] = await bob.client.receive();
     assert.deepEqual(got.map((m) => m.text).sort(), [...texts].sort(), 'bob got each message once');
     assert.deepEqual(fullHistory(bob.client, 'alice').map((m) => m.id), fullHistory(alice.client, 'bob').map((m) => m.id), 'in the same order on both sides');
+  });
+});
+
+describe('the client engine past its burst: refused sends are spread at the refill pace', () => {
+  let relay: RelayProcess;
+  let alice: RecordingClient;
+  let bob: RecordingClient;
+
+  before(async () => {
+    // Ten at once, then ten a second.
+    relay = await startRelay({ args: ['--rate-limits', 'sendPerDevice=10/1s'] });
+    alice = await openRecording();
+    bob = await openRecording();
+    await alice.client.register(relay.url, 'alice');
+    await bob.client.register(relay.url, 'bob');
+  });
+  after(async () => {
+    await alice?.client.close();
+    await bob?.client.close();
+    await relay?.stop();
+  });
+
+  const refusals = async () => {
+    const text = await (await fetch(`${relay.url}/metrics`)).text();
+    return Number(/^parley_relay_rate_limited_total\{limiter="send_per_device"\} (\S+)$/m.exec(text)?.[1] ?? 0);
+  };
+
+  it('delivers a burst of 60 with about one refusal per send past the bucket, not one per send per retry', async () => {
+    const texts = Array.from({ length: 60 }, (_, i) => `burst ${i}`);
+    const sent = await Promise.all(texts.map((t) => alice.client.send('bob', t)));
+    const status = () => new Map(fullHistory(alice.client, 'bob').map((m) => [m.id, m.status]));
+    for (let round = 0; round < 40 && sent.some((m) => status().get(m.id) !== 'sent'); round++) {
+      await sleep(250);
+      await alice.client.receive();
+    }
+    assert.ok(sent.every((m) => status().get(m.id) === 'sent'), 'everything left the outbox');
+    const refused = await refusals();
+    // About 50 sends do not fit the bucket of ten; each is refused about once and then waits its
+    // turn (about 50 here). Sent back all at once after each refusal they were refused ~500 times.
+    assert.ok(refused >= 40 && refused <= 80, `${refused} refusals`);
+    const got: MessageView[] = await bob.client.receive();
+    assert.equal(got.length, 60, 'bob got each message once');
   });
 });
 

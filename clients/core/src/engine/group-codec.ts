@@ -122,8 +122,12 @@ export function groupUpdateContent(groupId: string, changes: readonly GroupChang
   return { body: { case: 'groupUpdate', value: { groupId: fromHex(groupId)!, changes: changes.map(changeToWire) } } } as ContentInit;
 }
 
-/** Most bytes of changes one GroupUpdate carries; a longer log goes in several (an envelope holds 256 KiB). */
-export const GROUP_UPDATE_BUDGET_BYTES = 48 * 1024;
+/**
+ * Most bytes of changes one GroupUpdate carries, measured as their JSON (larger than their
+ * encoding); a longer log goes in several. An envelope holds 256 KiB: a group's creation with
+ * 999 members (about 80 KB) goes to each member in one update, not two.
+ */
+export const GROUP_UPDATE_BUDGET_BYTES = 160 * 1024;
 
 /** Splits a log into runs that each fit one GroupUpdate (a rough size: the JSON of the change). */
 export function chunkChanges(changes: readonly GroupChange[], budget = GROUP_UPDATE_BUDGET_BYTES): GroupChange[][] {

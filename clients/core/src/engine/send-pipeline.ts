@@ -32,6 +32,8 @@ const UNTRUSTED_RETRY_MS = 24 * 3600_000;
 const MAX_REPAIRS = 5;
 /** Sends cut off by a dropped connection that are retried on the next connection without backoff. */
 const TRANSPORT_RETRIES_AT_ONCE = 3;
+/** How much slower than the relay's refill refused sends are spread (see the RATE_LIMITED case). */
+const RATE_LIMIT_SPREAD = 1.25;
 /** Outbox entries one round takes. */
 const OUTBOX_BATCH = 500;
 /** Sends in flight at once on the socket (the relay answers each; its window is far larger). */
@@ -85,6 +87,8 @@ export class SendPipeline {
   private flushing: Promise<FlushResult> | undefined;
   /** The run that follows the one in progress; every call made during a run waits for it. */
   private next: Promise<FlushResult> | undefined;
+  /** When the last send refused for a rate limit is due again, ms (see the RATE_LIMITED case). */
+  private nextTokenAt = 0;
 
   constructor(deps: SendPipelineDeps) {
     this.deps = deps;
@@ -175,6 +179,16 @@ export class SendPipeline {
             fix.stale.push(...(err.details.staleDevices ?? []));
             fixes.set(entry.destinationAci, fix);
             store.outboxClearAttempt(entry.id);
+          } else if (isParleyError(err, 'RATE_LIMITED') && err.details.retryAfterMs !== undefined) {
+            // The bucket is this device's (or account's): the relay's wait is for one token, so
+            // refused sends (of this round and earlier ones) are given one slot each at about
+            // that pace — a quarter slower, so that timing jitter does not bring them back
+            // before their token — instead of all coming back at once to be refused again (a
+            // thousand-member key distribution past the burst was refused tens of thousands of
+            // times).
+            this.nextTokenAt = Math.max(this.deps.now(), this.nextTokenAt) + Math.ceil(err.details.retryAfterMs * RATE_LIMIT_SPREAD);
+            store.outboxReschedule(entry.id, this.nextTokenAt);
+            pending++;
           } else if (isParleyError(err, 'RATE_LIMITED') || isParleyError(err, 'QUEUE_FULL') || isParleyError(err, 'INTERNAL')) {
             store.outboxReschedule(entry.id, this.deps.now() + (isParleyError(err) ? (err.details.retryAfterMs ?? this.backoff(entry.attempts)) : 0));
             pending++;
