@@ -12,10 +12,8 @@ import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { generateIdentity, generateKyberPreKey, generateSignedPreKey, randomBytes } from '@parley/crypto';
-import { toBase64Url, type RegisterAccountResponse } from '@parley/protocol';
 import { startRelay, type RelayProcess } from '../support/relay-process.js';
-import { http } from '../support/test-device.js';
+import { registerCheapMembers } from '../support/cheap-members.js';
 import type { BenchDevice, LoadJob } from './load-client.js';
 
 const LOAD_CLIENT = fileURLToPath(new URL('./load-client.js', import.meta.url));
@@ -27,35 +25,8 @@ function rssKiB(pid: number): number {
 
 async function registerMany(relay: RelayProcess, n: number, prefix: string): Promise<BenchDevice[]> {
   // One identity for every bench account: key generation is not what is measured.
-  const identity = generateIdentity();
-  const spk = generateSignedPreKey(identity.identityKeyPair, 1, Date.now()).upload;
-  const kyber = generateKyberPreKey(identity.identityKeyPair, 1, Date.now()).upload;
-  const signed = (k: { keyId: number; publicKey: Uint8Array; signature: Uint8Array }) => ({
-    keyId: k.keyId,
-    publicKey: toBase64Url(k.publicKey),
-    signature: toBase64Url(k.signature),
-  });
-  const out: BenchDevice[] = new Array(n);
-  let next = 0;
-  const worker = async () => {
-    while (next < n) {
-      const i = next++;
-      const secret = randomBytes(32);
-      const registrationId = 1 + (i % 16000);
-      const res = await http<RegisterAccountResponse>(relay.url, 'POST', '/v1/accounts', {
-        username: `${prefix}bench${i}`,
-        identityKey: toBase64Url(identity.identityKey),
-        registrationId,
-        authSecret: toBase64Url(secret),
-        signedPreKey: signed(spk),
-        lastResortKyberPreKey: signed(kyber),
-      });
-      if (res.status >= 300) throw new Error(`registration failed: ${res.status} ${JSON.stringify(res.body)}`);
-      out[i] = { aci: res.body.aci, deviceId: res.body.deviceId, secret: Buffer.from(secret).toString('hex'), registrationId };
-    }
-  };
-  await Promise.all(Array.from({ length: 16 }, worker));
-  return out;
+  const { members } = await registerCheapMembers(relay.url, n, `${prefix}bench`, { accessKeys: false });
+  return members.map((m) => ({ aci: m.aci, deviceId: m.deviceId, secret: Buffer.from(m.secret).toString('hex'), registrationId: m.registrationId }));
 }
 
 /** Runs the load client with `job`; `onLine` sees every stdout line before the result. */

@@ -13,7 +13,11 @@ import { http } from './test-device.js';
 export interface CheapMember {
   readonly aci: Aci;
   readonly username: string;
+  readonly deviceId: number;
   readonly registrationId: number;
+  /** The device's auth secret (to connect as it). */
+  readonly secret: Uint8Array;
+  /** The access key it uploaded; empty when none was (see {@link registerCheapMembers}). */
   readonly accessKey: Uint8Array;
 }
 
@@ -26,10 +30,11 @@ export interface CheapMembers {
 }
 
 /**
- * Registers `count` accounts named `${prefix}${i}` on the relay at `url`, 16 at a time. The relay
- * must allow that many registrations from one address (`--registrations-per-hour`).
+ * Registers `count` accounts named `${prefix}${i}` on the relay at `url`, 16 at a time, each
+ * uploading an access key unless `accessKeys` is false. The relay must allow that many
+ * registrations from one address (`--registrations-per-hour`).
  */
-export async function registerCheapMembers(url: string, count: number, prefix: string): Promise<CheapMembers> {
+export async function registerCheapMembers(url: string, count: number, prefix: string, options: { readonly accessKeys?: boolean } = {}): Promise<CheapMembers> {
   const identity = generateIdentity();
   const spk = generateSignedPreKey(identity.identityKeyPair, 1, Date.now()).upload;
   const kyber = generateKyberPreKey(identity.identityKeyPair, 1, Date.now()).upload;
@@ -52,11 +57,15 @@ export async function registerCheapMembers(url: string, count: number, prefix: s
       });
       if (res.status >= 300) throw new Error(`registration failed: ${res.status} ${JSON.stringify(res.body)}`);
       const aci = res.body.aci as Aci;
-      const accessKey = deriveAccessKey(generateProfileKey());
-      const auth = `Basic ${Buffer.from(`${aci}.1:${toBase64Url(secret)}`).toString('base64')}`;
-      const put = await http(url, 'PUT', '/v1/accounts/me/access-key', { accessKey: toBase64Url(accessKey) }, auth);
-      if (put.status !== 204) throw new Error(`access key refused: ${put.status}`);
-      members[i] = { aci, username, registrationId, accessKey };
+      const deviceId = res.body.deviceId;
+      let accessKey: Uint8Array = new Uint8Array(0);
+      if (options.accessKeys !== false) {
+        accessKey = deriveAccessKey(generateProfileKey());
+        const auth = `Basic ${Buffer.from(`${aci}.${deviceId}:${toBase64Url(secret)}`).toString('base64')}`;
+        const put = await http(url, 'PUT', '/v1/accounts/me/access-key', { accessKey: toBase64Url(accessKey) }, auth);
+        if (put.status !== 204) throw new Error(`access key refused: ${put.status}`);
+      }
+      members[i] = { aci, username, deviceId, registrationId, secret, accessKey };
     }
   };
   await Promise.all(Array.from({ length: 16 }, worker));
