@@ -130,6 +130,36 @@ describe('parley processes: receipts, typing and settings', () => {
     assert.equal(history.find((m) => m.text === 'hello alice')!.status, 'read', 'what alice read herself shows read too');
   });
 
+  it('typing to a group: `typing \'#title\'` reaches a listening member, whose listen --json names the group', async () => {
+    const created = JSON.parse((await ok(['group', 'create', 'crag', 'bob', '--json', '--profile', './alice'])).stdout) as { id: string; handle: string };
+    // The first group message hands alice's group key to bob; a typing indicator hands none out.
+    await ok(['send', '#crag', 'who climbs today?', '--profile', './alice']);
+    await ok(['receive', '--profile', './bob']);
+    const bob = listen('./bob', cwd);
+    try {
+      await until('bob to connect', () => bob.stderr().includes('connected'));
+      const typed = JSON.parse((await ok(['typing', '#crag', '--json', '--profile', './alice'])).stdout) as unknown;
+      assert.deepEqual(typed, { action: 'started', sent: true, devices: 1 });
+      await until('the typing event', () => bob.lines.some((l) => l.event === 'typing'));
+      const event = bob.lines.find((l) => l.event === 'typing')!;
+      assert.deepEqual(
+        [event.action, event.from, event.conversation, event.groupId],
+        ['started', 'alice@localhost', created.handle, created.id],
+      );
+      const throttled = await ok(['typing', '#crag', '--profile', './alice']);
+      assert.match(throttled.stdout, /not sent: a typing indicator went to this conversation less than 3 s ago/, 'the limit holds across processes');
+      const stopped = await ok(['typing', '#crag', '--stop', '--profile', './alice']);
+      assert.match(stopped.stdout, /^told #crag you stopped typing \(1 device online got it\)$/m);
+      await until('the stop', () => bob.lines.filter((l) => l.event === 'typing').length === 2);
+    } finally {
+      bob.child.kill('SIGTERM');
+    }
+    assert.equal(await bob.exited, 0);
+    const r = await parley(['typing', '#nosuchgroup', '--json', '--profile', './alice'], cwd);
+    assert.equal(r.code, 3, r.stderr);
+    assert.equal((JSON.parse(r.stderr.trim().split('\n').at(-1)!) as { error: { code: string } }).error.code, 'NOT_FOUND');
+  });
+
   it('settings change, print and refuse bad input; bad input everywhere ends with its exit code', async () => {
     const changed = JSON.parse((await ok(['settings', 'read-receipts', 'off', 'presence', 'off', '--json', '--profile', './alice'])).stdout) as unknown;
     assert.deepEqual(changed, { readReceipts: false, typingIndicators: true, presence: false });

@@ -123,7 +123,7 @@ export function formatBlocked(b: BlockedView): string {
 
 /** `bob@localhost  2 unread  [time] bob@localhost: hello` and a warning when the key changed. */
 export function formatConversation(c: ConversationView): string {
-  const parts = [c.group ? `#${c.group.id.slice(0, 8)} ${sanitize(c.group.title)}` : c.address];
+  const parts = [c.group ? formatGroupName(c.group.id, c.group.title) : c.address];
   if (c.unread > 0) parts.push(`${c.unread} unread`);
   if (c.identityChanged) parts.push('SAFETY NUMBER CHANGED');
   if (c.lastMessage) parts.push(formatMessage(c.lastMessage));
@@ -137,6 +137,11 @@ export function formatSearchHit(h: SearchHit): string {
   return `[${formatTime(m.sentAt)}] ${m.sender}: ${sanitize(h.snippet)}${where}`;
 }
 
+/** `#3f2a0d4e climbing`: a group by the first 8 hex digits of its id and its title (`#3f2a0d4e` without one). */
+export function formatGroupName(id: string, title?: string): string {
+  return title === undefined || title.length === 0 ? `#${id.slice(0, 8)}` : `#${id.slice(0, 8)} ${sanitize(title)}`;
+}
+
 /** Members shown on one line of `group list`. */
 const LIST_MEMBERS = 5;
 
@@ -145,14 +150,14 @@ export function formatGroupLine(g: GroupView): string {
   const names = g.members.slice(0, LIST_MEMBERS).map((m) => m.address);
   const more = g.members.length > LIST_MEMBERS ? `, +${g.members.length - LIST_MEMBERS}` : '';
   const role = !g.member ? '  (not a member)' : g.admin ? '  (admin)' : '';
-  return `#${g.id.slice(0, 8)} ${sanitize(g.title)}  ${g.members.length} member${g.members.length === 1 ? '' : 's'}: ${names.join(', ')}${more}${role}`;
+  return `${formatGroupName(g.id, g.title)}  ${g.members.length} member${g.members.length === 1 ? '' : 's'}: ${names.join(', ')}${more}${role}`;
 }
 
 /** The lines of `group info` and of the group commands that change a group. */
 export function formatGroup(g: GroupView): string[] {
   const role = !g.member ? 'you are not a member' : g.admin ? 'you are an admin' : 'you are a member';
   return [
-    `#${g.id.slice(0, 8)} ${sanitize(g.title)}`,
+    formatGroupName(g.id, g.title),
     `id       ${g.id}`,
     `members  ${g.members.length} (${role})`,
     ...g.members.map((m) => `  ${m.address}${m.admin ? '  admin' : ''}`),
@@ -258,9 +263,13 @@ export function formatReceiptEvent(e: ReceiptEvent): string {
   return `* ${e.from} ${e.type === 'read' ? 'read' : 'received'} ${what}`;
 }
 
-/** `* bob@localhost is typing…`, `* bob@localhost stopped typing`. */
-export function formatTypingEvent(e: TypingEvent): string {
-  return `* ${e.from} ${e.action === 'started' ? 'is typing…' : 'stopped typing'}`;
+/**
+ * `* bob@localhost is typing…`, `* bob@localhost stopped typing`; in a group
+ * `* bob@localhost is typing in #3f2a0d4e climbing…` (`groupTitle` from the group, when known).
+ */
+export function formatTypingEvent(e: TypingEvent, groupTitle?: string): string {
+  const where = e.groupId === undefined ? '' : ` in ${formatGroupName(e.groupId, groupTitle)}`;
+  return `* ${e.from} ${e.action === 'started' ? `is typing${where}…` : `stopped typing${where}`}`;
 }
 
 /** `* bob@localhost is online`. */

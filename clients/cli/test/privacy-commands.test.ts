@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ClientError } from '@parley/client';
-import { FakeParleyClient, T0, message } from './fake-parley-client.js';
+import { FakeParleyClient, T0, groupView, message } from './fake-parley-client.js';
 import { run } from './harness.js';
 
 process.env.TZ = 'UTC';
@@ -192,5 +192,29 @@ describe('listen events', () => {
       '* bob@localhost is away',
     ]);
     assert.equal(client.listenerCount(), 0);
+  });
+
+  it('names the group of a typing event: its id in JSON, its short id and title in the line', async () => {
+    const client = new FakeParleyClient();
+    const group = groupView();
+    client.groupResult = group;
+    client.listenEvents = [
+      { event: 'typing', t: { from: 'bob@localhost', conversation: group.handle, groupId: group.id, action: 'started', at: T0 } },
+      { event: 'typing', t: { from: 'bob@localhost', conversation: group.handle, groupId: group.id, action: 'stopped', expired: true, at: T0 } },
+    ];
+    const soon = (): AbortSignal => AbortSignal.timeout(20);
+    const j = await run(['listen', '--json'], { client, stopSignal: soon() });
+    assert.equal(j.code, 0, j.stderr.text);
+    assert.deepEqual(j.stdout.json, [
+      { event: 'typing', action: 'started', from: 'bob@localhost', conversation: group.handle, groupId: group.id, at: T0 },
+      { event: 'typing', action: 'stopped', from: 'bob@localhost', conversation: group.handle, expired: true, groupId: group.id, at: T0 },
+    ]);
+    const h = await run(['listen'], { client, stopSignal: soon() });
+    assert.deepEqual(h.stdout.lines, ['* bob@localhost is typing in #3f2a0d4e climbing…', '* bob@localhost stopped typing in #3f2a0d4e climbing']);
+    assert.deepEqual(client.callsOf('group')[0]?.args, [group.handle]);
+    // A group this device no longer knows: shown by its id alone.
+    client.failures.set('group', new ClientError('NOT_FOUND', 'no such group'));
+    const unknown = await run(['listen'], { client, stopSignal: soon() });
+    assert.equal(unknown.stdout.lines[0], '* bob@localhost is typing in #3f2a0d4e…');
   });
 });

@@ -74,6 +74,28 @@ describe('typing indicators', () => {
     assert.equal(throttle.allow('bob@x', 'started'), false);
   });
 
+  it('keeps the limit in the settings, so a new throttle (a new process) over the same store holds it', () => {
+    let now = 1_000_000;
+    const values = new Map<string, string>();
+    const settings = { getSetting: (n: string) => values.get(n), setSetting: (n: string, v: string) => void values.set(n, v) };
+    assert.equal(new TypingThrottle(() => now, settings).allow('#ab', 'started'), true);
+    now += TYPING_THROTTLE_MS - 1;
+    assert.equal(new TypingThrottle(() => now, settings).allow('#ab', 'started'), false, 'the next process is held back too');
+    assert.equal(new TypingThrottle(() => now, settings).allow('bob@x', 'started'), true);
+    now += 1;
+    assert.equal(new TypingThrottle(() => now, settings).allow('#ab', 'started'), true);
+    const kept = () => Object.keys(JSON.parse(values.get('typing.lastStarted')!) as object).sort();
+    assert.deepEqual(kept(), ['#ab', 'bob@x']);
+    now += TYPING_THROTTLE_MS;
+    assert.equal(new TypingThrottle(() => now, settings).allow('carol@x', 'started'), true);
+    assert.deepEqual(kept(), ['carol@x'], 'only the last interval is kept');
+    now -= 60_000;
+    assert.equal(new TypingThrottle(() => now, settings).allow('#ab', 'started'), true, 'a clock set back does not hold it back for a minute');
+    values.set('typing.lastStarted', '{not json');
+    assert.equal(new TypingThrottle(() => now, settings).allow('#ab', 'started'), true, 'a damaged entry counts as none');
+    assert.equal(new TypingThrottle(() => now, settings).allow('#ab', 'started'), false);
+  });
+
   it('announces STARTED, and a STOPPED marked expired after 15 s without another', () => {
     const clock = new FakeScheduler();
     const seen: TypingEvent[] = [];

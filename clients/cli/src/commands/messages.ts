@@ -91,6 +91,16 @@ export async function receiveCommand(s: Session, waitSeconds: number): Promise<v
   s.out.note(printer.count === 0 ? 'no new messages' : `${printer.count} new message${printer.count === 1 ? '' : 's'}`);
 }
 
+/** The title of group `handle` (`#<id>`) as this device holds it; undefined when it holds none. */
+function groupTitle(s: Session, handle: string): string | undefined {
+  try {
+    return s.client.group(handle).title;
+  } catch {
+    // A group this device no longer knows is shown by its id alone.
+    return undefined;
+  }
+}
+
 /** `parley listen`: streams messages until SIGINT/SIGTERM (or the relay removes this device). */
 export async function listenCommand(s: Session): Promise<void> {
   const account = requireAccount(s);
@@ -121,7 +131,7 @@ export async function listenCommand(s: Session): Promise<void> {
     }),
     // Events are data too: `{"event":…}` lines between the messages.
     s.client.on('receipt', (e) => s.out.data(receiptEventJson(e), formatReceiptEvent(e))),
-    s.client.on('typing', (e) => s.out.data(typingEventJson(e), formatTypingEvent(e))),
+    s.client.on('typing', (e) => s.out.data(typingEventJson(e), formatTypingEvent(e, e.groupId === undefined ? undefined : groupTitle(s, e.conversation)))),
     s.client.on('presence', (p) => s.out.data(presenceEventJson(p), formatPresenceEvent(p))),
   ];
   try {

@@ -96,7 +96,7 @@ export class PrivacyFeatures implements ReceiveHooks {
     this.deps = deps;
     this.presence = new PresenceService({ store: deps.store, api: deps.api, connection: deps.connection, emit: (p) => deps.host.emitPresence(p) });
     this.typingIn = new TypingTracker((e) => deps.host.emitTyping(e), deps.scheduler);
-    this.typingOut = new TypingThrottle(() => deps.host.now());
+    this.typingOut = new TypingThrottle(() => deps.host.now(), deps.store);
   }
 
   // --- settings -----------------------------------------------------------------------------

@@ -9,6 +9,7 @@
 import { TypingMessage_Action } from '@parley/protocol';
 import type { TypingEvent } from './client-api.js';
 import { encodeContent } from './content-codec.js';
+import type { SettingsPort } from './privacy-settings.js';
 
 /** Least time between two STARTED indicators to one conversation, ms. */
 export const TYPING_THROTTLE_MS = 3_000;
@@ -39,14 +40,32 @@ export function typingActionOf(action: TypingMessage_Action): TypingAction | und
   return undefined;
 }
 
-/** Decides which outgoing STARTED indicators go out: at most one per conversation per {@link TYPING_THROTTLE_MS}. */
+/** The settings entry holding when each conversation's last STARTED went out (JSON, ms by conversation). */
+const LAST_STARTED_KEY = 'typing.lastStarted';
+
+/** A settings port kept in memory, for a throttle that need not outlive its process. */
+function memorySettings(): SettingsPort {
+  const values = new Map<string, string>();
+  return { getSetting: (name) => values.get(name), setSetting: (name, value) => void values.set(name, value) };
+}
+
+/**
+ * Decides which outgoing STARTED indicators go out: at most one per conversation per
+ * {@link TYPING_THROTTLE_MS}. The times are kept in the store's settings, so the limit holds
+ * across processes too (each `parley typing` is one); only the last interval's entries are kept.
+ */
 export class TypingThrottle {
-  private readonly lastStarted = new Map<string, number>();
   private readonly now: () => number;
+  private readonly settings: SettingsPort;
   private readonly intervalMs: number;
 
-  constructor(now: () => number, intervalMs = TYPING_THROTTLE_MS) {
+  /**
+   * @param settings where the times are kept; default in memory.
+   * @param intervalMs least time between two STARTED to one conversation, ms; default {@link TYPING_THROTTLE_MS}.
+   */
+  constructor(now: () => number, settings: SettingsPort = memorySettings(), intervalMs = TYPING_THROTTLE_MS) {
     this.now = now;
+    this.settings = settings;
     this.intervalMs = intervalMs;
   }
 
@@ -54,10 +73,28 @@ export class TypingThrottle {
   allow(conversation: string, action: TypingAction): boolean {
     if (action === 'stopped') return true;
     const now = this.now();
-    const last = this.lastStarted.get(conversation);
-    if (last !== undefined && now - last < this.intervalMs) return false;
-    this.lastStarted.set(conversation, now);
+    const recent = this.recent(now);
+    if (recent.has(conversation)) return false;
+    recent.set(conversation, now);
+    this.settings.setSetting(LAST_STARTED_KEY, JSON.stringify(Object.fromEntries(recent)));
     return true;
+  }
+
+  /** The STARTED times of the last interval by conversation; a time ahead of the clock (it was set back) or unreadable counts as none. */
+  private recent(now: number): Map<string, number> {
+    const recent = new Map<string, number>();
+    const raw = this.settings.getSetting(LAST_STARTED_KEY);
+    if (raw === undefined) return recent;
+    try {
+      const parsed: unknown = JSON.parse(raw);
+      if (typeof parsed !== 'object' || parsed === null) return recent;
+      for (const [conversation, at] of Object.entries(parsed)) {
+        if (typeof at === 'number' && at <= now && now - at < this.intervalMs) recent.set(conversation, at);
+      }
+    } catch {
+      // A damaged entry only loses the throttle for one interval.
+    }
+    return recent;
   }
 }
 
