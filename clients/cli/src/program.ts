@@ -191,7 +191,7 @@ export function buildProgram(rt: CliRuntime, version: string, configure: (progra
   withGlobalOptions(
     program
       .command('send')
-      .description('send a text message, or a file with --file')
+      .description('send a text message, or a file with --file, to a person or a group')
       .argument('<address>', "user@domain, user on your own relay, or a group '#title' / '#id-prefix' (quoted: # starts a shell comment)", parseAddressOrGroupArg)
       .argument('[text]', 'the text (quote it); - reads it from stdin')
       .option('--file <path>', 'send this file (encrypted on this device; at most the relay\'s limit, 100 MiB by default)')
@@ -204,6 +204,7 @@ export function buildProgram(rt: CliRuntime, version: string, configure: (progra
         'echo "hello" | parley send bob -',
         'parley send bob --file ./report.pdf --caption "the Q3 numbers"',
         `parley send '#climbing' "who is in for Saturday?"`,
+        `parley send '#climbing' --file ./topo.jpg --caption "the new route"`,
       ),
     )
     .action(
