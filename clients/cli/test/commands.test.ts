@@ -363,6 +363,15 @@ describe('receive', () => {
     assert.equal(client.listenerCount(), 0);
   });
 
+  it('names the group of a group message (the title when this device knows the group)', async () => {
+    const client = new FakeParleyClient();
+    const id = '3f2a0d4e'.padEnd(64, '0');
+    client.groupResult = { ...client.groupResult, id, title: 'climbing' };
+    client.receivedResult = [message({ text: 'rope?', conversation: `#${id}` }), message({ id: 'c'.repeat(32), text: 'just us' })];
+    const r = await run(['receive'], { client });
+    assert.deepEqual(r.stdout.lines, ['#3f2a0d4e climbing [2026-11-22 10:31] bob@localhost: rope?', '[2026-11-22 10:31] bob@localhost: just us']);
+  });
+
   it('--wait passes the idle time; --json prints one MessageView per line', async () => {
     const client = new FakeParleyClient();
     client.receivedResult = [message()];

@@ -6,6 +6,7 @@ import type { MessageView } from '../engine-contract.js';
 import {
   formatActionEvent,
   formatConversation,
+  formatGroupName,
   formatMessage,
   formatPresenceEvent,
   formatReceiptEvent,
@@ -69,7 +70,9 @@ class MessagePrinter {
     if (this.#seen.has(key)) return;
     this.#seen.add(key);
     this.count += 1;
-    this.#s.out.data(messageJson(m), formatMessage(m));
+    // receive and listen mix conversations: a group's message says which group it is in.
+    const where = m.conversation.startsWith('#') ? `${formatGroupName(m.conversation.slice(1), groupTitle(this.#s, m.conversation))} ` : '';
+    this.#s.out.data(messageJson(m), `${where}${formatMessage(m)}`);
   }
 }
 
