@@ -193,6 +193,17 @@ export interface Sender {
 }
 
 /**
+ * A token from `limiter` for `key`; a refusal is counted under `label` in
+ * `parley_relay_rate_limited_total` and thrown on (ParleyError RATE_LIMITED).
+ */
+async function takeToken(limiter: RateLimiter, key: string, label: string, metrics: RelayMetrics): Promise<void> {
+  await enforceRateLimit(limiter, key).catch((err: unknown) => {
+    if (isParleyError(err) && err.code === 'RATE_LIMITED') metrics.rateLimitHit(label);
+    throw err;
+  });
+}
+
+/**
  * Builds the admission check of Send frames: a token from the sending device's bucket, then
  * one from its account's. A device flooding runs dry on its own bucket first and leaves the
  * account's to its other devices.
@@ -206,13 +217,9 @@ export function createSendAdmission(
 ): (sender: Sender) => Promise<void> {
   const perDevice: RateLimiter | undefined = limits.sendPerDevice && backend.limiter('sendPerDevice', limits.sendPerDevice);
   const perAccount: RateLimiter | undefined = limits.sendPerAccount && backend.limiter('sendPerAccount', limits.sendPerAccount);
-  const limited = (err: unknown, name: string): never => {
-    if (isParleyError(err) && err.code === 'RATE_LIMITED') metrics.rateLimitHit(name);
-    throw err;
-  };
   return async (sender) => {
-    if (perDevice) await enforceRateLimit(perDevice, `${sender.aci}.${sender.deviceId}`).catch((e: unknown) => limited(e, 'send_per_device'));
-    if (perAccount) await enforceRateLimit(perAccount, sender.aci).catch((e: unknown) => limited(e, 'send_per_account'));
+    if (perDevice) await takeToken(perDevice, `${sender.aci}.${sender.deviceId}`, 'send_per_device', metrics);
+    if (perAccount) await takeToken(perAccount, sender.aci, 'send_per_account', metrics);
   };
 }
 
@@ -230,10 +237,7 @@ export function createDestinationAdmission(
   const limiter: RateLimiter | undefined = limits.sendPerDestination && backend.limiter('sendPerDestination', limits.sendPerDestination);
   return async (sender, destination) => {
     if (!limiter || destination === sender.aci) return;
-    await enforceRateLimit(limiter, `${sender.aci}>${destination}`).catch((err: unknown) => {
-      if (isParleyError(err) && err.code === 'RATE_LIMITED') metrics.rateLimitHit('send_per_destination');
-      throw err;
-    });
+    await takeToken(limiter, `${sender.aci}>${destination}`, 'send_per_destination', metrics);
   };
 }
 
@@ -244,10 +248,5 @@ export function createDestinationAdmission(
  */
 export function createUnidentifiedAdmission(backend: RateLimiterBackend, limits: Pick<RelayOwnRateLimits, 'unidentifiedSend'>, metrics: RelayMetrics): (clientAddress: string) => Promise<void> {
   const limiter = backend.limiter('unidentifiedSend', limits.unidentifiedSend);
-  return async (clientAddress) => {
-    await enforceRateLimit(limiter, clientAddress).catch((err: unknown) => {
-      if (isParleyError(err) && err.code === 'RATE_LIMITED') metrics.rateLimitHit('unidentified_send');
-      throw err;
-    });
-  };
+  return (clientAddress) => takeToken(limiter, clientAddress, 'unidentified_send', metrics);
 }

@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -16,14 +16,10 @@ import { encryptedAttachmentSize } from '@parley/crypto';
 import { openRecording, type RecordingClient } from '../support/client-harness.js';
 import { RELAY_BIN, startRelay, type RelayProcess } from '../support/relay-process.js';
 import { startS3Server, type S3Server } from '../support/s3-server.js';
+import { filesUnder } from '../support/state-snapshot.js';
 
 const SIZE = 1024 * 1024 + 123;
 
-function filesUnder(dir: string): string[] {
-  return readdirSync(dir, { recursive: true, withFileTypes: true })
-    .filter((d) => d.isFile())
-    .map((d) => join(d.parentPath, d.name));
-}
 
 describe('attachments on an S3 store', () => {
   let s3: S3Server;

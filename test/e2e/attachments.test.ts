@@ -16,17 +16,12 @@ import { CryptoError, encryptedAttachmentSize } from '@parley/crypto';
 import { TransportError, type MessageView } from '@parley/client';
 import { openRecording, until, type RecordingClient } from '../support/client-harness.js';
 import { startRelay, type RelayProcess } from '../support/relay-process.js';
+import { filesUnder } from '../support/state-snapshot.js';
 
 const SIZE = 5 * 1024 * 1024;
 const FILE_NAME = 'holiday-plans-7f3a.bin';
 const CAPTION = 'the itinerary, caption 9b1c';
 
-/** Every regular file under `dir`. */
-function filesUnder(dir: string): string[] {
-  return readdirSync(dir, { recursive: true, withFileTypes: true })
-    .filter((d) => d.isFile())
-    .map((d) => join(d.parentPath, d.name));
-}
 
 const sha256 = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 

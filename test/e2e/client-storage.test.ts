@@ -6,25 +6,19 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { ClientError, openParleyClient } from '@parley/client';
 import { fullHistory, newProfileDir, openRecording, type RecordingClient } from '../support/client-harness.js';
 import { startRelay, type RelayProcess } from '../support/relay-process.js';
+import { filesUnder } from '../support/state-snapshot.js';
 
 const PASSPHRASE = 'correct horse battery staple';
 /** The test package, whose node_modules resolve @parley/client. */
 const TEST_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
-/** Every regular file under `dir`, recursively. */
-function filesUnder(dir: string): string[] {
-  return readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
-    const p = join(dir, e.name);
-    return e.isDirectory() ? filesUnder(p) : e.isFile() ? [p] : [];
-  });
-}
 
 /** The needles found in any file under `dir`, as `file: needle`, in UTF-8 and UTF-16LE. */
 function plaintextIn(dir: string, needles: readonly string[]): string[] {

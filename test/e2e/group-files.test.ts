@@ -7,23 +7,18 @@
  */
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { ClientError, type MessageView } from '@parley/client';
-import { linkNewDevice, openRecording, until, type RecordingClient } from '../support/client-harness.js';
+import { groupOfThree, until, type RecordingClient } from '../support/client-harness.js';
 import { startRelay, type RelayProcess } from '../support/relay-process.js';
+import { filesUnder } from '../support/state-snapshot.js';
 
 const SIZE = 300 * 1024;
 const sha256 = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 
-/** Every regular file under `dir`. */
-function filesUnder(dir: string): string[] {
-  return readdirSync(dir, { recursive: true, withFileTypes: true })
-    .filter((d) => d.isFile())
-    .map((d) => join(d.parentPath, d.name));
-}
 
 describe('files to a group', () => {
   let relay: RelayProcess;
@@ -38,18 +33,9 @@ describe('files to a group', () => {
 
   before(async () => {
     relay = await startRelay();
-    alice = await openRecording();
-    bob = await openRecording();
-    carol = await openRecording();
-    opened.push(alice, bob, carol);
-    await alice.client.register(relay.url, 'alice');
-    await bob.client.register(relay.url, 'bob');
-    await carol.client.register(relay.url, 'carol');
-    alice2 = (await linkNewDevice(alice, relay.url)).device;
-    bob2 = (await linkNewDevice(bob, relay.url)).device;
-    opened.push(alice2, bob2);
-    group = `#${(await alice.client.createGroup('topos', ['bob', 'carol'])).id}`;
-    for (const c of [bob, bob2, carol, alice2]) await c.client.receive();
+    const people = await groupOfThree(relay.url, 'topos');
+    ({ alice, alice2, bob, bob2, carol, group } = people);
+    opened.push(...people.all);
     work = mkdtempSync(join(tmpdir(), 'parley-group-files-'));
   });
   after(async () => {

@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { ReceiptEvent } from '@parley/client';
-import { linkNewDevice, openRecording, startListening, until, type RecordingClient } from '../support/client-harness.js';
+import { groupOfThree, startListening, until, type RecordingClient } from '../support/client-harness.js';
 import { startRelay, type RelayProcess } from '../support/relay-process.js';
 
 describe('receipts in a group', () => {
@@ -27,19 +27,10 @@ describe('receipts in a group', () => {
 
   before(async () => {
     relay = await startRelay();
-    alice = await openRecording();
-    bob = await openRecording();
-    carol = await openRecording();
-    opened.push(alice, bob, carol);
-    await alice.client.register(relay.url, 'alice');
-    await bob.client.register(relay.url, 'bob');
-    await carol.client.register(relay.url, 'carol');
-    alice2 = (await linkNewDevice(alice, relay.url)).device;
-    bob2 = (await linkNewDevice(bob, relay.url)).device;
-    opened.push(alice2, bob2);
+    const people = await groupOfThree(relay.url, 'crag');
+    ({ alice, alice2, bob, bob2, carol, group } = people);
+    opened.push(...people.all);
     alice.client.on('receipt', (r) => aliceReceipts.push(r));
-    group = `#${(await alice.client.createGroup('crag', ['bob', 'carol'])).id}`;
-    for (const c of [bob, bob2, carol, alice2]) await c.client.receive();
     for (const c of [alice, alice2]) stops.push((await startListening(c.client)).stop);
   });
   after(async () => {

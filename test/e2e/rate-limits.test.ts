@@ -165,22 +165,31 @@ describe('default send limits on a relay process: bursts for large groups, one d
   });
 });
 
+/** A relay process started with `args`, and alice and bob registered on it through the client engine. */
+async function twoPeople(args: readonly string[]): Promise<{ relay: RelayProcess; alice: RecordingClient; bob: RecordingClient; stop: () => Promise<void> }> {
+  const relay = await startRelay({ args });
+  const alice = await openRecording();
+  const bob = await openRecording();
+  await alice.client.register(relay.url, 'alice');
+  await bob.client.register(relay.url, 'bob');
+  const stop = async () => {
+    await alice.client.close();
+    await bob.client.close();
+    await relay.stop();
+  };
+  return { relay, alice, bob, stop };
+}
+
 describe('the client engine honours RATE_LIMITED', () => {
-  let relay: RelayProcess;
   let alice: RecordingClient, bob: RecordingClient;
+  let stop: (() => Promise<void>) | undefined;
 
   before(async () => {
     // Two sends at once, then one every 500 ms: well under the engine's own first backoff (1 s).
-    relay = await startRelay({ args: ['--rate-limits', 'sendPerDevice=2/1s'] });
-    alice = await openRecording();
-    bob = await openRecording();
-    await alice.client.register(relay.url, 'alice');
-    await bob.client.register(relay.url, 'bob');
+    ({ alice, bob, stop } = await twoPeople(['--rate-limits', 'sendPerDevice=2/1s']));
   });
   after(async () => {
-    await alice?.client.close();
-    await bob?.client.close();
-    await relay?.stop();
+    await stop?.();
   });
 
   it('reschedules a refused send by the relay\u2019s retry time and delivers everything', async () => {
@@ -215,19 +224,14 @@ describe('the client engine past its burst: refused sends are spread at the refi
   let relay: RelayProcess;
   let alice: RecordingClient;
   let bob: RecordingClient;
+  let stop: (() => Promise<void>) | undefined;
 
   before(async () => {
     // Ten at once, then ten a second.
-    relay = await startRelay({ args: ['--rate-limits', 'sendPerDevice=10/1s'] });
-    alice = await openRecording();
-    bob = await openRecording();
-    await alice.client.register(relay.url, 'alice');
-    await bob.client.register(relay.url, 'bob');
+    ({ relay, alice, bob, stop } = await twoPeople(['--rate-limits', 'sendPerDevice=10/1s']));
   });
   after(async () => {
-    await alice?.client.close();
-    await bob?.client.close();
-    await relay?.stop();
+    await stop?.();
   });
 
   const refusals = async () => {

@@ -104,6 +104,38 @@ export async function linkNewDevice(
   }
 }
 
+/** Three people in one group: alice and bob with two devices each, carol with one. */
+export interface GroupOfThree {
+  readonly alice: RecordingClient;
+  readonly alice2: RecordingClient;
+  readonly bob: RecordingClient;
+  readonly bob2: RecordingClient;
+  readonly carol: RecordingClient;
+  /** `#<group id>`. */
+  readonly group: string;
+  /** Every device, to close after the test. */
+  readonly all: readonly RecordingClient[];
+}
+
+/**
+ * Registers alice, bob and carol on the relay at `server`, links a second device to alice and to
+ * bob, and has alice create group `title` with bob and carol; every other device has received
+ * the group's creation when it resolves.
+ */
+export async function groupOfThree(server: string, title: string): Promise<GroupOfThree> {
+  const [alice, bob, carol] = [await openRecording(), await openRecording(), await openRecording()];
+  const all: RecordingClient[] = [alice, bob, carol];
+  await alice.client.register(server, 'alice');
+  await bob.client.register(server, 'bob');
+  await carol.client.register(server, 'carol');
+  const alice2 = (await linkNewDevice(alice, server)).device;
+  const bob2 = (await linkNewDevice(bob, server)).device;
+  all.push(alice2, bob2);
+  const group = `#${(await alice.client.createGroup(title, ['bob', 'carol'])).id}`;
+  for (const c of [bob, bob2, carol, alice2]) await c.client.receive();
+  return { alice, alice2, bob, bob2, carol, group, all };
+}
+
 /** The crash-test child script (support/client-crash-child.ts, compiled next to this file). */
 export const CRASH_CHILD = fileURLToPath(new URL('./client-crash-child.js', import.meta.url));
 

@@ -42,12 +42,14 @@ export function snapshotState(dataDir: string): StateSnapshot {
   return { files, tables };
 }
 
-/** Every file under `dir` with its bytes, for searching the relay's storage for plaintext. */
-export function readAllFiles(dir: string): Array<{ path: string; bytes: Buffer }> {
+/** Every regular file under `dir` (recursively), by path. */
+export function filesUnder(dir: string): string[] {
   return readdirSync(dir, { recursive: true, withFileTypes: true })
     .filter((e) => e.isFile())
-    .map((e) => {
-      const path = join(e.parentPath, e.name);
-      return { path, bytes: readFileSync(path) };
-    });
+    .map((e) => join(e.parentPath, e.name));
+}
+
+/** Every file under `dir` with its bytes, for searching the relay's storage for plaintext. */
+export function readAllFiles(dir: string): Array<{ path: string; bytes: Buffer }> {
+  return filesUnder(dir).map((path) => ({ path, bytes: readFileSync(path) }));
 }

@@ -185,7 +185,7 @@ export class GroupSender {
     }
     const upload = { messageId: fromHex(entry.envelopeMessageId)!, timestamp: BigInt(entry.timestamp), urgent: entry.urgent, payload: entry.payload! };
     try {
-      const result = (await this.sendSealed(entry, upload)) ?? (await socket.sendMulti(upload));
+      const result = (await this.sendSealed(entry.groupId, upload)) ?? (await socket.sendMulti(upload));
       if (result.fullRecipients.length > 0) {
         // Queued for everyone else; the same bytes again later reach the full queues (the
         // others answer as duplicates).
@@ -205,9 +205,9 @@ export class GroupSender {
    * device socket (not possible, or refused: the relay answers every failure there alike and
    * commits nothing, so the same upload then goes identified and the relay's answer says why).
    */
-  private async sendSealed(entry: GroupOutboxEntry, upload: OutgoingSendMulti): Promise<SendMultiResult | undefined> {
+  private async sendSealed(groupId: string, upload: OutgoingSendMulti): Promise<SendMultiResult | undefined> {
     const route = this.deps.sealedRoute;
-    if (!route || (this.sealedRefused.get(entry.groupId) ?? 0) > this.deps.now()) return undefined;
+    if (!route || (this.sealedRefused.get(groupId) ?? 0) > this.deps.now()) return undefined;
     let recipients: string[];
     try {
       recipients = this.deps.cipher.recipientsOf(upload.payload as Uint8Array);
@@ -223,9 +223,41 @@ export class GroupSender {
       // the socket would not open or dropped: the same bytes under the same id go identified now
       // (a copy the relay did commit is answered as a duplicate), and this group's uploads stay
       // identified for a while.
-      this.sealedRefused.set(entry.groupId, this.deps.now() + SEALED_REFUSED_MS);
+      this.sealedRefused.set(groupId, this.deps.now() + SEALED_REFUSED_MS);
       return undefined;
     }
+  }
+
+  /**
+   * Encrypts `plaintext` once under this device's sender key `distributionId` for `devices`
+   * (sealed with `certificate`), through a staged overlay of the protocol stores, and commits the
+   * sender key state it advanced — with whatever `save` writes (the payload of an outbox entry) —
+   * in one transaction before anything is uploaded.
+   */
+  private seal(
+    groupId: string,
+    distributionId: string,
+    plaintext: Uint8Array,
+    certificate: Uint8Array,
+    devices: readonly DeviceAddress[],
+    save?: (payload: Uint8Array) => void,
+  ): Promise<Uint8Array> {
+    const { serial, store, self } = this.deps;
+    return serial.run(async () => {
+      const staged = store.stageProtocol();
+      let payload: Uint8Array;
+      try {
+        payload = await this.deps.cipher.encryptMulti(staged.stores, self, { distributionId, plaintext, senderCertificate: certificate, recipients: devices, groupId: fromHex(groupId)! });
+      } catch (err) {
+        staged.discard();
+        throw err;
+      }
+      store.transaction(() => {
+        staged.commit();
+        save?.(payload);
+      });
+      return payload;
+    });
   }
 
   private async refused(entry: GroupOutboxEntry, err: unknown, untrusted: Set<string>): Promise<Outcome> {
@@ -330,26 +362,9 @@ export class GroupSender {
       return this.holdOn(entry, err, untrusted);
     }
     try {
-      await serial.run(async () => {
-        const staged = store.stageProtocol();
-        let payload: Uint8Array;
-        try {
-          payload = await this.deps.cipher.encryptMulti(staged.stores, self, {
-            distributionId,
-            plaintext: entry.content,
-            senderCertificate: certificate,
-            recipients: devices,
-            groupId: fromHex(entry.groupId)!,
-          });
-        } catch (err) {
-          staged.discard();
-          throw err;
-        }
-        store.transaction(() => {
-          staged.commit();
-          groups.outbox.saveAttempt(entry.id, distributionId, payload);
-        });
-      });
+      await this.seal(entry.groupId, distributionId, entry.content, certificate, devices, (payload) =>
+        groups.outbox.saveAttempt(entry.id, distributionId, payload),
+      );
     } catch (err) {
       if (err instanceof CryptoError && err.is('NO_SESSION')) {
         // A session went stale between the check and the encryption: fetch it and go again.
@@ -382,7 +397,7 @@ export class GroupSender {
    * @throws TransportError when not connected; ClientError NOT_GROUP_MEMBER.
    */
   async sendOnline(groupId: string, content: Uint8Array): Promise<number> {
-    const { groups, sessions, serial, store, self, now } = this.deps;
+    const { groups, sessions, self, now } = this.deps;
     const group = groups.group(groupId);
     if (!group?.isMember) throw new ClientError('NOT_GROUP_MEMBER', 'this account is not a member of the group');
     const socket = this.deps.connection();
@@ -397,28 +412,11 @@ export class GroupSender {
       if (ids.length > 0 && ids.every((d) => held.has(`${m.aci}.${d}`))) for (const deviceId of ids) devices.push({ aci: m.aci, deviceId });
     }
     if (devices.length === 0) return 0;
-    const certificate = await this.deps.certificate();
-    const payload = await serial.run(async () => {
-      const staged = store.stageProtocol();
-      let out: Uint8Array;
-      try {
-        out = await this.deps.cipher.encryptMulti(staged.stores, self, { distributionId, plaintext: content, senderCertificate: certificate, recipients: devices, groupId: fromHex(groupId)! });
-      } catch (err) {
-        staged.discard();
-        throw err;
-      }
-      // The sender key's chain moved on: committed before the upload, as for every group send.
-      store.transaction(() => staged.commit());
-      return out;
-    });
+    const payload = await this.seal(groupId, distributionId, content, await this.deps.certificate(), devices);
     const upload: OutgoingSendMulti = { messageId: randomMessageId(), timestamp: BigInt(now()), urgent: false, online: true, payload };
-    const way = this.deps.sealedRoute?.([...new Set(devices.map((d) => d.aci))]);
-    let result: SendMultiResult | undefined;
-    if (way && (this.sealedRefused.get(groupId) ?? 0) <= now()) {
-      result = await way.socket.sendMulti({ ...upload, combinedAccessKey: way.combinedAccessKey }).catch(() => undefined);
-    }
+    let result: SendMultiResult;
     try {
-      result ??= await socket.sendMulti(upload);
+      result = (await this.sendSealed(groupId, upload)) ?? (await socket.sendMulti(upload));
     } catch (err) {
       // A device set changed: the next group message repairs it; a typing indicator is not worth it.
       if (isParleyError(err, 'MISMATCHED_DEVICES') || isParleyError(err, 'STALE_DEVICES')) return 0;

@@ -8,7 +8,6 @@
  * profile (that is profile-key.ts).
  */
 import { ClientError } from '../errors.js';
-import { ACCOUNT_CACHE_KEY } from './account-store.js';
 import type { ClientDatabase } from './database.js';
 import { blob, bytesOrUndefined } from './sql-values.js';
 import { checkInteger } from './store-types.js';
@@ -61,7 +60,6 @@ export class AccountProfileKeyStore {
     if (!(key instanceof Uint8Array) || key.length !== 32) throw new ClientError('INVALID_ARGUMENT', 'a profile key must be 32 bytes');
     checkInteger(version, 'version');
     this.#db.transaction(() => {
-      this.#db.invalidate(ACCOUNT_CACHE_KEY);
       if (this.#db.run('UPDATE account SET profile_key = ? WHERE id = 1', [blob(key)]).changes === 0) throw new ClientError('NO_ACCOUNT');
       this.#db.run(
         `INSERT INTO account_profile_key_state (id, version) VALUES (1, ?)

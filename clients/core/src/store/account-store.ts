@@ -43,12 +43,6 @@ interface AccountRow {
   profile_key: Uint8Array | null;
 }
 
-/**
- * The key under which the account row is cached in its {@link ClientDatabase}; every writer of
- * the `account` table invalidates it.
- */
-export const ACCOUNT_CACHE_KEY = 'account';
-
 /** Reads and writes the single account row. */
 export class AccountStore {
   readonly #db: ClientDatabase;
@@ -60,9 +54,9 @@ export class AccountStore {
 
   /** The account, or undefined before registration or linking completed. */
   getAccount(): Account | undefined {
-    // Read on nearly every statement of the send and receive paths; written at registration,
-    // linking and profile-key changes, which invalidate it (ACCOUNT_CACHE_KEY).
-    const row = this.#db.cached(ACCOUNT_CACHE_KEY, () => this.#db.get<AccountRow>('SELECT * FROM account WHERE id = 1'));
+    // Read on nearly every statement of the send and receive paths, written rarely: kept by the
+    // database's read cache until a write reaches the table.
+    const row = this.#db.getCached<AccountRow>(['account'], 'SELECT * FROM account WHERE id = 1');
     if (!row) return undefined;
     const profileKey = bytesOrUndefined(row.profile_key);
     return {
@@ -89,7 +83,6 @@ export class AccountStore {
   /** Stores `account`, replacing the previous one. */
   saveAccount(account: Account): void {
     checkAccount(account);
-    this.#db.invalidate(ACCOUNT_CACHE_KEY);
     this.#db.run(
       `INSERT OR REPLACE INTO account (id, aci, device_id, username, domain, server_url, auth_secret, identity_key_pair, identity_key,
          registration_id, profile_key) VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,

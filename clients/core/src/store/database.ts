@@ -106,8 +106,6 @@ export class ClientDatabase {
   readonly #db: Database;
   #depth = 0;
   #closed = false;
-  /** Values read once and kept (see {@link cached}). */
-  readonly #cache = new Map<string, unknown>();
   /**
    * Prepared statements by their exact text. The driver keeps its own cache, but keyed by a
    * string it builds per call, which costs more than the statement for short reads.
@@ -203,8 +201,7 @@ export class ClientDatabase {
         }
       })();
     } catch (err) {
-      // Rolled back: a cached value may have been read from a write that is undone now.
-      this.#cache.clear();
+      // Rolled back: a kept row may have been read from a write that is undone now.
       this.#forgetReads();
       throw err;
     }
@@ -232,7 +229,7 @@ export class ClientDatabase {
     let byParams = (how === 'get' ? this.#reads : this.#listReads).get(sql);
     const key = params.length === 1 ? paramKey(params[0]!) : JSON.stringify(params);
     const kept = byParams?.get(key);
-    if (kept !== undefined && kept.tables.every((t, i) => (this.#generations.get(t) ?? 0) === kept.generations[i])) return kept.row;
+    if (kept !== undefined && this.#current(kept)) return kept.row;
     const statement = this.#statement(sql);
     const row: unknown = how === 'get' ? statement.get(params as never) : Object.freeze((statement.all(params as never) as object[]).map((r) => Object.freeze(r)));
     if (++this.#keptCount > MAX_CACHED_READS) this.#forgetReads();
@@ -245,6 +242,12 @@ export class ClientDatabase {
     return row;
   }
 
+  /** Whether no write reached `kept`'s tables since it was read (a loop: this runs for every kept read). */
+  #current(kept: CachedRead): boolean {
+    for (let i = 0; i < kept.tables.length; i++) if ((this.#generations.get(kept.tables[i]!) ?? 0) !== kept.generations[i]) return false;
+    return true;
+  }
+
   #forgetReads(): void {
     this.#reads.clear();
     this.#listReads.clear();
@@ -254,24 +257,6 @@ export class ClientDatabase {
   /** Marks every table `sql` may change as changed (see {@link getCached}). */
   #changed(sql: string): void {
     for (const table of this.#reach.of(sql)) this.#generations.set(table, (this.#generations.get(table) ?? 0) + 1);
-  }
-
-  /**
-   * The value cached under `key`, or `load()`'s result, kept until {@link invalidate}(`key`)
-   * or any rollback. For rows read on every message and written rarely (the account row):
-   * whoever writes them must invalidate the key in the same call.
-   */
-  cached<T>(key: string, load: () => T): T {
-    this.#checkOpen();
-    if (this.#cache.has(key)) return this.#cache.get(key) as T;
-    const value = load();
-    this.#cache.set(key, value);
-    return value;
-  }
-
-  /** Forgets the value cached under `key` (see {@link cached}). */
-  invalidate(key: string): void {
-    this.#cache.delete(key);
   }
 
   /** Runs `sql` (one statement) and returns the number of changed rows and the last row id. */
